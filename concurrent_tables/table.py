@@ -1,0 +1,368 @@
+"""Table: a keyed collection of entries with typed fields, owned by one plugin.
+
+This is the owner's (exporting plugin's) object. Other plugins reach it through the registry as
+an `ImportedTable`, which adds access tokens, the read-only rule and owner-thread confinement.
+
+Structure. `_entries` maps key -> the entry's value list. Lookups read it without a lock (a dict
+read is atomic under the GIL); `add_entry`, `erase_entry` and `clear` change it under the
+domain's structural lock so that check-and-set is atomic. They do not wait for entry locks: a
+handle keeps its entry alive, so a holder keeps a consistent view of an entry erased or replaced
+meanwhile (its scope is linearised at its acquisition), and structural changes never deadlock
+against handles.
+
+Iteration walks a sorted snapshot of the keys taken when it starts (entries added later are not
+visited, entries erased meanwhile are skipped), taking each entry's handle in turn: no lock is
+held across the walk, so writers are never blocked for its length, and the walker may insert or
+erase in the same table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from threading import get_ident
+from typing import Any, Generic, TypeVar
+
+from .errors import (
+    EntryExistsError,
+    EntryNotFoundError,
+    ForeignEntryError,
+    InvalidKeyError,
+    ReentrancyError,
+    StaleHandleError,
+    TablesError,
+)
+from .fields import Field, FieldInfo, FieldRegistry
+from .handles import (
+    _DEAD,
+    ApiDetachedEntry,
+    DetachedEntry,
+    EntryHandle,
+    ReadHandle,
+    WriteHandle,
+)
+from .locking import ConfinedDomain, LockStatistics, SharedDomain
+from .schema import EntrySchema
+from .types import INT_RANGES, KEY_TYPES, StateType, coerce_state_type
+
+K = TypeVar("K")
+S = TypeVar("S", bound=EntrySchema)
+
+#: Default lock timeout in seconds: a deadlock surfaces as LockTimeoutError, not a hang.
+DEFAULT_TIMEOUT = 30.0
+
+
+class Table(Generic[K, S]):
+    """A table of entries of schema `S` under keys of state type `key_type`.
+
+    thread_safe=False: the table belongs to the thread that created it (or `owner_thread`);
+    other threads get WrongThreadError and conflicting handles raise BorrowError.
+    thread_safe=True: any thread may use it; entries are guarded by reader-writer locks.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        key_type: Any,
+        schema: type[S],
+        *,
+        thread_safe: bool = False,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        owner_thread: int | None = None,
+        fast_path: bool = True,
+    ) -> None:
+        if not isinstance(name, str) or not name or "\0" in name:
+            raise TablesError(f"invalid table name {name!r}")
+        kt = coerce_state_type(key_type)
+        if kt not in KEY_TYPES:
+            raise TablesError(f"table '{name}': {kt.type_name} cannot be a key type")
+        if not (isinstance(schema, type) and issubclass(schema, EntrySchema)):
+            raise TablesError(f"table '{name}': schema must be an EntrySchema subclass")
+        domain = (
+            SharedDomain(owner_thread, fast_path=fast_path)
+            if thread_safe
+            else ConfinedDomain(owner_thread)
+        )
+        self._setup(name, kt, FieldRegistry(name, schema), domain, timeout)
+
+    def _setup(
+        self,
+        name: str,
+        key_type: StateType,
+        registry: FieldRegistry,
+        domain: ConfinedDomain,
+        timeout: float | None,
+    ) -> None:
+        self.name = name
+        self.key_type = key_type
+        self._registry = registry
+        self._domain = domain
+        self.timeout = timeout
+        self._entries: dict[Any, list[Any]] = {}
+        self._borrows: dict[Any, int] = {}  # owner/confined handles: n readers, or -1 writer
+        self._slots: dict[Any, Any] = {}  # entry locks in use (SharedDomain)
+        self._klo, self._khi = INT_RANGES.get(key_type, (0, -1))
+        self._ktype: Any = (
+            int if key_type.is_integer else bool if key_type is StateType.BOOL else str
+        )
+
+    @classmethod
+    def _nested(cls, parent: Table[Any, Any], field: Field) -> Table[Any, Any]:
+        """The nested table of one entry: shares the parent's domain and the field's registry."""
+        assert field.nested is not None
+        spec = parent._registry.specs[field.index]
+        assert spec.nested_key is not None
+        t: Table[Any, Any] = cls.__new__(cls)
+        t._setup(field.name, spec.nested_key, field.nested, parent._domain, parent.timeout)
+        return t
+
+    # -- properties ----------------------------------------------------------------------------
+
+    @property
+    def schema(self) -> type[EntrySchema]:
+        return self._registry.schema
+
+    @property
+    def thread_safe(self) -> bool:
+        return self._domain.thread_safe
+
+    @property
+    def owner_thread(self) -> int:
+        return self._domain.owner
+
+    def statistics(self) -> LockStatistics:
+        """Lock counters of this table and the tables nested in it."""
+        return self._domain.statistics()
+
+    def __repr__(self) -> str:
+        mode = "thread-safe" if self.thread_safe else "single-threaded"
+        return f"<Table '{self.name}' key={self.key_type.type_name} {mode} size={len(self)}>"
+
+    # -- fields ---------------------------------------------------------------------------------
+
+    def get_field(self, name: str, type: Any) -> Field:
+        """The field `name`, which must have exactly type `type` (FieldNotFound/TypeMismatch)."""
+        return self._registry.get(name, type)
+
+    def add_field(self, name: str, type: Any) -> Field:
+        """Add a dynamic field; the same name and type again returns the same field."""
+        return self._registry.add(name, type)
+
+    def field(self, name: str) -> Field:
+        """Owner-side lookup of any field by name, whatever its type (private ones included)."""
+        return self._registry.lookup(name)
+
+    def list_fields(self) -> list[FieldInfo]:
+        """Public fields: static ones in declaration order, then dynamic ones as added."""
+        return list(self._registry.listing())
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    def check_key(self, key: Any) -> None:
+        """Raise InvalidKeyError unless `key` fits this table's key type."""
+        if key.__class__ is self._ktype:
+            if self._ktype is int:
+                if self._klo <= key <= self._khi:
+                    return
+                why = f"out of range [{self._klo}, {self._khi}]"
+            elif self._ktype is str:
+                if "\0" not in key:
+                    return
+                why = "string contains a NUL byte"
+            else:
+                return
+        elif self._ktype is int and isinstance(key, int) and not isinstance(key, bool):
+            if self._klo <= key <= self._khi:
+                return
+            why = f"out of range [{self._klo}, {self._khi}]"
+        else:
+            why = f"expected {self._ktype.__name__}, got {type(key).__name__}"
+        raise InvalidKeyError(self.name, key, self.key_type.type_name, why)
+
+    # -- entries --------------------------------------------------------------------------------
+
+    def get_entry(
+        self, key: K, *, write: bool = False, timeout: float | None = -1.0
+    ) -> EntryHandle:
+        """A handle on the entry at `key`: shared if write=False, exclusive if write=True.
+
+        Use it as a context manager, or call `release()`. `timeout` (seconds, None = forever)
+        defaults to the table's. Raises EntryNotFoundError if there is no such entry.
+        """
+        return (self.write if write else self.read)(key, timeout)
+
+    def read(self, key: K, timeout: float | None = -1.0) -> EntryHandle:
+        """A shared read handle on the entry at `key` (see get_entry)."""
+        raise NotImplementedError  # replaced below by _handle_getter(False, ReadHandle)
+
+    def write(self, key: K, timeout: float | None = -1.0) -> EntryHandle:
+        """An exclusive write handle on the entry at `key` (see get_entry)."""
+        raise NotImplementedError  # replaced below by _handle_getter(True, WriteHandle)
+
+    def create_entry(self, *, _api: bool = False) -> DetachedEntry:
+        """A new detached entry with every field at its default; add it with `add_entry`."""
+        self._domain.check_thread(f"table '{self.name}'")
+        cls = ApiDetachedEntry if _api else DetachedEntry
+        return cls(self, self._registry.new_values())
+
+    def add_entry(self, key: K, entry: DetachedEntry, *, replace: bool = False) -> bool:
+        """Attach a detached entry at `key`; returns True if it replaced an entry.
+
+        Without replace=True an existing key raises EntryExistsError. The detached handle is
+        consumed: it is stale afterwards. Handles on a replaced entry keep seeing it.
+        """
+        self.check_key(key)
+        if not isinstance(entry, DetachedEntry) or entry._table._registry is not self._registry:
+            raise ForeignEntryError(
+                self.name, "add_entry called on entry not created by create_entry"
+            )
+        if entry._tid == _DEAD:
+            raise StaleHandleError(self.name, "<detached>", entry._grant)
+        if entry._tid != get_ident():
+            entry._check()
+        with self._domain.structural(self):
+            if replace:
+                replaced = key in self._entries
+                self._entries[key] = entry._values
+            else:
+                if self._entries.setdefault(key, entry._values) is not entry._values:
+                    raise EntryExistsError(self.name, key)
+                replaced = False
+            entry._end("attached")
+        return replaced
+
+    def erase_entry(self, key: K) -> None:
+        """Remove the entry at `key` (EntryNotFoundError if none).
+
+        Raises ReentrancyError if this thread holds a handle on it; handles of other threads
+        keep the erased entry alive until they are released.
+        """
+        self.check_key(key)
+        with self._domain.structural(self):
+            if self._domain.held_by_me(self, key):
+                raise ReentrancyError(
+                    self.name, key, "cannot erase an entry this thread holds a handle on"
+                )
+            if self._entries.pop(key, None) is None:
+                raise EntryNotFoundError(self.name, key)
+
+    def clear(self) -> None:
+        """Remove every entry. Raises ReentrancyError if this thread holds a handle here."""
+        with self._domain.structural(self):
+            mine = [k for k in self._borrows] or [
+                k for k in list(self._slots) if self._domain.held_by_me(self, k)
+            ]
+            if mine:
+                raise ReentrancyError(
+                    self.name, mine[0], "cannot clear a table while this thread holds a handle"
+                )
+            self._entries = {}
+
+    def size(self) -> int:
+        """The number of entries."""
+        self._domain.check_thread(f"table '{self.name}'")
+        return len(self._entries)
+
+    __len__ = size
+
+    def __contains__(self, key: object) -> bool:
+        self._domain.check_thread(f"table '{self.name}'")
+        return key in self._entries
+
+    def keys(self) -> list[Any]:
+        """A sorted snapshot of the keys."""
+        self._domain.check_thread(f"table '{self.name}'")
+        return sorted(self._entries)
+
+    # -- iteration ------------------------------------------------------------------------------
+
+    def iterate(
+        self, callback: Callable[[EntryHandle], bool | None], *, write: bool = False
+    ) -> bool:
+        """Call `callback(handle)` per entry in key order until it returns False.
+
+        Returns True if every entry was visited, False on break-out. Each handle is valid only
+        during its callback. See the module docstring for what the walk sees.
+        """
+        for h in self.items(write=write):
+            if callback(h) is False:
+                return False
+        return True
+
+    def items(self, *, write: bool = False) -> Iterator[EntryHandle]:
+        """Yield a handle per entry in key order; each is released when the loop moves on."""
+        for key in self.keys():
+            try:
+                h = self.get_entry(key, write=write)
+            except EntryNotFoundError:
+                continue  # erased since the snapshot
+            try:
+                yield h
+            finally:
+                h.release()
+
+    # -- nested tables --------------------------------------------------------------------------
+
+    def _nested_table(self, values: list[Any], field: Field) -> Table[Any, Any]:
+        """The nested table in slot `field` of an entry, made on first use."""
+        domain = self._domain
+        if isinstance(domain, SharedDomain):
+            with domain.mutex:  # two readers may race to make it: one must win
+                t = values[field.index]
+                if t is None:
+                    t = values[field.index] = Table._nested(self, field)
+        else:
+            t = values[field.index] = Table._nested(self, field)
+        return t  # type: ignore[no-any-return]
+
+
+def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHandle]:
+    """Build Table.read / Table.write: one body, with the mode bound as a closure constant.
+
+    This is the per-event hot path, so it inlines the lock-free branch of the domain
+    (see locking.py for the protocol); everything else goes through the domain's methods.
+    """
+
+    def get(self: Table[Any, Any], key: Any, timeout: float | None = -1.0) -> EntryHandle:
+        kc = key.__class__
+        if kc is int and self._ktype is int:
+            if not self._klo <= key <= self._khi:
+                self.check_key(key)
+        elif kc is not self._ktype or kc is str:
+            self.check_key(key)
+        d = self._domain
+        tid = get_ident()
+        if tid == d.fast_tid:
+            # Lock-free path: a single-threaded table, or the owner while it is alone.
+            d.owner_fast += 1
+            if tid == d.fast_tid:  # re-read after publishing owner_fast (see locking.py)
+                borrows = self._borrows
+                b = borrows.get(key, 0)
+                if write:
+                    if b:
+                        d.fast_conflict(self, key, write, b)
+                    borrows[key] = -1
+                else:
+                    if b < 0:
+                        d.fast_conflict(self, key, write, b)
+                    borrows[key] = b + 1
+                values = self._entries.get(key)
+                if values is None:
+                    d.fast_undo(self, key, write)
+                    raise EntryNotFoundError(self.name, key)
+                return cls(self, key, values, None, tid)
+            d.fast_back_out()
+        grant = d.acquire(self, key, write, self.timeout if timeout == -1.0 else timeout)
+        values = self._entries.get(key)
+        if values is None:
+            d.release(self, key, write, grant)
+            raise EntryNotFoundError(self.name, key)
+        return cls(self, key, values, grant, tid)
+
+    get.__name__ = get.__qualname__ = "write" if write else "read"
+    return get
+
+
+Table.read = _handle_getter(False, ReadHandle)  # type: ignore[method-assign]
+Table.read.__doc__ = "A shared read handle on the entry at `key` (see get_entry)."
+Table.write = _handle_getter(True, WriteHandle)  # type: ignore[method-assign]
+Table.write.__doc__ = "An exclusive write handle on the entry at `key` (see get_entry)."
