@@ -213,7 +213,7 @@ class Table(Generic[K, S]):
         self.check_key(key)
         if not isinstance(entry, DetachedEntry) or entry._table._registry is not self._registry:
             raise ForeignEntryError(
-                self.name, "add_entry called on entry not created by create_entry"
+                self.name, "add_entry called on entry not created by create_table_entry"
             )
         if entry._tid == _DEAD:
             raise StaleHandleError(self.name, "<detached>", entry._grant)
