@@ -68,9 +68,12 @@ class EntryHandle:
     def __getitem__(self, field: Field | str) -> Any:
         if self._tid != get_ident():
             self._check()
-        if field.__class__ is not Field or field.registry is not self._registry:
+        try:  # a name (str) has no .registry: resolve it; zero-cost when it is a Field
+            if field.registry is not self._registry:  # type: ignore[union-attr]
+                field = self._resolve(field)
+        except AttributeError:
             field = self._resolve(field)
-        f: Field = field
+        f: Field = field  # type: ignore[assignment]
         try:
             v = self._values[f.index]
         except IndexError:
@@ -84,11 +87,12 @@ class EntryHandle:
     def __setitem__(self, field: Field | str, value: Any) -> None:
         if self._tid != get_ident():
             self._check()
-        if field.__class__ is not Field or field.registry is not self._registry:
+        try:
+            if field.registry is not self._registry:  # type: ignore[union-attr]
+                field = self._resolve(field)
+        except AttributeError:
             field = self._resolve(field)
-        f: Field = field
-        if not self.write:
-            raise ReadOnlyHandleError(self._table.name, self._key, f.name)
+        f: Field = field  # type: ignore[assignment]
         if f.read_only and (self.api or f.nested is not None):
             raise ReadOnlyFieldError(
                 self._table.name,
@@ -203,6 +207,14 @@ class ReadHandle(EntryHandle):
     """A shared handle: reads only."""
 
     __slots__ = ()
+
+    def __setitem__(self, field: Field | str, value: Any) -> None:
+        if self._tid != get_ident():
+            self._check()
+        name = field if isinstance(field, str) else field.name
+        raise ReadOnlyHandleError(self._table.name, self._key, name)
+
+    set = __setitem__
 
 
 class WriteHandle(EntryHandle):
