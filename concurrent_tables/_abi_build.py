@@ -253,11 +253,17 @@ typedef struct ss_plugin_capture_listen_input {
 
 /* ---- bridge helpers (native/ct_bridge.c) ---- */
 
+typedef const char* (*ct_plugin_get_last_error_fn)(ss_plugin_t* s);
+
 typedef struct ct_table_box {
     ss_plugin_table_input input;
+    ss_plugin_table_t* orig_table;
     ss_plugin_table_reader_vtable_ext reader_ext;
     ss_plugin_table_writer_vtable_ext writer_ext;
     ss_plugin_table_fields_vtable_ext fields_ext;
+    ct_plugin_get_last_error_fn get_last_error;
+    ss_plugin_t* plugin;
+    void* cookie;
 } ct_table_box;
 
 enum {
@@ -281,11 +287,13 @@ void ct_fill_capture_listen_input(ss_plugin_capture_listen_input* out, ss_plugin
 void ct_fill_py_table_input(ss_plugin_table_input* out, const char* name,
                             ss_plugin_state_type key_type, ss_plugin_table_t* table);
 int ct_import_table_input(ct_table_box* box, const ss_plugin_table_input* src,
-                          uint32_t plugin_minor);
+                          uint32_t plugin_minor, ct_plugin_get_last_error_fn get_last_error,
+                          ss_plugin_t* plugin, void* cookie);
 const char* ct_import_error_text(int code);
 ss_plugin_bool ct_call_iterator(ss_plugin_table_iterator_func_t it,
                                 ss_plugin_table_iterator_state_t* s, ss_plugin_table_entry_t* e);
 int ct_is_py_owned(const ss_plugin_table_input* in);
+int ct_is_native_box(const ss_plugin_table_input* in);
 
 /* the dispatchers, callable from Python with an ss_plugin_table_input* as the handle */
 const ss_plugin_table_fieldinfo* ct_disp_list_table_fields(ss_plugin_table_t* t, uint32_t* nfields);
@@ -373,6 +381,8 @@ extern "Python" void ct_py_log_fn(ss_plugin_owner_t*, const char*, const char*,
 
 extern "Python" ss_plugin_bool ct_py_iterator(ss_plugin_table_iterator_state_t*,
                                               ss_plugin_table_entry_t*);
+
+extern "Python" void ct_py_native_table_error(void*, const char*);
 """
 
 #: Names of the extern "Python" callbacks the Python side must implement with ffi.def_extern().
@@ -398,6 +408,7 @@ PYTHON_CALLBACKS: tuple[str, ...] = (
     "ct_py_get_owner_last_error",
     "ct_py_log_fn",
     "ct_py_iterator",
+    "ct_py_native_table_error",
 )
 
 

@@ -7,7 +7,8 @@
  * The vtables put in the init/parse/extract/listen inputs are the ct_disp_* DISPATCHERS, shared by every
  * table: each one reads the handle's own _ext vtable and forwards to it with `in->table` as `t`. So one
  * set of vtables serves both Python-owned tables (whose inputs point at the ct_py_* callbacks) and tables
- * exported by native plugins (whose inputs, copied by ct_import_table_input, point at the plugin's code).
+ * exported by native plugins (whose boxed inputs, built by ct_import_table_input, point at ct_native_*
+ * wrappers that call the plugin's code and report its failures to Python).
  */
 #include "ct_plugin_api.h"
 
@@ -301,14 +302,170 @@ static void ct_fill_py_table_input(ss_plugin_table_input* out, const char* name,
 
 /* ---- import of a table registered by a native plugin (add_table) --------------------------------- */
 
-/* One imported table: a private copy of the plugin's input and of its three _ext vtables, with the
- * input's _ext pointers (and legacy copies) re-pointed at the copies. &box->input is the handle. */
+typedef const char* (*ct_plugin_get_last_error_fn)(ss_plugin_t* s);
+
+/*
+ * One imported table. `input` is the handle the host hands out: its `table` is the box itself and its
+ * vtables are the ct_native_* wrappers below, which call the exporting plugin's own functions (copied
+ * into reader_ext/writer_ext/fields_ext) with orig_table as `t`. When such a call fails, the wrapper
+ * reads the exporting plugin's plugin_get_last_error and hands it to Python (ct_py_native_table_error),
+ * so the host can make it the accessing plugin's owner error, as libsinsp does.
+ */
 typedef struct ct_table_box {
 	ss_plugin_table_input input;
+	ss_plugin_table_t* orig_table;
 	ss_plugin_table_reader_vtable_ext reader_ext;
 	ss_plugin_table_writer_vtable_ext writer_ext;
 	ss_plugin_table_fields_vtable_ext fields_ext;
+	ct_plugin_get_last_error_fn get_last_error;
+	ss_plugin_t* plugin;
+	void* cookie;
 } ct_table_box;
+
+static void ct_py_native_table_error(void* cookie, const char* msg);
+
+static void ct_native_failed(const ct_table_box* b)
+{
+	const char* msg = b->get_last_error ? b->get_last_error(b->plugin) : NULL;
+	ct_py_native_table_error(b->cookie, msg);
+}
+
+#define CT_BOX(t) ((const ct_table_box*)(t))
+
+static const ss_plugin_table_fieldinfo* ct_native_list_table_fields(ss_plugin_table_t* t, uint32_t* nfields)
+{
+	const ct_table_box* b = CT_BOX(t);
+	const ss_plugin_table_fieldinfo* r = b->fields_ext.list_table_fields(b->orig_table, nfields);
+	if (!r) ct_native_failed(b);
+	return r;
+}
+
+static ss_plugin_table_field_t* ct_native_get_table_field(ss_plugin_table_t* t, const char* name,
+                                                          ss_plugin_state_type data_type)
+{
+	const ct_table_box* b = CT_BOX(t);
+	ss_plugin_table_field_t* r = b->fields_ext.get_table_field(b->orig_table, name, data_type);
+	if (!r) ct_native_failed(b);
+	return r;
+}
+
+static ss_plugin_table_field_t* ct_native_add_table_field(ss_plugin_table_t* t, const char* name,
+                                                          ss_plugin_state_type data_type)
+{
+	const ct_table_box* b = CT_BOX(t);
+	ss_plugin_table_field_t* r = b->fields_ext.add_table_field(b->orig_table, name, data_type);
+	if (!r) ct_native_failed(b);
+	return r;
+}
+
+static const char* ct_native_get_table_name(ss_plugin_table_t* t)
+{
+	const ct_table_box* b = CT_BOX(t);
+	const char* r = b->reader_ext.get_table_name(b->orig_table);
+	if (!r) ct_native_failed(b);
+	return r;
+}
+
+static uint64_t ct_native_get_table_size(ss_plugin_table_t* t)
+{
+	const ct_table_box* b = CT_BOX(t);
+	uint64_t r = b->reader_ext.get_table_size(b->orig_table);
+	if (r == (uint64_t)-1) ct_native_failed(b);
+	return r;
+}
+
+static ss_plugin_table_entry_t* ct_native_get_table_entry(ss_plugin_table_t* t, const ss_plugin_state_data* key)
+{
+	const ct_table_box* b = CT_BOX(t);
+	ss_plugin_table_entry_t* r = b->reader_ext.get_table_entry(b->orig_table, key);
+	if (!r) ct_native_failed(b);
+	return r;
+}
+
+static ss_plugin_rc ct_native_read_entry_field(ss_plugin_table_t* t, ss_plugin_table_entry_t* e,
+                                               const ss_plugin_table_field_t* f, ss_plugin_state_data* out)
+{
+	const ct_table_box* b = CT_BOX(t);
+	ss_plugin_rc r = b->reader_ext.read_entry_field(b->orig_table, e, f, out);
+	if (r != SS_PLUGIN_SUCCESS) ct_native_failed(b);
+	return r;
+}
+
+static void ct_native_release_table_entry(ss_plugin_table_t* t, ss_plugin_table_entry_t* e)
+{
+	const ct_table_box* b = CT_BOX(t);
+	b->reader_ext.release_table_entry(b->orig_table, e);
+}
+
+/* false also means "the iterator broke out", which is no error: no error capture here */
+static ss_plugin_bool ct_native_iterate_entries(ss_plugin_table_t* t, ss_plugin_table_iterator_func_t it,
+                                                ss_plugin_table_iterator_state_t* s)
+{
+	const ct_table_box* b = CT_BOX(t);
+	return b->reader_ext.iterate_entries(b->orig_table, it, s);
+}
+
+static ss_plugin_rc ct_native_clear_table(ss_plugin_table_t* t)
+{
+	const ct_table_box* b = CT_BOX(t);
+	ss_plugin_rc r = b->writer_ext.clear_table(b->orig_table);
+	if (r != SS_PLUGIN_SUCCESS) ct_native_failed(b);
+	return r;
+}
+
+static ss_plugin_rc ct_native_erase_table_entry(ss_plugin_table_t* t, const ss_plugin_state_data* key)
+{
+	const ct_table_box* b = CT_BOX(t);
+	ss_plugin_rc r = b->writer_ext.erase_table_entry(b->orig_table, key);
+	if (r != SS_PLUGIN_SUCCESS) ct_native_failed(b);
+	return r;
+}
+
+static ss_plugin_table_entry_t* ct_native_create_table_entry(ss_plugin_table_t* t)
+{
+	const ct_table_box* b = CT_BOX(t);
+	ss_plugin_table_entry_t* r = b->writer_ext.create_table_entry(b->orig_table);
+	if (!r) ct_native_failed(b);
+	return r;
+}
+
+static void ct_native_destroy_table_entry(ss_plugin_table_t* t, ss_plugin_table_entry_t* e)
+{
+	const ct_table_box* b = CT_BOX(t);
+	b->writer_ext.destroy_table_entry(b->orig_table, e);
+}
+
+static ss_plugin_table_entry_t* ct_native_add_table_entry(ss_plugin_table_t* t, const ss_plugin_state_data* key,
+                                                          ss_plugin_table_entry_t* entry)
+{
+	const ct_table_box* b = CT_BOX(t);
+	ss_plugin_table_entry_t* r = b->writer_ext.add_table_entry(b->orig_table, key, entry);
+	if (!r) ct_native_failed(b);
+	return r;
+}
+
+static ss_plugin_rc ct_native_write_entry_field(ss_plugin_table_t* t, ss_plugin_table_entry_t* e,
+                                                const ss_plugin_table_field_t* f, const ss_plugin_state_data* in)
+{
+	const ct_table_box* b = CT_BOX(t);
+	ss_plugin_rc r = b->writer_ext.write_entry_field(b->orig_table, e, f, in);
+	if (r != SS_PLUGIN_SUCCESS) ct_native_failed(b);
+	return r;
+}
+
+#undef CT_BOX
+
+static ss_plugin_table_fields_vtable_ext ct_native_fields_ext = {
+	ct_native_list_table_fields, ct_native_get_table_field, ct_native_add_table_field,
+};
+static ss_plugin_table_reader_vtable_ext ct_native_reader_ext = {
+	ct_native_get_table_name, ct_native_get_table_size, ct_native_get_table_entry,
+	ct_native_read_entry_field, ct_native_release_table_entry, ct_native_iterate_entries,
+};
+static ss_plugin_table_writer_vtable_ext ct_native_writer_ext = {
+	ct_native_clear_table, ct_native_erase_table_entry, ct_native_create_table_entry,
+	ct_native_destroy_table_entry, ct_native_add_table_entry, ct_native_write_entry_field,
+};
 
 enum {
 	CT_IMPORT_OK = 0,
@@ -346,11 +503,14 @@ static ss_plugin_bool ct_legacy_iterate_unsupported(ss_plugin_table_t* t, ss_plu
 
 /*
  * Validate `src` as libsinsp's add_table does (minus the duplicate-name check, which needs the
- * registry) and copy it into `box`. Returns a CT_IMPORT_* code. box->input.name is set to src->name:
- * the caller must replace it with its own copy of the string (the plugin may free the original).
- * TABLE is refused as a key type, like any unknown state type.
+ * registry) and copy it into `box`. Returns a CT_IMPORT_* code; on CT_IMPORT_OK, &box->input is the
+ * table's handle. box->input.name is set to src->name: the caller must replace it with its own copy
+ * (the plugin may free the original). TABLE is refused as a key type, like unknown state types.
+ * `get_last_error`/`plugin` are the exporting plugin's plugin_get_last_error and state (either may be
+ * NULL); `cookie` is passed back to ct_py_native_table_error when a call into the table fails.
  */
-static int ct_import_table_input(ct_table_box* box, const ss_plugin_table_input* src, uint32_t plugin_minor)
+static int ct_import_table_input(ct_table_box* box, const ss_plugin_table_input* src, uint32_t plugin_minor,
+                                 ct_plugin_get_last_error_fn get_last_error, ss_plugin_t* plugin, void* cookie)
 {
 	if (!src) return CT_IMPORT_NULL_INPUT;
 	if (!ct_is_known_state_type((int)src->key_type) || src->key_type == SS_PLUGIN_ST_TABLE)
@@ -402,15 +562,19 @@ static int ct_import_table_input(ct_table_box* box, const ss_plugin_table_input*
 		box->fields_ext.get_table_field = s->fields.get_table_field;
 		box->fields_ext.add_table_field = s->fields.add_table_field;
 	}
+	box->orig_table = src->table;
+	box->get_last_error = get_last_error;
+	box->plugin = plugin;
+	box->cookie = cookie;
 	box->input.name = src->name;
 	box->input.key_type = src->key_type;
-	box->input.table = src->table;
-	ct_legacy_reader(&box->input.reader, &box->reader_ext);
-	ct_legacy_writer(&box->input.writer, &box->writer_ext);
-	ct_legacy_fields(&box->input.fields, &box->fields_ext);
-	box->input.reader_ext = &box->reader_ext;
-	box->input.writer_ext = &box->writer_ext;
-	box->input.fields_ext = &box->fields_ext;
+	box->input.table = box;
+	ct_legacy_reader(&box->input.reader, &ct_native_reader_ext);
+	ct_legacy_writer(&box->input.writer, &ct_native_writer_ext);
+	ct_legacy_fields(&box->input.fields, &ct_native_fields_ext);
+	box->input.reader_ext = &ct_native_reader_ext;
+	box->input.writer_ext = &ct_native_writer_ext;
+	box->input.fields_ext = &ct_native_fields_ext;
 	return CT_IMPORT_OK;
 }
 
@@ -443,4 +607,10 @@ static ss_plugin_bool ct_call_iterator(ss_plugin_table_iterator_func_t it, ss_pl
 static int ct_is_py_owned(const ss_plugin_table_input* in)
 {
 	return in && in->reader_ext == &ct_pyowner_reader_ext;
+}
+
+/* Whether a table handle is an imported native table (the `input` of a ct_table_box). */
+static int ct_is_native_box(const ss_plugin_table_input* in)
+{
+	return in && in->reader_ext == &ct_native_reader_ext;
 }
