@@ -1,7 +1,7 @@
 """cffi API-mode builder for ``concurrent_tables._abi``, the C side of the table bridge.
 
-Build: ``pip install -e .`` (setup.py lists ``cffi_modules``), or ``python concurrent_tables/_abi_build.py``
-for an in-place build during development.
+Build: ``pip install -e .`` (setup.py lists ``cffi_modules``), or, for an in-place development
+build, ``python concurrent_tables/_abi_build.py``.
 
 * ``CDEF`` declares, for cffi, the table part of Falco's plugin API 3.12 as our own header
   ``native/ct_plugin_api.h`` defines it in C (layouts: ``shared/reference/table-abi.md``), plus the
@@ -10,7 +10,8 @@ for an in-place build during development.
   ``packed`` applies to every struct of that cdef, so ``ss_plugin_event_input`` gets its own).
 * ``CDEF_PYTHON`` declares the ``extern "Python"`` callbacks the Python side implements with
   ``@ffi.def_extern()``: the owner side of every vtable slot for Python-owned tables, the init-time
-  table registry (list/get/add_table), ``get_owner_last_error``, ``log_fn`` and an iterator callback.
+  table registry (list/get/add_table), ``get_owner_last_error``, ``log_fn``, an iterator callback,
+  and the error hook of imported native tables (``ct_py_native_table_error``).
 
 The C source compiled into the module is ``native/ct_bridge.c`` (dispatchers, static vtables, input
 fillers, the import validator); it includes ``native/ct_plugin_api.h``.

@@ -1,11 +1,11 @@
 """Declarations for loading native plugins with ``ffi.dlopen`` (cffi in-line ABI mode).
 
-cffi cannot ``include()`` the compiled API-mode ``concurrent_tables._abi`` ffi into an ABI-mode one, and
-the ``plugin_*`` symbols cannot go into ``_abi``'s cdef (API mode would need them at link time). So the
-loader uses its own small in-line FFI whose prototypes take every struct pointer as ``void*``: cffi
-accepts any pointer cdata for a ``void*`` parameter, including cdata made by ``_abi.ffi`` (e.g. an
-``ss_plugin_init_input*``), and results are re-typed with ``_abi.ffi.cast``. ``ss_plugin_rc`` is
-declared as ``int`` (a 4-byte enum) and ``ss_plugin_rc*`` as ``void*``.
+cffi cannot ``include()`` the compiled API-mode ``concurrent_tables._abi`` ffi into an ABI-mode
+one, and the ``plugin_*`` symbols cannot go into ``_abi``'s cdef (API mode would need them at link
+time). So the loader uses its own small in-line FFI whose prototypes take every struct pointer
+as ``void*``: cffi accepts any pointer cdata for a ``void*`` parameter, including cdata made by
+``_abi.ffi`` (e.g. an ``ss_plugin_init_input*``), and results are re-typed with ``_abi.ffi.cast``.
+``ss_plugin_rc`` is declared as ``int`` (a 4-byte enum) and ``ss_plugin_rc*`` as ``void*``.
 
 A missing symbol raises ``AttributeError`` on access, which is how optional symbols are probed.
 """
@@ -59,14 +59,14 @@ OPTIONAL_SYMBOLS: tuple[str, ...] = (
 
 
 def make_plugin_ffi(extra_cdef: str = "") -> Any:
-    """A fresh in-line FFI with the plugin prototypes (plus ``extra_cdef``, e.g. test-only symbols)."""
+    """A fresh in-line FFI with the plugin prototypes, plus ``extra_cdef`` (e.g. test symbols)."""
     ffi = cffi.FFI()
     ffi.cdef(PLUGIN_CDEF + extra_cdef)
     return ffi
 
 
 def has_symbol(lib: Any, name: str) -> bool:
-    """Whether a library opened by a :func:`make_plugin_ffi` FFI exports ``name`` (declared there)."""
+    """Whether a library opened through :func:`make_plugin_ffi` exports ``name`` (if declared)."""
     try:
         getattr(lib, name)
     except AttributeError:

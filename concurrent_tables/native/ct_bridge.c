@@ -324,9 +324,12 @@ typedef struct ct_table_box {
 
 static void ct_py_native_table_error(void* cookie, const char* msg);
 
+/* plugin_get_last_error is only called once the exporting plugin's state is known (box->plugin is
+ * set by the host after that plugin's plugin_init returns): C++ SDK plugins dereference the state.
+ * Failures during the exporter's own init therefore reach Python with msg == NULL. */
 static void ct_native_failed(const ct_table_box* b)
 {
-	const char* msg = b->get_last_error ? b->get_last_error(b->plugin) : NULL;
+	const char* msg = (b->get_last_error && b->plugin) ? b->get_last_error(b->plugin) : NULL;
 	ct_py_native_table_error(b->cookie, msg);
 }
 

@@ -1,7 +1,7 @@
 """Compile the native test plugin (tests/native/ct_test_plugin.c) with gcc.
 
-``compile_test_plugin(out_dir)`` builds ``ct_test_plugin.so`` and returns a :class:`BuildResult`; the
-``ct_plugin_build`` fixture in conftest.py calls it once per test session into a temporary folder.
+``compile_test_plugin(out_dir)`` builds ``ct_test_plugin.so`` and returns a :class:`BuildResult`;
+the ``ct_plugin_build`` fixture in conftest.py calls it once per test session, into a temp folder.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sizes, offsets and constants of the cffi declarations against the ABI reference (x86-64 numbers)."""
+"""Sizes, offsets and constants of the cffi declarations against the ABI reference (x86-64)."""
 
 from __future__ import annotations
 
@@ -152,7 +152,6 @@ def test_python_callbacks_declared() -> None:
         assert ffi.typeof(getattr(lib, name)).kind == "function", name
 
 
-
 def test_legacy_copies_equal_ext() -> None:
     inp = ffi.new("ss_plugin_table_input*")
     lib.ct_fill_py_table_input(inp, ffi.NULL, lib.SS_PLUGIN_ST_UINT64, ffi.cast("void*", 1))
@@ -268,7 +267,7 @@ int main(void) {
 
 
 def test_header_agrees_with_cdef(tmp_path: Path) -> None:
-    """Our C header, compiled on its own (-pedantic, static layout asserts), gives the same numbers."""
+    """Our C header compiled alone (-pedantic, static layout asserts) gives the same numbers."""
     lines = [f"    S({s})" for s in LAYOUT] + [f"    P({s}, {m})" for s, m, _ in OFFSETS]
     src = tmp_path / "probe.c"
     src.write_text(HEADER_PROBE.replace("%s\n    return", "\n".join(lines) + "\n    return", 1))
