@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# Engineering notes (*-notes.md) hold fragments, not runnable examples.
+DOCS = [
+    ROOT / "README.md",
+    *sorted(p for p in (ROOT / "docs").glob("*.md") if not p.name.endswith("-notes.md")),
+]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
