@@ -135,9 +135,13 @@ class EntryHandle:
             raise ForeignFieldError(field.name, field.registry.table_name, self._table.name)
         raise TypeError(f"expected a Field or a field name, got {type(field).__name__}")
 
+    def _how(self) -> str:
+        """How a dead handle's scope ended: detached entries record it in `_grant`."""
+        return self._grant if isinstance(self._grant, str) else "released"
+
     def _check(self) -> None:
         if self._tid == _DEAD:
-            raise StaleHandleError(self._table.name, self._key, self._grant)
+            raise StaleHandleError(self._table.name, self._key, self._how())
         raise WrongThreadError(
             f"handle on entry {self._key!r} of table '{self._table.name}'", self._tid, get_ident()
         )
@@ -152,7 +156,7 @@ class EntryHandle:
         if tid != get_ident():
             self._check()
         self._tid = _DEAD
-        grant, self._grant = self._grant, "released"
+        grant = self._grant
         table = self._table
         if grant is None:  # a lock-free borrow (owner fast path or single-threaded table)
             borrows = table._borrows
@@ -180,7 +184,7 @@ class EntryHandle:
         if tid != get_ident():
             self._check()
         self._tid = _DEAD
-        grant, self._grant = self._grant, "released"
+        grant = self._grant
         table = self._table
         if grant is None:
             borrows = table._borrows
@@ -199,7 +203,7 @@ class EntryHandle:
 
     def __repr__(self) -> str:
         mode = "write" if self.write else "read"
-        state = "" if self.alive else f" ({self._grant})"
+        state = "" if self.alive else f" ({self._how()})"
         return f"<{mode} handle on {self._table.name}[{self._key!r}]{state}>"
 
 
@@ -276,7 +280,7 @@ class DetachedEntry(WriteHandle):
         return None
 
     def __repr__(self) -> str:
-        state = "" if self.alive else f" ({self._grant})"
+        state = "" if self.alive else f" ({self._how()})"
         return f"<detached entry of {self._table.name}{state}>"
 
 

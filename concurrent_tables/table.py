@@ -101,6 +101,7 @@ class Table(Generic[K, S]):
         self._borrows: dict[Any, int] = {}  # owner/confined handles: n readers, or -1 writer
         self._slots: dict[Any, Any] = {}  # entry locks in use (SharedDomain)
         self._klo, self._khi = INT_RANGES.get(key_type, (0, -1))
+        self._kint: Any = int if key_type.is_integer else None  # the hot path's range check
         self._ktype: Any = (
             int if key_type.is_integer else bool if key_type is StateType.BOOL else str
         )
@@ -216,7 +217,7 @@ class Table(Generic[K, S]):
                 self.name, "add_entry called on entry not created by create_table_entry"
             )
         if entry._tid == _DEAD:
-            raise StaleHandleError(self.name, "<detached>", entry._grant)
+            raise StaleHandleError(self.name, "<detached>", entry._how())
         if entry._tid != get_ident():
             entry._check()
         with self._domain.structural(self):
@@ -324,7 +325,7 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
 
     def get(self: Table[Any, Any], key: Any, timeout: float | None = -1.0) -> EntryHandle:
         kc = key.__class__
-        if kc is int and self._ktype is int:
+        if kc is self._kint:
             if not self._klo <= key <= self._khi:
                 self.check_key(key)
         elif kc is not self._ktype or kc is str:
