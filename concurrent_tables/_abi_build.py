@@ -9,9 +9,12 @@ build, ``python concurrent_tables/_abi_build.py``.
 * ``CDEF_PACKED`` declares the packed 26-byte ``ss_plugin_event`` (a separate ``cdef(packed=True)``;
   ``packed`` applies to every struct of that cdef, so ``ss_plugin_event_input`` gets its own).
 * ``CDEF_PYTHON`` declares the ``extern "Python"`` callbacks the Python side implements with
-  ``@ffi.def_extern()``: the owner side of every vtable slot for Python-owned tables, the init-time
-  table registry (list/get/add_table), ``get_owner_last_error``, ``log_fn``, an iterator callback,
-  and the error hook of imported native tables (``ct_py_native_table_error``).
+  ``@ffi.def_extern()`` (``concurrent_tables.cabi``): the owner side of every vtable slot for
+  Python-owned tables, the init-time table registry (list/get/add_table),
+  ``get_owner_last_error``, ``log_fn``, an iterator callback, and the error hook of imported
+  native tables (``ct_py_native_table_error``). Table handles, entries, field accessors and owner
+  cookies reach these callbacks as ``uint64_t`` ids: C thunks in ``ct_bridge.c`` convert the
+  pointers, so Python never dereferences (or ``from_handle``s) a pointer a plugin passed in.
 
 The C source compiled into the module is ``native/ct_bridge.c`` (dispatchers, static vtables, input
 fillers, the import validator); it includes ``native/ct_plugin_api.h``.
@@ -292,7 +295,11 @@ int ct_import_table_input(ct_table_box* box, const ss_plugin_table_input* src,
                           ss_plugin_t* plugin, void* cookie);
 const char* ct_import_error_text(int code);
 ss_plugin_bool ct_call_iterator(ss_plugin_table_iterator_func_t it,
-                                ss_plugin_table_iterator_state_t* s, ss_plugin_table_entry_t* e);
+                                ss_plugin_table_iterator_state_t* s, uint64_t e);
+ss_plugin_owner_t* ct_owner_cookie(uint64_t id);
+uint64_t ct_bench_read_entry_field(ss_plugin_table_t* t, ss_plugin_table_entry_t* e,
+                                   const ss_plugin_table_field_t* f, uint32_t nbatch,
+                                   uint32_t batch, double* out_ns);
 int ct_is_py_owned(const ss_plugin_table_input* in);
 int ct_is_native_box(const ss_plugin_table_input* in);
 
@@ -343,42 +350,30 @@ typedef struct ss_plugin_event_input {
 """
 
 CDEF_PYTHON = """
-extern "Python" const ss_plugin_table_fieldinfo* ct_py_list_table_fields(ss_plugin_table_t*,
-                                                                         uint32_t*);
-extern "Python" ss_plugin_table_field_t* ct_py_get_table_field(ss_plugin_table_t*, const char*,
-                                                               ss_plugin_state_type);
-extern "Python" ss_plugin_table_field_t* ct_py_add_table_field(ss_plugin_table_t*, const char*,
-                                                               ss_plugin_state_type);
-extern "Python" const char* ct_py_get_table_name(ss_plugin_table_t*);
-extern "Python" uint64_t ct_py_get_table_size(ss_plugin_table_t*);
-extern "Python" ss_plugin_table_entry_t* ct_py_get_table_entry(ss_plugin_table_t*,
-                                                               const ss_plugin_state_data*);
-extern "Python" ss_plugin_rc ct_py_read_entry_field(ss_plugin_table_t*, ss_plugin_table_entry_t*,
-                                                    const ss_plugin_table_field_t*,
+extern "Python" const ss_plugin_table_fieldinfo* ct_py_list_table_fields(uint64_t, uint32_t*);
+extern "Python" uint64_t ct_py_get_table_field(uint64_t, const char*, ss_plugin_state_type);
+extern "Python" uint64_t ct_py_add_table_field(uint64_t, const char*, ss_plugin_state_type);
+extern "Python" const char* ct_py_get_table_name(uint64_t);
+extern "Python" uint64_t ct_py_get_table_size(uint64_t);
+extern "Python" uint64_t ct_py_get_table_entry(uint64_t, const ss_plugin_state_data*);
+extern "Python" ss_plugin_rc ct_py_read_entry_field(uint64_t, uint64_t, uint64_t,
                                                     ss_plugin_state_data*);
-extern "Python" void ct_py_release_table_entry(ss_plugin_table_t*, ss_plugin_table_entry_t*);
-extern "Python" ss_plugin_bool ct_py_iterate_entries(ss_plugin_table_t*,
-                                                     ss_plugin_table_iterator_func_t,
+extern "Python" void ct_py_release_table_entry(uint64_t, uint64_t);
+extern "Python" ss_plugin_bool ct_py_iterate_entries(uint64_t, ss_plugin_table_iterator_func_t,
                                                      ss_plugin_table_iterator_state_t*);
-extern "Python" ss_plugin_rc ct_py_clear_table(ss_plugin_table_t*);
-extern "Python" ss_plugin_rc ct_py_erase_table_entry(ss_plugin_table_t*,
-                                                     const ss_plugin_state_data*);
-extern "Python" ss_plugin_table_entry_t* ct_py_create_table_entry(ss_plugin_table_t*);
-extern "Python" void ct_py_destroy_table_entry(ss_plugin_table_t*, ss_plugin_table_entry_t*);
-extern "Python" ss_plugin_table_entry_t* ct_py_add_table_entry(ss_plugin_table_t*,
-                                                               const ss_plugin_state_data*,
-                                                               ss_plugin_table_entry_t*);
-extern "Python" ss_plugin_rc ct_py_write_entry_field(ss_plugin_table_t*, ss_plugin_table_entry_t*,
-                                                     const ss_plugin_table_field_t*,
+extern "Python" ss_plugin_rc ct_py_clear_table(uint64_t);
+extern "Python" ss_plugin_rc ct_py_erase_table_entry(uint64_t, const ss_plugin_state_data*);
+extern "Python" uint64_t ct_py_create_table_entry(uint64_t);
+extern "Python" void ct_py_destroy_table_entry(uint64_t, uint64_t);
+extern "Python" uint64_t ct_py_add_table_entry(uint64_t, const ss_plugin_state_data*, uint64_t);
+extern "Python" ss_plugin_rc ct_py_write_entry_field(uint64_t, uint64_t, uint64_t,
                                                      const ss_plugin_state_data*);
 
-extern "Python" ss_plugin_table_info* ct_py_list_tables(ss_plugin_owner_t*, uint32_t*);
-extern "Python" ss_plugin_table_t* ct_py_get_table(ss_plugin_owner_t*, const char*,
-                                                   ss_plugin_state_type);
-extern "Python" ss_plugin_rc ct_py_add_table(ss_plugin_owner_t*, const ss_plugin_table_input*);
-extern "Python" const char* ct_py_get_owner_last_error(ss_plugin_owner_t*);
-extern "Python" void ct_py_log_fn(ss_plugin_owner_t*, const char*, const char*,
-                                  ss_plugin_log_severity);
+extern "Python" ss_plugin_table_info* ct_py_list_tables(uint64_t, uint32_t*);
+extern "Python" ss_plugin_table_t* ct_py_get_table(uint64_t, const char*, ss_plugin_state_type);
+extern "Python" ss_plugin_rc ct_py_add_table(uint64_t, const ss_plugin_table_input*);
+extern "Python" const char* ct_py_get_owner_last_error(uint64_t);
+extern "Python" void ct_py_log_fn(uint64_t, const char*, const char*, ss_plugin_log_severity);
 
 extern "Python" ss_plugin_bool ct_py_iterator(ss_plugin_table_iterator_state_t*,
                                               ss_plugin_table_entry_t*);

@@ -29,6 +29,7 @@ const char* plugin_get_init_schema(void* schema_type);
 uint16_t* plugin_get_parse_event_types(uint32_t* numtypes, void* s);
 const char* plugin_get_parse_event_sources(void);
 int plugin_parse_event(void* s, const void* evt, const void* in);
+int plugin_extract_fields(void* s, const void* evt, const void* in);
 int plugin_capture_open(void* s, const void* in);
 int plugin_capture_close(void* s, const void* in);
 const char* plugin_get_required_event_schema_version(void* s);
@@ -52,6 +53,7 @@ OPTIONAL_SYMBOLS: tuple[str, ...] = (
     "plugin_get_parse_event_types",
     "plugin_get_parse_event_sources",
     "plugin_parse_event",
+    "plugin_extract_fields",
     "plugin_capture_open",
     "plugin_capture_close",
     "plugin_get_required_event_schema_version",

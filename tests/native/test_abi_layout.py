@@ -164,7 +164,8 @@ def test_legacy_copies_equal_ext() -> None:
         for slot in slots:
             assert getattr(legacy, slot) == getattr(ext, slot) != ffi.NULL, slot
     assert lib.ct_is_py_owned(inp) == 1
-    assert inp.reader_ext.get_table_name == lib.ct_py_get_table_name
+    # Python owners are reached through C thunks that pass ids, never the callbacks themselves
+    assert inp.reader_ext.get_table_name != lib.ct_py_get_table_name
 
     parse = ffi.new("ss_plugin_event_parse_input*")
     lib.ct_fill_parse_input(parse, ffi.NULL)
@@ -172,8 +173,8 @@ def test_legacy_copies_equal_ext() -> None:
         assert getattr(parse.table_reader, slot) == getattr(parse.table_reader_ext[0], slot)
     for slot in LAYOUT["ss_plugin_table_writer_vtable"][1]:
         assert getattr(parse.table_writer, slot) == getattr(parse.table_writer_ext[0], slot)
-    # the parse input carries the dispatchers, not the Python owner callbacks
-    assert parse.table_reader_ext.get_table_name != lib.ct_py_get_table_name
+    # the parse input carries the dispatchers, not the Python owner's slots
+    assert parse.table_reader_ext.get_table_name != inp.reader_ext.get_table_name
 
     tables = ffi.new("ss_plugin_init_tables_input*")
     lib.ct_fill_init_tables_input(tables)
@@ -187,7 +188,7 @@ def test_legacy_copies_equal_ext() -> None:
     listen = ffi.new("ss_plugin_capture_listen_input*")
     lib.ct_fill_capture_listen_input(listen, ffi.NULL, ffi.NULL)
     assert listen.table_reader_ext == parse.table_reader_ext
-    assert listen.get_owner_last_error == lib.ct_py_get_owner_last_error
+    assert listen.get_owner_last_error == init_owner_error(tables)
 
     extract = ffi.new("ss_plugin_field_extract_input*")
     lib.ct_fill_extract_input(extract, ffi.NULL)
@@ -197,7 +198,14 @@ def test_legacy_copies_equal_ext() -> None:
     init = ffi.new("ss_plugin_init_input*")
     lib.ct_fill_init_input(init, ffi.NULL, ffi.NULL, tables)
     assert init.config != ffi.NULL and ffi.string(init.config) == b""
-    assert init.log_fn == lib.ct_py_log_fn
+    assert init.log_fn != ffi.NULL and init.get_owner_last_error == listen.get_owner_last_error
+    assert init.tables == tables
+
+
+def init_owner_error(tables: object) -> object:
+    init = ffi.new("ss_plugin_init_input*")
+    lib.ct_fill_init_input(init, ffi.NULL, ffi.NULL, tables)
+    return init.get_owner_last_error
 
 
 def test_dispatchers_tolerate_bad_handles() -> None:
@@ -225,7 +233,7 @@ def test_import_validation() -> None:
     assert box.orig_table == ffi.cast("void*", 1)
     assert box.input.table == box  # the handle's `t` is the box; wrappers forward to orig_table
     assert lib.ct_is_native_box(ffi.addressof(box[0], "input")) == 1
-    assert box.reader_ext.get_table_entry == lib.ct_py_get_table_entry
+    assert box.reader_ext.get_table_entry == good.reader_ext.get_table_entry
     bad = ffi.new("ss_plugin_table_input*", good[0])
     bad.key_type = 99
     assert imp(bad) == lib.CT_IMPORT_BAD_KEY_TYPE
@@ -238,7 +246,7 @@ def test_import_validation() -> None:
     bad.fields_ext = ffi.NULL
     assert imp(bad) == lib.CT_IMPORT_MISSING_EXT
     assert imp(bad, minor=0) == lib.CT_IMPORT_OK  # minor 0 uses the legacy copies only
-    assert box.reader_ext.iterate_entries != lib.ct_py_iterate_entries
+    assert box.reader_ext.iterate_entries != good.reader_ext.iterate_entries
     for part, slot, code in [
         ("reader", "get_table_size", lib.CT_IMPORT_BAD_READER),
         ("writer", "add_table_entry", lib.CT_IMPORT_BAD_WRITER),
@@ -249,7 +257,7 @@ def test_import_validation() -> None:
         assert imp(bad) == code, (part, slot)
         assert ffi.string(lib.ct_import_error_text(code)).decode().endswith(f"{part} vtables")
     bad = ffi.new("ss_plugin_table_input*", good[0])
-    bad.reader.get_table_name = lib.ct_py_get_table_name  # same fn, fine
+    bad.reader.get_table_name = good.reader_ext.get_table_name  # same fn, fine
     bad.reader.get_table_size = ffi.cast("ct_get_table_size_fn", lib.ct_disp_get_table_size)
     assert imp(bad) == lib.CT_IMPORT_BAD_READER  # legacy copy differs from the _ext slot
 
