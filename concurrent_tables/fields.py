@@ -159,6 +159,9 @@ class FieldRegistry:
     def add(self, name: str, type: Any) -> Field:
         """Add a dynamic field, or return the existing one of the same name and type."""
         want = coerce_state_type(type)
+        fixed = getattr(self.schema, "__fixed_fields__", None)
+        if fixed:  # e.g. libsinsp's list adapters (args, env, cgroups)
+            raise FieldDefinitionError(self.table_name, str(name), fixed)
         if not isinstance(name, str) or not name or "\0" in name:
             raise FieldDefinitionError(self.table_name, str(name), f"invalid field name {name!r}")
         if want is StateType.TABLE:

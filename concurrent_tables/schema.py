@@ -84,9 +84,13 @@ class SchemaError(TypeError):
 
 
 class EntrySchema:
-    """Base class of entry schemas. Subclasses are compiled once into `__fields__`."""
+    """Base class of entry schemas. Subclasses are compiled once into `__fields__`.
+
+    `__fixed_fields__`: if set, tables of this schema refuse dynamic fields with this message.
+    """
 
     __fields__: tuple[FieldSpec, ...] = ()
+    __fixed_fields__: str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
