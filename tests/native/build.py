@@ -1,7 +1,8 @@
 """Compile the native test plugin (tests/native/ct_test_plugin.c) with gcc.
 
 ``compile_test_plugin(out_dir)`` builds ``ct_test_plugin.so`` and returns a :class:`BuildResult`;
-the ``ct_plugin_build`` fixture in conftest.py calls it once per test session, into a temp folder.
+``compile_test_plugin(out_dir, EXTRACT_ONLY, "ct_test_extract.so")`` builds the extract-only
+variant. The fixtures in conftest.py build each once per test session, into a temp folder.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ REPO = HERE.parent.parent
 PLUGIN_SOURCE = HERE / "ct_test_plugin.c"
 INCLUDE_DIR = REPO / "concurrent_tables" / "native"
 CFLAGS: tuple[str, ...] = ("-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-pthread")
+#: Extra flags of the extract-only variant (no parse, no capture-listen symbols).
+EXTRACT_ONLY: tuple[str, ...] = ("-DCT_EXTRACT_ONLY",)
 
 
 class CompileError(RuntimeError):
@@ -42,9 +45,11 @@ def compiler() -> str:
     return found
 
 
-def compile_test_plugin(out_dir: Path, extra_flags: tuple[str, ...] = ()) -> BuildResult:
+def compile_test_plugin(
+    out_dir: Path, extra_flags: tuple[str, ...] = (), name: str = "ct_test_plugin.so"
+) -> BuildResult:
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / "ct_test_plugin.so"
+    out = out_dir / name
     cmd = (
         compiler(),
         *CFLAGS,

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from .build import BuildResult, compile_test_plugin
+from concurrent_tables.cabi import LocalDirectory
+from concurrent_tables.cabi.loader import NativePlugin
+from concurrent_tables.falco import add_thread, threads_table
+
+from .build import EXTRACT_ONLY, BuildResult, compile_test_plugin
+from .helpers import load_plugin
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +22,38 @@ def ct_plugin_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
 @pytest.fixture(scope="session")
 def ct_plugin_path(ct_plugin_build: BuildResult) -> Path:
     return ct_plugin_build.path
+
+
+@pytest.fixture(scope="session")
+def ct_extract_plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The extract-only variant of the test plugin."""
+    out = tmp_path_factory.mktemp("ct_native_extract")
+    return compile_test_plugin(out, EXTRACT_ONLY, "ct_test_extract.so").path
+
+
+@pytest.fixture
+def directory() -> LocalDirectory:
+    """A host directory with a Falco-shaped `threads` table holding thread 1 ("init")."""
+    threads = threads_table()
+    add_thread(threads, 1, pid=1, comm="init", cwd="/")
+    return LocalDirectory(threads)
+
+
+LoadFn = Callable[..., NativePlugin]
+
+
+@pytest.fixture
+def load(directory: LocalDirectory, ct_plugin_path: Path) -> Iterator[LoadFn]:
+    """load(config, path=None, init=True): a test plugin instance, destroyed after the test."""
+    made: list[NativePlugin] = []
+
+    def make(config: str = "", path: Path | None = None, *, init: bool = True) -> NativePlugin:
+        p = load_plugin(path or ct_plugin_path, directory, config)
+        made.append(p)
+        if init:
+            p.init()
+        return p
+
+    yield make
+    for p in reversed(made):
+        p.destroy()

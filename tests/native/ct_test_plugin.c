@@ -24,6 +24,17 @@
  *   counter_iters=1000         and joined at capture_close
  *   event_types=3     comma-separated event types for plugin_get_parse_event_types (empty: none listed)
  *   fail_init=0       make plugin_init fail (returns a state anyway, with an error)
+ *   types=0           add a dynamic field of every state type (ct_t_<type>) at init; the parse
+ *                     self-test writes each type's extreme values and reads them back
+ *   badinput=0        bad-input checks: at init (NULL pointers, unknown state types) and at the start
+ *                     of each parse self-test (NULL/garbage entries, accessors, keys, values and
+ *                     iterators; the entry and nested handle kept from the previous event, which the
+ *                     host must have invalidated; field management outside init: access denied)
+ *
+ * plugin_extract_fields (run by the host with no field requests) reads str_field of entry <evt->tid>
+ * through the extract input's reader, then tries a write through the writer kept from init, which the
+ * host must refuse (extract is read-only). Built with -DCT_EXTRACT_ONLY the plugin has no parse and no
+ * capture-listen symbols and is named "ct_test_extract".
  *
  * Results: ct_test_report(state) returns a JSON object {"checks":[...],"failed":N,...}; each check is
  * {"phase","name","ok","rc","detail","err"} where err is the host's get_owner_last_error text read
@@ -41,6 +52,11 @@
 #include <string.h>
 
 #define CT_EXPORT __attribute__((visibility("default")))
+
+#ifdef CT_EXTRACT_ONLY
+/* the parse and capture-listen code below is compiled but not exported in this variant */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#endif
 
 /* ============================================================================================== */
 /* small utilities                                                                                */
@@ -542,6 +558,8 @@ typedef struct config {
 	uint16_t event_types[MAX_EVENT_TYPES];
 	uint32_t n_event_types;
 	int fail_init;
+	int types;
+	int badinput;
 } config;
 
 typedef struct plugin_state {
@@ -560,6 +578,16 @@ typedef struct plugin_state {
 	ss_plugin_table_field_t* f_note;    /* dynamic STRING ct_note */
 	ss_plugin_table_field_t* f_nested;  /* nested table's nested_field */
 	ss_plugin_table_field_t* f_nested_custom; /* dynamic STRING ct_custom on the nested table */
+	ss_plugin_table_field_t* f_types[11];     /* types=1: dynamic ct_t_<type>, see g_types */
+
+	/* the init input's vtables (the host's dispatchers), kept to probe the access matrix later */
+	const ss_plugin_table_reader_vtable_ext* init_reader;
+	const ss_plugin_table_writer_vtable_ext* init_writer;
+	const ss_plugin_table_fields_vtable_ext* init_fields;
+
+	/* badinput=1: an entry and a nested handle kept (on purpose) from the previous parse event */
+	ss_plugin_table_entry_t* stale_entry;
+	ss_plugin_table_t* stale_nested;
 
 	/* our own table, and its host handle */
 	sample_table sample;
@@ -667,6 +695,8 @@ static int parse_config(config* c, const char* text)
 		else if (strcmp(k, "counter_key") == 0) c->counter_key = strtoull(v, NULL, 0);
 		else if (strcmp(k, "counter_iters") == 0) c->counter_iters = strtoull(v, NULL, 0);
 		else if (strcmp(k, "fail_init") == 0) c->fail_init = atoi(v);
+		else if (strcmp(k, "types") == 0) c->types = atoi(v);
+		else if (strcmp(k, "badinput") == 0) c->badinput = atoi(v);
 		else if (strcmp(k, "key_type") == 0 || strcmp(k, "nested_type") == 0 ||
 		         strcmp(k, "counter_key_type") == 0) {
 			ss_plugin_state_type t;
@@ -954,6 +984,192 @@ static void init_checks_export(plugin_state* ps, const ss_plugin_init_tables_inp
 	const ss_plugin_table_fieldinfo* fi = fv->list_table_fields(ps->sample_h, &nf);
 	recf(ps, "own.list_table_fields", fi != NULL && nf == 2, nf, fi == NULL, "%s,%s",
 	     fi && nf > 0 ? fi[0].name : "", fi && nf > 1 ? fi[1].name : "");
+}
+
+/* ---- types=1: every state type ------------------------------------------------------------------ */
+
+typedef struct type_case {
+	const char* field;
+	ss_plugin_state_type type;
+} type_case;
+
+static const type_case g_types[11] = {
+    {"ct_t_int8", SS_PLUGIN_ST_INT8},     {"ct_t_int16", SS_PLUGIN_ST_INT16},   {"ct_t_int32", SS_PLUGIN_ST_INT32},
+    {"ct_t_int64", SS_PLUGIN_ST_INT64},   {"ct_t_uint8", SS_PLUGIN_ST_UINT8},   {"ct_t_uint16", SS_PLUGIN_ST_UINT16},
+    {"ct_t_uint32", SS_PLUGIN_ST_UINT32}, {"ct_t_uint64", SS_PLUGIN_ST_UINT64}, {"ct_t_bool", SS_PLUGIN_ST_BOOL},
+    {"ct_t_string", SS_PLUGIN_ST_STRING}, {"ct_t_string2", SS_PLUGIN_ST_STRING},
+};
+
+static void init_checks_types(plugin_state* ps, const ss_plugin_init_tables_input* ti)
+{
+	int ok = 1;
+	for (int i = 0; i < 11; i++) {
+		ps->f_types[i] = ti->fields_ext->add_table_field(ps->tbl, g_types[i].field, g_types[i].type);
+		if (!ps->f_types[i]) ok = 0;
+	}
+	rec(ps, "types.add_table_field", ok, ok, NULL, !ok);
+}
+
+/* Two values per type: the extremes of each integer type, 0/1 for bool (written as 7: must read 1),
+ * an empty string and a non-ASCII one. */
+static void selftest_types(plugin_state* ps, const ss_plugin_table_reader_vtable_ext* r,
+                           const ss_plugin_table_writer_vtable_ext* w, ss_plugin_table_entry_t* e)
+{
+	static const char* const strs[2] = {"", "h\xc3\xa9llo w\xc3\xb6rld"};
+	for (int i = 0; i < 11; i++) {
+		ss_plugin_table_field_t* f = ps->f_types[i];
+		if (!f) continue;
+		char detail[256];
+		detail[0] = 0;
+		int ok = 1;
+		for (int j = 0; j < 2; j++) {
+			ss_plugin_state_data v, out;
+			memset(&v, 0, sizeof(v));
+			switch (g_types[i].type) {
+			case SS_PLUGIN_ST_INT8: v.s8 = j ? INT8_MAX : INT8_MIN; break;
+			case SS_PLUGIN_ST_INT16: v.s16 = j ? INT16_MAX : INT16_MIN; break;
+			case SS_PLUGIN_ST_INT32: v.s32 = j ? INT32_MAX : INT32_MIN; break;
+			case SS_PLUGIN_ST_INT64: v.s64 = j ? INT64_MAX : INT64_MIN; break;
+			case SS_PLUGIN_ST_UINT8: v.u8 = j ? UINT8_MAX : 0; break;
+			case SS_PLUGIN_ST_UINT16: v.u16 = j ? UINT16_MAX : 0; break;
+			case SS_PLUGIN_ST_UINT32: v.u32 = j ? UINT32_MAX : 0; break;
+			case SS_PLUGIN_ST_UINT64: v.u64 = j ? UINT64_MAX : 0; break;
+			case SS_PLUGIN_ST_BOOL: v.b = j ? 7 : 0; break;
+			default: v.str = i == 9 ? strs[j] : (j ? NULL : strs[1]); break; /* ct_t_string2: NULL -> "" */
+			}
+			ss_plugin_rc rc = w->write_entry_field(ps->tbl, e, f, &v);
+			memset(&out, 0, sizeof(out));
+			ss_plugin_rc rc2 = r->read_entry_field(ps->tbl, e, f, &out);
+			if (rc != SS_PLUGIN_SUCCESS || rc2 != SS_PLUGIN_SUCCESS) {
+				ok = 0;
+				continue;
+			}
+			char one[96];
+			switch (g_types[i].type) {
+			case SS_PLUGIN_ST_INT8: ok &= out.s8 == v.s8; snprintf(one, sizeof(one), "%d", out.s8); break;
+			case SS_PLUGIN_ST_INT16: ok &= out.s16 == v.s16; snprintf(one, sizeof(one), "%d", out.s16); break;
+			case SS_PLUGIN_ST_INT32: ok &= out.s32 == v.s32; snprintf(one, sizeof(one), "%" PRId32, out.s32); break;
+			case SS_PLUGIN_ST_INT64: ok &= out.s64 == v.s64; snprintf(one, sizeof(one), "%" PRId64, out.s64); break;
+			case SS_PLUGIN_ST_UINT8: ok &= out.u8 == v.u8; snprintf(one, sizeof(one), "%u", out.u8); break;
+			case SS_PLUGIN_ST_UINT16: ok &= out.u16 == v.u16; snprintf(one, sizeof(one), "%u", out.u16); break;
+			case SS_PLUGIN_ST_UINT32: ok &= out.u32 == v.u32; snprintf(one, sizeof(one), "%" PRIu32, out.u32); break;
+			case SS_PLUGIN_ST_UINT64: ok &= out.u64 == v.u64; snprintf(one, sizeof(one), "%" PRIu64, out.u64); break;
+			case SS_PLUGIN_ST_BOOL: ok &= out.b == (j ? 1u : 0u); snprintf(one, sizeof(one), "%u", out.b); break;
+			default:
+				ok &= out.str != NULL && strcmp(out.str, v.str ? v.str : "") == 0;
+				snprintf(one, sizeof(one), "[%s]", out.str ? out.str : "(null)");
+				break;
+			}
+			if (j) strncat(detail, ",", sizeof(detail) - strlen(detail) - 1);
+			strncat(detail, one, sizeof(detail) - strlen(detail) - 1);
+		}
+		char name[64];
+		snprintf(name, sizeof(name), "types.%s", g_types[i].field + 5);
+		rec(ps, name, ok, ok, detail, !ok);
+	}
+}
+
+/* ---- badinput=1 ---------------------------------------------------------------------------------- */
+
+static void init_checks_badinput(plugin_state* ps, const ss_plugin_init_tables_input* ti)
+{
+	const ss_plugin_table_fields_vtable_ext* fv = ti->fields_ext;
+	ss_plugin_table_info* infos = ti->list_tables(ps->owner, NULL);
+	rec(ps, "bad.list_tables.null_count", infos == NULL, infos != NULL, NULL, 1);
+	ss_plugin_table_t* t = ti->get_table(ps->owner, NULL, SS_PLUGIN_ST_INT64);
+	rec(ps, "bad.get_table.null_name", t == NULL, t != NULL, NULL, 1);
+	if (!ps->tbl) return;
+	const ss_plugin_table_fieldinfo* fi = fv->list_table_fields(ps->tbl, NULL);
+	rec(ps, "bad.list_table_fields.null_count", fi == NULL, fi != NULL, NULL, 1);
+	ss_plugin_table_field_t* f = fv->get_table_field(ps->tbl, NULL, SS_PLUGIN_ST_STRING);
+	rec(ps, "bad.get_table_field.null_name", f == NULL, f != NULL, NULL, 1);
+	f = fv->add_table_field(ps->tbl, NULL, SS_PLUGIN_ST_UINT64);
+	rec(ps, "bad.add_table_field.null_name", f == NULL, f != NULL, NULL, 1);
+	f = fv->get_table_field(ps->tbl, ps->cfg.str_field, (ss_plugin_state_type)99);
+	rec(ps, "bad.get_table_field.unknown_type", f == NULL, f != NULL, "99", 1);
+	f = fv->add_table_field(ps->tbl, "ct_bad_type", (ss_plugin_state_type)99);
+	rec(ps, "bad.add_table_field.unknown_type", f == NULL, f != NULL, "99", 1);
+}
+
+/* Runs before any other parse check, so that no nested handle was handed out in this event yet. */
+static void selftest_badinput(plugin_state* ps, const ss_plugin_table_reader_vtable_ext* r,
+                              const ss_plugin_table_writer_vtable_ext* w)
+{
+	config* c = &ps->cfg;
+	ss_plugin_state_data k = key_of(c->key_type, c->key);
+	ss_plugin_state_data v, out;
+	ss_plugin_rc rc;
+	ss_plugin_table_entry_t* garbage_entry = (ss_plugin_table_entry_t*)(uintptr_t)0x7ffe12345ULL;
+	ss_plugin_table_field_t* garbage_field = (ss_plugin_table_field_t*)(uintptr_t)0x7ffedeadbeefULL;
+
+	/* handles kept from the previous event: the host invalidated both when that event returned */
+	if (ps->stale_nested) {
+		uint64_t n = r->get_table_size(ps->stale_nested);
+		recf(ps, "bad.stale_nested_handle", n == (uint64_t)-1, (int64_t)n, 1, "%" PRIu64, n);
+	}
+	if (ps->stale_entry) {
+		memset(&out, 0, sizeof(out));
+		rc = r->read_entry_field(ps->tbl, ps->stale_entry, ps->f_str, &out);
+		rec(ps, "bad.stale_entry", rc == SS_PLUGIN_FAILURE, rc, NULL, 1);
+		r->release_table_entry(ps->tbl, ps->stale_entry); /* never acquired any more: ignored */
+	}
+
+	ss_plugin_table_entry_t* e = r->get_table_entry(ps->tbl, NULL);
+	rec(ps, "bad.get_table_entry.null_key", e == NULL, e != NULL, NULL, 1);
+	e = r->get_table_entry(ps->tbl, &k);
+	rec(ps, "bad.get_table_entry", e != NULL, e != NULL, NULL, e == NULL);
+	if (!e) return;
+
+	rc = r->read_entry_field(ps->tbl, e, ps->f_str, NULL);
+	rec(ps, "bad.read_entry_field.null_out", rc == SS_PLUGIN_FAILURE, rc, NULL, 1);
+	memset(&out, 0, sizeof(out));
+	rc = r->read_entry_field(ps->tbl, garbage_entry, ps->f_str, &out);
+	rec(ps, "bad.read_entry_field.garbage_entry", rc == SS_PLUGIN_FAILURE, rc, NULL, 1);
+	rc = r->read_entry_field(ps->tbl, NULL, ps->f_str, &out);
+	rec(ps, "bad.read_entry_field.null_entry", rc == SS_PLUGIN_FAILURE, rc, NULL, 1);
+	rc = r->read_entry_field(ps->tbl, e, garbage_field, &out);
+	rec(ps, "bad.read_entry_field.garbage_accessor", rc == SS_PLUGIN_FAILURE, rc, NULL, 1);
+	rc = w->write_entry_field(ps->tbl, e, ps->f_counter, NULL);
+	rec(ps, "bad.write_entry_field.null_value", rc == SS_PLUGIN_FAILURE, rc, NULL, 1);
+	memset(&v, 0, sizeof(v));
+	rc = w->write_entry_field(ps->tbl, garbage_entry, ps->f_counter, &v);
+	rec(ps, "bad.write_entry_field.garbage_entry", rc == SS_PLUGIN_FAILURE, rc, NULL, 1);
+	ss_plugin_bool b = r->iterate_entries(ps->tbl, NULL, NULL);
+	rec(ps, "bad.iterate_entries.null_iterator", b == 0, b, NULL, 1);
+	r->release_table_entry(ps->tbl, garbage_entry);
+	r->release_table_entry(ps->tbl, NULL);
+	rec(ps, "bad.release_table_entry.garbage", 1, 0, NULL, 0);
+	w->destroy_table_entry(ps->tbl, garbage_entry);
+	rec(ps, "bad.destroy_table_entry.garbage", 1, 0, NULL, 1);
+	ss_plugin_table_entry_t* a = w->add_table_entry(ps->tbl, &k, NULL);
+	rec(ps, "bad.add_table_entry.null_entry", a == NULL, a != NULL, NULL, 1);
+	rc = w->erase_table_entry(ps->tbl, NULL);
+	rec(ps, "bad.erase_table_entry.null_key", rc == SS_PLUGIN_FAILURE, rc, NULL, 1);
+	uint64_t n = r->get_table_size(NULL);
+	rec(ps, "bad.get_table_size.null_table", n == (uint64_t)-1, (int64_t)n, NULL, 0);
+
+	/* the access matrix: field management is for init only */
+	if (ps->init_fields) {
+		ss_plugin_table_field_t* f = ps->init_fields->add_table_field(ps->tbl, "ct_late", SS_PLUGIN_ST_UINT64);
+		rec(ps, "access.add_table_field.parse", f == NULL, f != NULL, NULL, 1);
+		f = ps->init_fields->get_table_field(ps->tbl, c->str_field, SS_PLUGIN_ST_STRING);
+		rec(ps, "access.get_table_field.parse", f == NULL, f != NULL, NULL, 1);
+	}
+	r->release_table_entry(ps->tbl, e);
+}
+
+/* At the end of a parse event: keep an acquired entry (never released) and a nested handle. */
+static void keep_stale_handles(plugin_state* ps, const ss_plugin_table_reader_vtable_ext* r)
+{
+	ss_plugin_state_data k = key_of(ps->cfg.key_type, ps->cfg.key);
+	ps->stale_entry = r->get_table_entry(ps->tbl, &k);
+	ps->stale_nested = NULL;
+	if (ps->stale_entry && ps->f_tab) {
+		ss_plugin_state_data out;
+		memset(&out, 0, sizeof(out));
+		if (r->read_entry_field(ps->tbl, ps->stale_entry, ps->f_tab, &out) == SS_PLUGIN_SUCCESS)
+			ps->stale_nested = out.table;
+	}
 }
 
 static void init_counter(plugin_state* ps, const ss_plugin_init_tables_input* ti)
@@ -1306,7 +1522,11 @@ CT_EXPORT const char* plugin_get_required_api_version(void)
 
 CT_EXPORT const char* plugin_get_name(void)
 {
+#ifdef CT_EXTRACT_ONLY
+	return "ct_test_extract";
+#else
 	return "ct_test_plugin";
+#endif
 }
 
 CT_EXPORT const char* plugin_get_version(void)
@@ -1364,7 +1584,12 @@ CT_EXPORT ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc*
 		return ps;
 	}
 	log_msg(ps, SS_PLUGIN_LOG_SEV_INFO, NULL, "initializing");
+	ps->init_reader = ti->reader_ext;
+	ps->init_writer = ti->writer_ext;
+	ps->init_fields = ti->fields_ext;
 	if (ps->cfg.do_import) init_checks_import(ps, ti);
+	if (ps->cfg.types && ps->tbl) init_checks_types(ps, ti);
+	if (ps->cfg.badinput) init_checks_badinput(ps, ti);
 	if (ps->cfg.do_export) init_checks_export(ps, ti);
 	if (ps->cfg.counter_table[0]) init_counter(ps, ti);
 	if (ps->cfg.count && !(ps->tbl && ps->f_counter)) {
@@ -1387,6 +1612,42 @@ CT_EXPORT void plugin_destroy(ss_plugin_t* s)
 	sb_free(&ps->thr_report);
 	free(ps);
 }
+
+CT_EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t* s, const ss_plugin_event_input* ev,
+                                             const ss_plugin_field_extract_input* in)
+{
+	plugin_state* ps = s;
+	ps->phase = "extract";
+	ps->owner = in->owner;
+	ps->owner_err = in->get_owner_last_error;
+	const ss_plugin_table_reader_vtable_ext* r = in->table_reader_ext;
+	rec(ps, "extract.input", r != NULL && in->table_reader.read_entry_field == r->read_entry_field &&
+	                             in->table_reader.get_table_entry == r->get_table_entry,
+	    in->num_fields, NULL, 0);
+	if (!r || !ps->tbl || !ps->f_str) return SS_PLUGIN_SUCCESS;
+	ss_plugin_state_data k = key_of(ps->cfg.key_type, ev && ev->evt ? (int64_t)ev->evt->tid : ps->cfg.key);
+	ss_plugin_table_entry_t* e = r->get_table_entry(ps->tbl, &k);
+	rec(ps, "extract.get_table_entry", e != NULL, e != NULL, NULL, e == NULL);
+	if (!e) return SS_PLUGIN_SUCCESS;
+	ss_plugin_state_data out;
+	memset(&out, 0, sizeof(out));
+	ss_plugin_rc rc = r->read_entry_field(ps->tbl, e, ps->f_str, &out);
+	rec(ps, "extract.read_entry_field", rc == SS_PLUGIN_SUCCESS && out.str, rc,
+	    rc == SS_PLUGIN_SUCCESS ? out.str : NULL, rc != SS_PLUGIN_SUCCESS);
+	if (ps->init_writer && ps->f_counter) {
+		ss_plugin_state_data v;
+		memset(&v, 0, sizeof(v));
+		v.u64 = 99;
+		rc = ps->init_writer->write_entry_field(ps->tbl, e, ps->f_counter, &v);
+		rec(ps, "extract.write_entry_field.denied", rc == SS_PLUGIN_FAILURE, rc, NULL, 1);
+		ss_plugin_table_entry_t* d = ps->init_writer->create_table_entry(ps->tbl);
+		rec(ps, "extract.create_table_entry.denied", d == NULL, d != NULL, NULL, 1);
+	}
+	r->release_table_entry(ps->tbl, e);
+	return SS_PLUGIN_SUCCESS;
+}
+
+#ifndef CT_EXTRACT_ONLY
 
 CT_EXPORT uint16_t* plugin_get_parse_event_types(uint32_t* numtypes, ss_plugin_t* s)
 {
@@ -1415,8 +1676,18 @@ CT_EXPORT ss_plugin_rc plugin_parse_event(ss_plugin_t* s, const ss_plugin_event_
 	if (run) {
 		rec(ps, "event", ev && ev->evt && ev->evtsrc && strcmp(ev->evtsrc, "syscall") == 0, ev ? ev->evt->type : -1,
 		    ev ? ev->evtsrc : NULL, 0);
+		if (ps->cfg.badinput && ps->tbl && ps->f_str && ps->f_counter) selftest_badinput(ps, r, w);
 		if (ps->tbl && ps->f_str && ps->f_counter && ps->f_note) selftest_host_table(ps, r, w);
+		if (ps->cfg.types && ps->tbl) {
+			ss_plugin_state_data k = key_of(ps->cfg.key_type, ps->cfg.key);
+			ss_plugin_table_entry_t* e = r->get_table_entry(ps->tbl, &k);
+			if (e) {
+				selftest_types(ps, r, w, e);
+				r->release_table_entry(ps->tbl, e);
+			}
+		}
 		if (ps->sample_h && ps->f_sample_u64 && ps->f_sample_str) selftest_own_table(ps, r, w);
+		if (ps->cfg.badinput && ps->tbl) keep_stale_handles(ps, r);
 		ps->nselftests++;
 	}
 	if (ps->cfg.count) {
@@ -1456,6 +1727,10 @@ CT_EXPORT ss_plugin_rc plugin_capture_open(ss_plugin_t* s, const ss_plugin_captu
 	ps->owner = in->owner;
 	ps->owner_err = in->get_owner_last_error;
 	rec(ps, "capture_open", in->table_reader_ext && in->table_writer_ext, 0, NULL, 0);
+	if (ps->cfg.badinput && ps->init_fields && ps->tbl) {
+		ss_plugin_table_field_t* f = ps->init_fields->add_table_field(ps->tbl, "ct_late", SS_PLUGIN_ST_UINT64);
+		rec(ps, "access.add_table_field.capture_open", f == NULL, f != NULL, NULL, 1);
+	}
 	if (!ps->ctr_tbl || !ps->ctr_field || ps->thr_started) return SS_PLUGIN_SUCCESS;
 
 	ps->ctr_reader = *in->table_reader_ext;
@@ -1497,6 +1772,8 @@ CT_EXPORT ss_plugin_rc plugin_capture_close(ss_plugin_t* s, const ss_plugin_capt
 	rec(ps, "capture_close", 1, 0, NULL, 0);
 	return SS_PLUGIN_SUCCESS;
 }
+
+#endif /* CT_EXTRACT_ONLY */
 
 /* ---- extra exports for the tests ----------------------------------------------------------------- */
 

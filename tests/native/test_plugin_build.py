@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,7 @@ def test_dlopen_exposes_symbols(ct_plugin_build: BuildResult) -> None:
         "plugin_get_parse_event_types",
         "plugin_get_parse_event_sources",
         "plugin_parse_event",
+        "plugin_extract_fields",
         "plugin_capture_open",
         "plugin_capture_close",
     }
@@ -81,3 +83,11 @@ def test_failed_init_returns_state_with_error(ct_plugin_build: BuildResult) -> N
     assert pffi.string(plib.plugin_get_last_error(state)) == b"unknown config key: nonsense_key"
     plib.plugin_destroy(state)
     del bad
+
+
+def test_extract_only_variant(ct_extract_plugin_path: Path) -> None:
+    pffi = make_plugin_ffi(TEST_ONLY_CDEF)
+    plib = pffi.dlopen(str(ct_extract_plugin_path))
+    present = {name for name in OPTIONAL_SYMBOLS if has_symbol(plib, name)}
+    assert present == {"plugin_extract_fields"}
+    assert pffi.string(plib.plugin_get_name()) == b"ct_test_extract"

@@ -1,0 +1,45 @@
+"""The cffi bridge between Python tables and Falco's C table ABI (plugin API 3.12).
+
+Both directions:
+- **owner side**: Python `Table`s served to native plugins through the ABI's vtables
+  (`exported`, `owner`, `pins`, `session`);
+- **importer side**: tables a native plugin registers with `add_table`, used from Python
+  (`native_table`).
+
+See docs/c-abi.md for the user guide.
+"""
+
+from __future__ import annotations
+
+from . import owner as _owner  # noqa: F401  (binds the owner callbacks)
+from .context import current_session, last_error
+from .directory import LocalDirectory, TableDirectory
+from .exported import forget, table_input
+from .externs import install
+from .native_table import (
+    NativeDetachedEntry,
+    NativeEntryHandle,
+    NativeField,
+    NativeTable,
+    native_error,
+)
+from .pins import PINS
+from .session import LogRecord, PluginSession
+
+__all__ = [
+    "PINS",
+    "LocalDirectory",
+    "LogRecord",
+    "NativeDetachedEntry",
+    "NativeEntryHandle",
+    "NativeField",
+    "NativeTable",
+    "PluginSession",
+    "TableDirectory",
+    "current_session",
+    "forget",
+    "install",
+    "last_error",
+    "native_error",
+    "table_input",
+]

@@ -1,0 +1,249 @@
+"""Python tables as native plugins see them: table handles, field accessors, field listings.
+
+Table handles. Every table handle given to a plugin is an `ss_plugin_table_input` whose vtables
+are the Python owner's and whose `table` member is an id (the handle convention, table-abi.md §6):
+- a top-level table has one input for as long as it is exported (`table_input`);
+- a nested table (the value of a TABLE field) gets a slot from a `SlotPool`: the calling plugin's
+  pool inside a callback, valid until that callback's clean-up; the thread's own small ring of
+  slots on a plugin's own thread (valid until 256 more nested handles are taken there).
+
+Field accessors are ids too, one per `Field`, stable for the life of the process. A `Field` is
+shared by every nested table of its family (they share one registry), so one accessor works on
+all of them, and it is checked against the table of every call.
+
+Ids are looked up in dictionaries: a stale or garbage pointer from a plugin is an unknown id and
+becomes an error, never a crash.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any, Final
+
+from .._abi import ffi, lib
+from ..fields import Field, FieldRegistry
+from ..table import Table
+from ..types import StateType
+from .convert import MEMBER
+
+_ids = itertools.count(1)
+_lock = threading.RLock()  # creation of inputs, accessors, listings (lookups take none)
+
+
+class TableRef:
+    """What a table id stands for: the table, its field registry and its input."""
+
+    __slots__ = ("id", "input", "registry", "table")
+
+    def __init__(self, id: int, table: Table[Any, Any], input: Any) -> None:
+        self.id = id
+        self.table = table
+        self.registry: FieldRegistry = table._registry
+        self.input = input
+
+
+#: table id -> TableRef (top-level inputs and live nested slots)
+REFS: dict[int, TableRef] = {}
+_TOP: dict[Table[Any, Any], TableRef] = {}
+_NAMES: dict[FieldRegistry, Any] = {}
+
+
+def name_of(registry: FieldRegistry) -> Any:
+    """The C string of a table's name (nested tables are named after their field)."""
+    c = _NAMES.get(registry)
+    if c is None:
+        with _lock:
+            c = _NAMES.get(registry)
+            if c is None:
+                c = _NAMES[registry] = ffi.new("char[]", registry.table_name.encode())
+    return c
+
+
+def _fill(input: Any, table: Table[Any, Any], id: int) -> None:
+    lib.ct_fill_py_table_input(
+        input, name_of(table._registry), int(table.key_type), ffi.cast("void*", id)
+    )
+
+
+def table_input(table: Table[Any, Any]) -> Any:
+    """The stable `ss_plugin_table_input*` of a top-level Python table (made on first use)."""
+    ref = _TOP.get(table)
+    if ref is None:
+        with _lock:
+            ref = _TOP.get(table)
+            if ref is None:
+                id = next(_ids)
+                inp = ffi.new("ss_plugin_table_input*")
+                _fill(inp, table, id)
+                ref = TableRef(id, table, inp)
+                REFS[id] = ref
+                _TOP[table] = ref
+    return ref.input
+
+
+def forget(table: Table[Any, Any]) -> None:
+    """Stop serving `table`'s top-level handle: later calls through it fail cleanly."""
+    with _lock:
+        ref = _TOP.pop(table, None)
+        if ref is not None:
+            REFS.pop(ref.id, None)
+
+
+def exported_tables() -> list[Table[Any, Any]]:
+    """Tables that currently have a top-level handle."""
+    return list(_TOP)
+
+
+class SlotPool:
+    """Short-lived nested-table handles (`ss_plugin_table_input` slots), reused after `reset`.
+
+    Within one scope the same nested table always gets the same slot. `ring`: reset by itself
+    once that many slots are in use (for plugin threads, which have no callback to end).
+    """
+
+    __slots__ = ("_by_table", "_live", "_slots", "ring")
+
+    def __init__(self, ring: int | None = None) -> None:
+        self.ring = ring
+        self._slots: list[Any] = []
+        self._live: list[int] = []
+        self._by_table: dict[Table[Any, Any], Any] = {}
+
+    def take(self, table: Table[Any, Any]) -> Any:
+        slot = self._by_table.get(table)
+        if slot is not None:
+            return slot
+        n = len(self._live)
+        if self.ring is not None and n >= self.ring:
+            self.reset()
+            n = 0
+        if n < len(self._slots):
+            slot = self._slots[n]
+        else:
+            slot = ffi.new("ss_plugin_table_input*")
+            self._slots.append(slot)
+        id = next(_ids)
+        _fill(slot, table, id)
+        REFS[id] = TableRef(id, table, slot)
+        self._live.append(id)
+        self._by_table[table] = slot
+        return slot
+
+    def reset(self) -> None:
+        """Invalidate every handle handed out since the last reset; the slots are reused."""
+        for id in self._live:
+            REFS.pop(id, None)
+        self._live.clear()
+        self._by_table.clear()
+
+    @property
+    def in_use(self) -> int:
+        return len(self._live)
+
+    @property
+    def allocated(self) -> int:
+        return len(self._slots)
+
+
+# -- field accessors ------------------------------------------------------------------------------
+
+KIND_INT: Final = 0
+KIND_BOOL: Final = 1
+KIND_STRING: Final = 2
+KIND_TABLE: Final = 3
+
+
+class Accessor:
+    """What a field accessor id stands for."""
+
+    __slots__ = (
+        "default",
+        "field",
+        "id",
+        "index",
+        "kind",
+        "member",
+        "name",
+        "nested",
+        "read_only",
+        "registry",
+        "type",
+    )
+
+    def __init__(self, id: int, field: Field) -> None:
+        assert field.type is not None, "private fields have no accessor"
+        t: StateType = field.type
+        self.id = id
+        self.field = field
+        self.registry = field.registry
+        self.index = field.index
+        self.name = field.name
+        self.type = t
+        self.member = MEMBER[t]
+        self.default = field.default
+        self.read_only = field.read_only
+        self.nested = field.nested is not None
+        if t is StateType.TABLE:
+            self.kind = KIND_TABLE
+        elif t is StateType.STRING:
+            self.kind = KIND_STRING
+        elif t is StateType.BOOL:
+            self.kind = KIND_BOOL
+        else:
+            self.kind = KIND_INT
+
+
+#: accessor id -> Accessor
+ACCESSORS: dict[int, Accessor] = {}
+_BY_FIELD: dict[Field, Accessor] = {}
+
+
+def accessor_of(field: Field) -> Accessor:
+    """The accessor of `field`: one per field, for the life of the process."""
+    acc = _BY_FIELD.get(field)
+    if acc is None:
+        with _lock:
+            acc = _BY_FIELD.get(field)
+            if acc is None:
+                acc = Accessor(next(_ids), field)
+                ACCESSORS[acc.id] = acc
+                _BY_FIELD[field] = acc
+    return acc
+
+
+# -- field listings -------------------------------------------------------------------------------
+
+_LISTINGS: dict[FieldRegistry, tuple[Any, Any, int]] = {}
+_FIELD_NAMES: dict[tuple[FieldRegistry, str], Any] = {}
+_OLD_LISTINGS: list[Any] = []
+
+
+def field_infos(registry: FieldRegistry) -> tuple[Any, int]:
+    """`ss_plugin_table_fieldinfo[]` of a registry's public fields, and their count.
+
+    Rebuilt only when the registry's fields changed; arrays are never freed, so a plugin's
+    pointer stays readable even after a later listing (the ABI promises less: until the next
+    call on that table). Names live as long as their field.
+    """
+    listing = registry.listing()
+    cached = _LISTINGS.get(registry)
+    if cached is not None and cached[0] is listing:
+        return cached[1], cached[2]
+    with _lock:
+        cached = _LISTINGS.get(registry)
+        if cached is not None and cached[0] is listing:
+            return cached[1], cached[2]
+        arr = ffi.new("ss_plugin_table_fieldinfo[]", max(1, len(listing)))
+        for i, info in enumerate(listing):
+            key = (registry, info.name)
+            cname = _FIELD_NAMES.get(key)
+            if cname is None:
+                cname = _FIELD_NAMES[key] = ffi.new("char[]", info.name.encode())
+            arr[i].name = cname
+            arr[i].field_type = int(info.type)
+            arr[i].read_only = 1 if info.read_only else 0
+        if cached is not None:
+            _OLD_LISTINGS.append(cached[1])
+        _LISTINGS[registry] = (listing, arr, len(listing))
+        return arr, len(listing)

@@ -1,0 +1,616 @@
+"""Tables a native plugin owns (registered with `add_table`), used from Python.
+
+`NativeTable` has the method names of `Table`: `get_field` / `add_field` / `list_fields`,
+`read` / `write` / `get_entry` handles with `h[field]` and `h[field] = v`, `create_entry`,
+`add_entry`, `erase_entry`, `clear`, `size`/`len`, `iterate` / `items`. Every call goes through
+the same C dispatchers the plugins get, so Python sees the table exactly as other plugins do.
+
+- Errors become our typed exceptions (`EntryNotFoundError`, `FieldNotFoundError`, ...) whose
+  message is the exporting plugin's `plugin_get_last_error` text; `exc.native_error` holds it.
+- A native table's thread-safety is unknown: it is confined to the thread that imported it
+  (WrongThreadError elsewhere).
+- A handle holds the plugin's entry (acquired, released by `release()` or the `with` block).
+  Entries given to `iterate` callbacks are valid only during the callback.
+- A TABLE field reads as a `NativeTable` view of the nested table (the plugin's own handle,
+  passed through unchanged). Its fields are resolved once per parent field: accessors work on
+  every nested table of that field, as the ABI requires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from threading import get_ident
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .._abi import ffi, lib
+from ..errors import (
+    EntryExistsError,
+    EntryNotFoundError,
+    FieldDefinitionError,
+    FieldNotFoundError,
+    FieldTypeMismatchError,
+    ForeignEntryError,
+    ForeignFieldError,
+    InvalidKeyError,
+    InvalidValueError,
+    PluginError,
+    ReadOnlyFieldError,
+    ReadOnlyHandleError,
+    StaleHandleError,
+    TablesError,
+    WrongThreadError,
+)
+from ..fields import Field, FieldInfo, FieldRegistry
+from ..schema import EntrySchema
+from ..types import StateType, coerce_state_type, default_of, value_problem
+from .context import last_error, set_error
+from .convert import MEMBER, c_string
+from .externs import extern
+from .messages import ADD_TABLE_PREFIX, unknown_type
+
+if TYPE_CHECKING:
+    from .session import PluginSession
+
+E = TypeVar("E", bound=TablesError)
+
+
+class _Opaque(EntrySchema):
+    """The (empty) schema behind a native table's field registry: its fields live in C."""
+
+
+def native_error(cls: type[E], text: str, **attrs: Any) -> E:
+    """An instance of `cls` whose message is the plugin's own text (`exc.native_error`)."""
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, text)
+    for k, v in attrs.items():
+        setattr(exc, k, v)
+    exc.native_error = text  # type: ignore[attr-defined]
+    return exc
+
+
+class NativeFamily:
+    """The fields of one native table, or of every nested table under one parent field."""
+
+    __slots__ = ("fields", "name", "nested", "registry")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.registry = FieldRegistry(name, _Opaque)  # identity for field-table checks
+        self.fields: dict[tuple[str, StateType], NativeField] = {}
+        self.nested: dict[str, NativeFamily] = {}
+
+    def nested_family(self, field: str) -> NativeFamily:
+        fam = self.nested.get(field)
+        if fam is None:
+            fam = self.nested[field] = NativeFamily(field)
+        return fam
+
+
+class NativeField(Field):
+    """A field of a native table: a `Field` whose accessor is the plugin's pointer."""
+
+    __slots__ = ("accessor", "family")
+
+    def __init__(
+        self,
+        family: NativeFamily,
+        name: str,
+        type: StateType,
+        accessor: Any,
+        *,
+        read_only: bool,
+    ) -> None:
+        super().__init__(
+            family.registry, name, type, 0, read_only=read_only, default=default_of(type)
+        )
+        self.accessor = accessor
+        self.family = family
+
+
+class NativeTable:
+    """A native plugin's table, with `Table`'s method names (see the module docstring)."""
+
+    thread_safe = False
+
+    def __init__(
+        self,
+        input: Any,
+        name: str,
+        key_type: StateType,
+        *,
+        plugin: str,
+        family: NativeFamily | None = None,
+        errors: Callable[[], str | None] | None = None,
+        nested_errors: Callable[[], str | None] | None = None,
+        owner_thread: int | None = None,
+        box: Any = None,
+        keep: Any = None,
+    ) -> None:
+        self.input = input  # the ss_plugin_table_input* every call dispatches through
+        self.name = name
+        self.key_type = key_type
+        self.plugin = plugin
+        self.family = family if family is not None else NativeFamily(name)
+        # Where the text of a failed call comes from. Calls through an import box report it
+        # through ct_py_native_table_error (the caller's last error); nested tables of a
+        # plugin are the plugin's own handles, so their failures are read from the plugin.
+        self._errors = errors if errors is not None else last_error
+        self._box = box
+        if nested_errors is None:
+            nested_errors = self._plugin_error if box is not None else self._errors
+        self._nested_errors = nested_errors
+        self._thread = owner_thread if owner_thread is not None else get_ident()
+        self._keep = keep  # memory the input lives in (the import box, our name copy)
+
+    def _plugin_error(self) -> str | None:
+        """The exporting plugin's plugin_get_last_error, once its state is known."""
+        box = self._box
+        if box is None or box.get_last_error == ffi.NULL or box.plugin == ffi.NULL:
+            return last_error()
+        p = box.get_last_error(box.plugin)
+        return None if p == ffi.NULL else c_string(p, "plugin error")
+
+    @property
+    def owner_thread(self) -> int:
+        return self._thread
+
+    def __repr__(self) -> str:
+        return f"<NativeTable '{self.name}' key={self.key_type.type_name} of '{self.plugin}'>"
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _check_thread(self) -> None:
+        tid = get_ident()
+        if tid != self._thread:
+            raise WrongThreadError(f"native table '{self.name}'", self._thread, tid)
+
+    def _failure(self, op: str) -> str:
+        text = self._errors()
+        return text or f"{op} failed in table '{self.name}' of plugin '{self.plugin}'"
+
+    def _raise(self, cls: type[E], op: str, **attrs: Any) -> E:
+        attrs.setdefault("table", self.name)
+        return native_error(cls, self._failure(op), plugin=self.plugin, **attrs)
+
+    def _key(self, key: Any) -> tuple[Any, Any]:
+        why = value_problem(self.key_type, key)
+        if why is not None:
+            raise InvalidKeyError(self.name, key, self.key_type.type_name, why)
+        k = ffi.new("ss_plugin_state_data*")
+        keep = None
+        if self.key_type is StateType.STRING:
+            keep = ffi.new("char[]", key.encode("utf-8"))
+            k.str = keep
+        elif self.key_type is StateType.BOOL:
+            k.b = 1 if key else 0
+        else:
+            setattr(k, MEMBER[self.key_type], key)
+        return k, keep
+
+    # -- fields ---------------------------------------------------------------------------------
+
+    def list_fields(self) -> list[FieldInfo]:
+        """The plugin's field listing: name, type, read-only flag."""
+        self._check_thread()
+        n = ffi.new("uint32_t*")
+        arr = lib.ct_disp_list_table_fields(self.input, n)
+        if arr == ffi.NULL:
+            raise self._raise(PluginError, "list_table_fields")
+        out = []
+        for i in range(n[0]):
+            info = arr[i]
+            try:
+                t = StateType(info.field_type)
+            except ValueError:
+                continue  # a type this library does not know: not usable from Python
+            out.append(FieldInfo(c_string(info.name, "field name"), t, bool(info.read_only)))
+        return out
+
+    def _info(self, name: str) -> FieldInfo | None:
+        for info in self.list_fields():
+            if info.name == name:
+                return info
+        return None
+
+    def _make_field(self, name: str, t: StateType, acc: Any) -> NativeField:
+        info = self._info(name)
+        f = NativeField(self.family, name, t, acc, read_only=bool(info and info.read_only))
+        self.family.fields[(name, t)] = f
+        return f
+
+    def get_field(self, name: str, type: Any) -> NativeField:
+        """The field `name`, of exactly type `type` (the plugin decides what matches)."""
+        self._check_thread()
+        t = coerce_state_type(type)
+        f = self.family.fields.get((name, t))
+        if f is not None:
+            return f
+        acc = lib.ct_disp_get_table_field(self.input, name.encode(), int(t))
+        if acc == ffi.NULL:
+            info = self._info(name)
+            if info is None:
+                raise self._raise(FieldNotFoundError, "get_table_field", field=name)
+            raise self._raise(
+                FieldTypeMismatchError,
+                "get_table_field",
+                field=name,
+                requested=t.type_name,
+                actual=info.type.type_name,
+            )
+        return self._make_field(name, t, acc)
+
+    def add_field(self, name: str, type: Any) -> NativeField:
+        """Add a dynamic field (the plugin decides whether an existing one is returned)."""
+        self._check_thread()
+        t = coerce_state_type(type)
+        acc = lib.ct_disp_add_table_field(self.input, name.encode(), int(t))
+        if acc == ffi.NULL:
+            raise self._raise(FieldDefinitionError, "add_table_field", field=name)
+        f = self.family.fields.get((name, t))
+        if f is not None and f.accessor == acc:
+            return f
+        return self._make_field(name, t, acc)
+
+    def field(self, name: str) -> NativeField:
+        """The field `name` whatever its type (looked up in the listing)."""
+        info = self._info(name)
+        if info is None:
+            raise native_error(
+                FieldNotFoundError,
+                f"undefined field '{name}' in table '{self.name}'",
+                table=self.name,
+                field=name,
+            )
+        return self.get_field(name, info.type)
+
+    def _resolve(self, field: NativeField | str) -> NativeField:
+        if isinstance(field, str):
+            return self.field(field)
+        if not isinstance(field, NativeField) or field.family is not self.family:
+            owner = field.registry.table_name if isinstance(field, Field) else "?"
+            raise ForeignFieldError(getattr(field, "name", "?"), owner, self.name)
+        return field
+
+    # -- entries --------------------------------------------------------------------------------
+
+    def size(self) -> int:
+        """The number of entries."""
+        self._check_thread()
+        n = int(lib.ct_disp_get_table_size(self.input))
+        if n == 2**64 - 1:
+            raise self._raise(PluginError, "get_table_size")
+        return n
+
+    __len__ = size
+
+    def _acquire(self, key: Any) -> Any:
+        k, keep = self._key(key)
+        e = lib.ct_disp_get_table_entry(self.input, k)
+        del keep
+        return e
+
+    def get_entry(self, key: Any, *, write: bool = False) -> NativeEntryHandle:
+        """A handle on the entry at `key` (EntryNotFoundError carrying the plugin's text)."""
+        self._check_thread()
+        e = self._acquire(key)
+        if e == ffi.NULL:
+            raise self._raise(EntryNotFoundError, "get_table_entry", key=key)
+        return NativeEntryHandle(self, key, e, write=write, acquired=True)
+
+    def read(self, key: Any) -> NativeEntryHandle:
+        """A read handle on the entry at `key`."""
+        return self.get_entry(key)
+
+    def write(self, key: Any) -> NativeEntryHandle:
+        """A write handle on the entry at `key`."""
+        return self.get_entry(key, write=True)
+
+    def __contains__(self, key: object) -> bool:
+        self._check_thread()
+        e = self._acquire(key)
+        if e == ffi.NULL:
+            return False
+        lib.ct_disp_release_table_entry(self.input, e)
+        return True
+
+    def create_entry(self) -> NativeDetachedEntry:
+        """A new detached entry, every field at the plugin's default."""
+        self._check_thread()
+        e = lib.ct_disp_create_table_entry(self.input)
+        if e == ffi.NULL:
+            raise self._raise(PluginError, "create_table_entry")
+        return NativeDetachedEntry(self, None, e, write=True, acquired=False)
+
+    def add_entry(self, key: Any, entry: NativeDetachedEntry, *, replace: bool = False) -> bool:
+        """Attach `entry` at `key`; True if it replaced an entry (EntryExistsError unless asked)."""
+        self._check_thread()
+        if not isinstance(entry, NativeDetachedEntry) or entry._table is not self:
+            raise ForeignEntryError(
+                self.name, "add_entry called on entry not created by create_table_entry"
+            )
+        if not entry.alive:
+            raise StaleHandleError(self.name, "<detached>", entry._how)
+        existed = key in self
+        if existed and not replace:
+            raise EntryExistsError(self.name, key)
+        k, keep = self._key(key)
+        added = lib.ct_disp_add_table_entry(self.input, k, entry._ptr)
+        del keep
+        if added == ffi.NULL:
+            raise self._raise(PluginError, "add_table_entry", key=key)
+        entry._end("attached")
+        lib.ct_disp_release_table_entry(self.input, added)
+        return existed
+
+    def erase_entry(self, key: Any) -> None:
+        """Remove the entry at `key` (EntryNotFoundError carrying the plugin's text)."""
+        self._check_thread()
+        k, keep = self._key(key)
+        rc = lib.ct_disp_erase_table_entry(self.input, k)
+        del keep
+        if rc != 0:
+            raise self._raise(EntryNotFoundError, "erase_table_entry", key=key)
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        self._check_thread()
+        if lib.ct_disp_clear_table(self.input) != 0:
+            raise self._raise(PluginError, "clear_table")
+
+    def iterate(
+        self, callback: Callable[[NativeEntryHandle], bool | None], *, write: bool = False
+    ) -> bool:
+        """Call `callback(handle)` per entry, in the plugin's order, until it returns False.
+
+        Returns True if every entry was visited. A handle is valid only during its callback;
+        an exception in `callback` stops the walk and is raised here.
+        """
+        self._check_thread()
+        raised: list[BaseException] = []
+
+        def visit(e: Any) -> bool:
+            h = NativeEntryHandle(self, None, e, write=write, acquired=False)
+            try:
+                return callback(h) is not False
+            except BaseException as exc:
+                raised.append(exc)
+                return False
+            finally:
+                h._end("released when its iteration callback returned")
+
+        cookie = ffi.new_handle(visit)
+        finished = bool(lib.ct_disp_iterate_entries(self.input, lib.ct_py_iterator, cookie))
+        if raised:
+            raise raised[0]
+        return finished
+
+    def items(self, *, write: bool = False) -> Iterator[NativeEntryHandle]:
+        """Not available: a plugin's entries are valid only inside its walk (use `iterate`).
+
+        The ABI hands iteration entries to a callback and gives no keys, so they cannot be
+        yielded to a loop that runs after the callback returned.
+        """
+        raise PluginError(
+            f"native table '{self.name}' cannot be iterated with items(): its entries are "
+            "only valid inside the plugin's walk; use iterate(callback)"
+        )
+
+
+class NativeEntryHandle:
+    """A handle on one entry of a native table: `h[field]`, `h[field] = v`, `release()`."""
+
+    __slots__ = ("_acquired", "_how", "_key", "_ptr", "_table", "_tid", "write")
+
+    def __init__(
+        self, table: NativeTable, key: Any, ptr: Any, *, write: bool, acquired: bool
+    ) -> None:
+        self._table = table
+        self._key = key
+        self._ptr = ptr
+        self._tid = get_ident()
+        self._acquired = acquired
+        self._how = ""
+        self.write = write
+
+    @property
+    def key(self) -> Any:
+        return self._key
+
+    @property
+    def table(self) -> NativeTable:
+        return self._table
+
+    @property
+    def alive(self) -> bool:
+        return self._tid != 0
+
+    def _live(self) -> None:
+        if self._tid != get_ident():
+            if self._tid == 0:
+                raise StaleHandleError(self._table.name, self._key, self._how)
+            raise WrongThreadError(
+                f"handle on entry {self._key!r} of native table '{self._table.name}'",
+                self._tid,
+                get_ident(),
+            )
+
+    def __getitem__(self, field: NativeField | str) -> Any:
+        self._live()
+        t = self._table
+        f = t._resolve(field)
+        out = ffi.new("ss_plugin_state_data*")
+        if lib.ct_disp_read_entry_field(t.input, self._ptr, f.accessor, out) != 0:
+            raise t._raise(PluginError, "read_entry_field", field=f.name)
+        ft = f.type
+        if ft is StateType.STRING:
+            return c_string(out.str, "string value")
+        if ft is StateType.BOOL:
+            return out.b != 0
+        if ft is StateType.TABLE:
+            return _nested_view(t, f, out.table)
+        assert ft is not None
+        return getattr(out, MEMBER[ft])
+
+    get = __getitem__
+
+    def __setitem__(self, field: NativeField | str, value: Any) -> None:
+        self._live()
+        t = self._table
+        f = t._resolve(field)
+        if not self.write:
+            raise ReadOnlyHandleError(t.name, self._key, f.name)
+        ft = f.type
+        assert ft is not None
+        if ft is StateType.TABLE:
+            raise ReadOnlyFieldError(
+                t.name, f.name, "writing to table fields is currently not supported"
+            )
+        if f.read_only:
+            raise ReadOnlyFieldError(t.name, f.name)
+        why = value_problem(ft, value)
+        if why is not None:
+            raise InvalidValueError(t.name, f.name, value, ft.type_name, why)
+        data = ffi.new("ss_plugin_state_data*")
+        keep = None
+        if ft is StateType.STRING:
+            keep = ffi.new("char[]", value.encode("utf-8"))
+            data.str = keep
+        elif ft is StateType.BOOL:
+            data.b = 1 if value else 0
+        else:
+            setattr(data, MEMBER[ft], value)
+        rc = lib.ct_disp_write_entry_field(t.input, self._ptr, f.accessor, data)
+        del keep
+        if rc != 0:
+            raise t._raise(PluginError, "write_entry_field", field=f.name)
+
+    set = __setitem__
+
+    def _end(self, how: str) -> None:
+        self._tid = 0
+        self._how = how
+
+    def release(self) -> None:
+        """Release the entry (once; later calls do nothing)."""
+        if self._tid == 0:
+            return
+        self._live()
+        if self._acquired:
+            lib.ct_disp_release_table_entry(self._table.input, self._ptr)
+        self._end("released")
+
+    def __enter__(self) -> NativeEntryHandle:
+        return self
+
+    def __exit__(self, t: object, v: object, tb: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        mode = "write" if self.write else "read"
+        state = "" if self.alive else f" ({self._how})"
+        return f"<{mode} handle on native {self._table.name}[{self._key!r}]{state}>"
+
+
+class NativeDetachedEntry(NativeEntryHandle):
+    """A new entry of a native table, not yet added: `add_entry` it or `destroy()` it."""
+
+    __slots__ = ()
+
+    def release(self) -> None:
+        """A detached entry is ended by `destroy()` or `add_entry`, not by a release."""
+        return None
+
+    def __exit__(self, t: object, v: object, tb: object) -> None:
+        return None
+
+    def destroy(self) -> None:
+        """Discard the entry (once)."""
+        if self._tid == 0:
+            return
+        self._live()
+        lib.ct_disp_destroy_table_entry(self._table.input, self._ptr)
+        self._end("destroyed")
+
+
+def _nested_view(parent: NativeTable, field: NativeField, ptr: Any) -> NativeTable:
+    """A view of the nested table a TABLE field read returned (the plugin's own handle)."""
+    inp = ffi.cast("ss_plugin_table_input*", ptr)
+    if ptr == ffi.NULL:
+        raise native_error(PluginError, f"table field '{field.name}' read as a null table")
+    name = c_string(inp.name, "table name") if inp.name != ffi.NULL else field.name
+    try:
+        kt = StateType(inp.key_type)
+    except ValueError:
+        raise native_error(PluginError, unknown_type(int(inp.key_type))) from None
+    return NativeTable(
+        inp,
+        name,
+        kt,
+        plugin=parent.plugin,
+        family=parent.family.nested_family(field.name),
+        errors=parent._nested_errors,
+        nested_errors=parent._nested_errors,
+        owner_thread=parent.owner_thread,
+    )
+
+
+# -- add_table: a plugin registers its table ------------------------------------------------------
+
+
+def import_plugin_table(session: PluginSession, inp: Any) -> NativeTable:
+    """Validate and copy a plugin's `ss_plugin_table_input` (libsinsp's checks), register it."""
+    from .._abi import lib as _lib
+
+    prefix = ADD_TABLE_PREFIX.format(plugin=session.name)
+    box = ffi.new("ct_table_box*")
+    holder: list[NativeTable] = []
+    cookie = ffi.new_handle(holder)
+    code = _lib.ct_import_table_input(
+        box, inp, session.api_minor, session.get_last_error_fn, ffi.NULL, cookie
+    )
+    if code == _lib.CT_IMPORT_BAD_KEY_TYPE:
+        raise PluginError(unknown_type(int(inp.key_type)))
+    if code != _lib.CT_IMPORT_OK:
+        raise PluginError(prefix + ffi.string(_lib.ct_import_error_text(code)).decode())
+    name = c_string(inp.name, "table name")
+    cname = ffi.new("char[]", name.encode())
+    box.input.name = cname  # our copy: the plugin may free its own string
+    nt = NativeTable(
+        ffi.addressof(box[0], "input"),
+        name,
+        StateType(int(inp.key_type)),
+        plugin=session.name,
+        box=box,
+        keep=(cname, cookie, holder),
+    )
+    holder.append(nt)
+    session.directory.add_native(nt, session.name)
+    session.exported.append(nt)
+    return nt
+
+
+@extern("ct_py_native_table_error")
+def _native_table_error(cookie: Any, msg: Any) -> None:
+    try:
+        holder: list[NativeTable] = ffi.from_handle(cookie)
+        nt = holder[0] if holder else None
+        if msg == ffi.NULL:  # the exporter is still in its plugin_init: its error is unreachable
+            what = f"table '{nt.name}' of plugin '{nt.plugin}'" if nt is not None else "a table"
+            set_error(f"error in {what}")
+        else:
+            set_error(c_string(msg, "plugin error"))
+    except BaseException:
+        pass
+
+
+@extern("ct_py_iterator", error=0)
+def _iterator(state: Any, e: Any) -> int:
+    try:
+        fn: Callable[[Any], bool] = ffi.from_handle(state)
+        return 1 if fn(e) else 0
+    except BaseException as exc:
+        try:
+            set_error(str(exc) or type(exc).__name__)
+        except BaseException:
+            pass
+        return 0

@@ -1,0 +1,293 @@
+"""One native plugin as the host's owner side sees it: its session.
+
+A `PluginSession` is the plugin's `owner` cookie (its id, passed as a pointer), and carries what
+libsinsp keeps per plugin: the last error, the entries it acquired, the detached entries it
+created, its pool of nested-table handles, the strings it read, its `list_tables` array.
+
+While the host runs one of the plugin's callbacks, the session is the *current plugin* of that
+thread (context.py) and its phase decides what the plugin may do (the access matrix):
+
+    phase              grants
+    init               tables and fields (list/get/add), reader, writer: parse/extract/listen
+                       plugins; other plugins get the same `tables` input, and no access
+    parse_event        reader and writer
+    extract_fields     reader only
+    capture_open/close reader and writer (no fields, no tables)
+
+Calls made outside the phase's grant fail with an access error as the owner error. After init,
+parse_event and extract_fields the session's acquired entries, detached entries and nested
+handles are dropped (`cleanup`); capture open/close skip that, as libsinsp does. Strings read
+during any callback stay valid until it returns.
+
+The registry callbacks of the init input (`list_tables`, `get_table`, `add_table`) and the owner
+services (`get_owner_last_error`, `log_fn`) are implemented here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from .._abi import ffi, lib
+from ..errors import AccessDeniedError, KeyTypeMismatchError
+from ..table import Table
+from ..types import KEY_TYPES
+from . import pins
+from .context import _tls, set_error, swap_session
+from .convert import c_string
+from .exported import SlotPool, table_input
+from .externs import extern, install
+from .messages import known_type, owner_text
+
+if TYPE_CHECKING:
+    from .directory import TableDirectory
+    from .native_table import NativeTable
+
+READ: Final = 1
+WRITE: Final = 2
+FIELDS: Final = 4
+REGISTRY: Final = 8
+ALL: Final = READ | WRITE | FIELDS | REGISTRY
+
+#: The phases of a native plugin's life, with what they grant and the rule quoted in denials.
+PHASES: Final[dict[str, tuple[int, str, bool]]] = {
+    # phase: (grants, rule, clean-up when it returns)
+    "init": (ALL, "init: full access (tables, fields, reader, writer)", True),
+    "parse_event": (READ | WRITE, "parse: read/write", True),
+    "extract_fields": (READ, "extract: read only", True),
+    "capture_open": (READ | WRITE, "capture listen: read/write, no fields or tables", False),
+    "capture_close": (READ | WRITE, "capture listen: read/write, no fields or tables", False),
+}
+
+#: The rule quoted when a plugin that neither parses, extracts nor listens touches a table.
+NO_ACCESS_RULE: Final = "plugins that neither parse, extract nor listen: no table access"
+
+_ids = itertools.count(1)
+#: session id (the owner cookie) -> session
+SESSIONS: dict[int, PluginSession] = {}
+_log = logging.getLogger("concurrent_tables.native")
+
+_SEVERITY: Final = {
+    1: logging.CRITICAL,
+    2: logging.CRITICAL,
+    3: logging.ERROR,
+    4: logging.WARNING,
+    5: logging.INFO,
+    6: logging.INFO,
+    7: logging.DEBUG,
+    8: logging.DEBUG,
+}
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One message a plugin logged through `log_fn`."""
+
+    component: str | None  # None: the plugin itself
+    message: str
+    severity: int  # the ABI's ss_plugin_log_severity (1 fatal .. 8 trace)
+
+
+class PluginSession:
+    """The host-side state of one native plugin (see the module docstring)."""
+
+    def __init__(self, name: str, directory: TableDirectory, *, api_minor: int = 12) -> None:
+        install()  # our callbacks, whatever else bound them in this process
+        self.id = next(_ids)
+        self.name = name
+        self.directory = directory
+        self.api_minor = api_minor
+        self.owner = lib.ct_owner_cookie(self.id)
+        self.phase: str | None = None
+        self.grants = 0
+        self.rule = ""
+        self.last_error: Any = None
+        self.acquired: set[int] = set()
+        self.detached: set[int] = set()
+        self.pool = SlotPool()
+        self.strings: dict[str, Any] = {}
+        self.logs: list[LogRecord] = []
+        #: tables this plugin registered with add_table
+        self.exported: list[NativeTable] = []
+        #: the plugin's plugin_get_last_error (a cdata function pointer), for its tables
+        self.get_last_error_fn: Any = ffi.NULL
+        self._infos: Any = None
+        self._names: dict[str, Any] = {}
+        SESSIONS[self.id] = self
+
+    @contextmanager
+    def calling(self, phase: str, *, access: bool = True) -> Iterator[PluginSession]:
+        """Run one callback of this plugin: current plugin of this thread, grants of `phase`.
+
+        access=False: the plugin has no table capability, nothing is granted.
+        """
+        grants, rule, cleanup = PHASES[phase]
+        if not access:
+            grants, rule = 0, NO_ACCESS_RULE
+        prev = swap_session(self)
+        self.phase, self.grants, self.rule = phase, grants, rule
+        try:
+            yield self
+        finally:
+            self.phase, self.grants = None, 0
+            swap_session(prev)
+            if cleanup:
+                self.cleanup(f"{phase} of plugin '{self.name}' returned")
+            self.strings = {}
+
+    def cleanup(self, why: str = "the callback returned") -> None:
+        """Drop acquired entries, destroy detached ones, invalidate nested-table handles."""
+        pins.drop_session_pins(self, f"destroyed when {why}")
+        self.pool.reset()
+
+    @property
+    def error_text(self) -> str | None:
+        """This plugin's last owner error."""
+        c = self.last_error
+        return None if c is None else str(ffi.string(c).decode("utf-8", "replace"))
+
+    def close(self) -> None:
+        """Forget the session (after plugin_destroy): its owner cookie becomes unknown."""
+        self.cleanup("the plugin was destroyed")
+        SESSIONS.pop(self.id, None)
+
+    def __repr__(self) -> str:
+        return f"<PluginSession {self.id} '{self.name}' phase={self.phase}>"
+
+
+def access_error(s: PluginSession, op: str) -> AccessDeniedError:
+    return AccessDeniedError(
+        f"access denied: plugin '{s.name}' cannot {op} during {s.phase} ({s.rule})"
+    )
+
+
+def orphan_pool() -> SlotPool:
+    """Nested-table handles of a thread running no plugin callback (a plugin's own thread)."""
+    pool: SlotPool | None = getattr(_tls, "pool", None)
+    if pool is None:
+        pool = _tls.pool = SlotPool(ring=256)
+    return pool
+
+
+def _session(o: int) -> PluginSession:
+    s = SESSIONS.get(o)
+    if s is None:
+        raise AccessDeniedError(f"unknown owner (id {o}): not a plugin of this host")
+    return s
+
+
+def _registry_access(s: PluginSession, op: str) -> None:
+    if not s.grants & REGISTRY:
+        if s.phase is None:
+            raise AccessDeniedError(
+                f"access denied: plugin '{s.name}' cannot {op} outside its init: "
+                "tables are listed, imported and added during init only"
+            )
+        raise access_error(s, op)
+
+
+def _fail(exc: BaseException) -> None:
+    try:
+        set_error(owner_text(exc))
+    except BaseException:  # pragma: no cover
+        pass
+
+
+# -- the init input's registry --------------------------------------------------------------------
+
+
+@extern("ct_py_list_tables", error=ffi.NULL)
+def _list_tables(o: int, ntables: Any) -> Any:
+    try:
+        if ntables == ffi.NULL:
+            raise AccessDeniedError("list_tables: ntables is null")
+        ntables[0] = 0
+        s = _session(o)
+        _registry_access(s, "list_tables")
+        names = s.directory.names()
+        arr = ffi.new("ss_plugin_table_info[]", max(1, len(names)))
+        for i, (name, key_type) in enumerate(names):
+            c = s._names.get(name)
+            if c is None:
+                c = s._names[name] = ffi.new("char[]", name.encode())
+            arr[i].name = c
+            arr[i].key_type = int(key_type)
+        s._infos = arr  # valid until this plugin's next list_tables
+        ntables[0] = len(names)
+        return arr
+    except BaseException as exc:
+        _fail(exc)
+        return ffi.NULL
+
+
+@extern("ct_py_get_table", error=ffi.NULL)
+def _get_table(o: int, name: Any, key_type: int) -> Any:
+    try:
+        s = _session(o)
+        _registry_access(s, "get_table")
+        want = known_type(key_type)
+        if name == ffi.NULL:
+            raise AccessDeniedError("get_table: table name is null")
+        n = c_string(name, "table name")
+        found = s.directory.find(n)
+        if found is None:
+            return ffi.NULL  # unknown name: NULL without an error, as libsinsp
+        if want not in KEY_TYPES or want is not found.key_type:
+            raise KeyTypeMismatchError(n, want.type_name, found.key_type.type_name)
+        if isinstance(found, Table):
+            return table_input(found)
+        return found.input
+    except BaseException as exc:
+        _fail(exc)
+        return ffi.NULL
+
+
+@extern("ct_py_add_table", error=1)
+def _add_table(o: int, inp: Any) -> int:
+    try:
+        from .native_table import import_plugin_table
+
+        s = _session(o)
+        _registry_access(s, "add_table")
+        import_plugin_table(s, inp)
+        return 0
+    except BaseException as exc:
+        _fail(exc)
+        return 1
+
+
+# -- owner services -------------------------------------------------------------------------------
+
+
+@extern("ct_py_get_owner_last_error", error=ffi.NULL)
+def _get_owner_last_error(o: int) -> Any:
+    try:
+        cur: PluginSession | None = getattr(_tls, "session", None)
+        if cur is None:
+            own = getattr(_tls, "error", None)
+            if own is not None:
+                return own  # a plugin thread reads the errors of its own calls
+        s = SESSIONS.get(o)
+        if s is None or s.last_error is None:
+            return ffi.NULL
+        return s.last_error
+    except BaseException:
+        return ffi.NULL
+
+
+@extern("ct_py_log_fn")
+def _log_fn(o: int, component: Any, msg: Any, severity: int) -> None:
+    try:
+        s = SESSIONS.get(o)
+        comp = None if component == ffi.NULL else c_string(component, "component")
+        text = "" if msg == ffi.NULL else c_string(msg, "message")
+        name = s.name if s is not None else f"owner {o}"
+        if s is not None:
+            s.logs.append(LogRecord(comp, text, int(severity)))
+        _log.log(_SEVERITY.get(int(severity), logging.INFO), "[%s] %s", comp or name, text)
+    except BaseException:
+        pass

@@ -1,0 +1,47 @@
+"""Helpers for the tests that run the native test plugin through the real bridge."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from concurrent_tables.cabi import TableDirectory
+from concurrent_tables.cabi.loader import NativePlugin
+
+#: The test plugin's own exports, beyond the plugin API.
+TEST_ONLY_CDEF = """
+const char* ct_test_report(void* s);
+const char* ct_test_thread_status(void* s);
+int ct_test_thread_done(void* s);
+"""
+
+
+def load_plugin(path: Path, directory: TableDirectory, config: str = "") -> NativePlugin:
+    return NativePlugin(str(path), config, directory=directory, extra_cdef=TEST_ONLY_CDEF)
+
+
+def report(p: NativePlugin) -> dict[str, Any]:
+    """The plugin's JSON report: {"checks": [...], "failed": N, ...}."""
+    text = p.pffi.string(p.lib.ct_test_report(p.state)).decode()
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+def checks(p: NativePlugin, phase: str | None = None) -> dict[str, dict[str, Any]]:
+    """The last check of each name (of one phase, if given)."""
+    return {c["name"]: c for c in report(p)["checks"] if phase is None or c["phase"] == phase}
+
+
+def failed(p: NativePlugin) -> list[dict[str, Any]]:
+    return [c for c in report(p)["checks"] if not c["ok"]]
+
+
+def thread_status(p: NativePlugin) -> dict[str, Any]:
+    text = p.pffi.string(p.lib.ct_test_thread_status(p.state)).decode()
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+def thread_done(p: NativePlugin) -> bool:
+    return bool(p.lib.ct_test_thread_done(p.state))
