@@ -1,0 +1,124 @@
+"""A native plugin's own pthread using Python tables while Python threads use them too.
+
+The test plugin starts a pthread at capture_open that, `counter_iters` times, acquires entry
+`counter_key` of `counter_table`, reads its `ct_counter`, writes it + 1 and releases it, through
+the listen input's vtables. The thread has no current plugin: it is served like any other thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from concurrent_tables import U64, EntrySchema, Table
+from concurrent_tables.cabi import LocalDirectory
+
+from .helpers import load_plugin, thread_done, thread_status
+
+
+class Counter(EntrySchema):
+    py_counter: U64
+
+
+@pytest.mark.timeout(60)
+def test_pthread_writes_while_python_threads_read_and_write(ct_plugin_path: object) -> None:
+    counters: Table[int, Counter] = Table("counters", U64, Counter, thread_safe=True)
+    directory = LocalDirectory(counters)
+    iters, py_iters = 10_000, 1_000
+    config = f"import=0;export=0;counter_table=counters;counter_key=7;counter_iters={iters}"
+    p = load_plugin(ct_plugin_path, directory, config)  # type: ignore[arg-type]
+    try:
+        p.init()
+        ct = counters.get_field("ct_counter", U64)  # added by the plugin at init
+        py = counters.get_field("py_counter", U64)
+        p.capture_open()  # creates entry 7, starts the pthread
+        problems: list[str] = []
+        reads = [0]
+        stop = threading.Event()
+
+        def reader() -> None:
+            last = 0
+            while not stop.is_set():
+                with counters.read(7) as h:
+                    a = h[ct]
+                    time.sleep(0)  # let the pthread run while this read handle is held
+                    b = h[ct]
+                if a != b:
+                    problems.append(f"torn read: {a} then {b} within one read handle")
+                if a < last:
+                    problems.append(f"went back: {last} then {a}")
+                last = a
+                reads[0] += 1
+
+        def writer() -> None:  # another field of the same entry, written with write handles
+            for _ in range(py_iters):
+                with counters.write(7) as h:
+                    h[py] += 1
+
+        threads = [threading.Thread(target=reader) for _ in range(3)]
+        threads.append(threading.Thread(target=writer))
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 45
+        while not thread_done(p):
+            assert time.monotonic() < deadline, thread_status(p)
+            time.sleep(0.01)
+        threads[-1].join()
+        stop.set()
+        for t in threads:
+            t.join()
+        status = thread_status(p)
+        assert status["failures"] == 0 and status["iterations"] == iters, status
+        assert problems == []
+        assert reads[0] > 0
+        with counters.read(7) as h:
+            assert h[ct] == iters  # no lost update
+            assert h[py] == py_iters
+        p.capture_close()
+        assert thread_status(p)["started"] is False
+        assert counters.statistics().acquisitions > 0  # the entry locks were really used
+    finally:
+        p.destroy()
+
+
+@pytest.mark.timeout(60)
+def test_pthread_is_refused_by_a_single_threaded_table(ct_plugin_path: object) -> None:
+    counters: Table[int, Counter] = Table("counters", U64, Counter)  # owned by this thread
+    directory = LocalDirectory(counters)
+    config = "import=0;export=0;counter_table=counters;counter_key=3;counter_iters=50"
+    p = load_plugin(ct_plugin_path, directory, config)  # type: ignore[arg-type]
+    try:
+        p.init()
+        p.capture_open()  # on this thread: the entry is created
+        deadline = time.monotonic() + 30
+        while not thread_done(p):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        status = thread_status(p)
+        assert status["iterations"] == 0 and status["failures"] == 50
+        assert "can only be used in the thread that created it" in status["error"]
+        assert "table 'counters'" in status["error"]
+        p.capture_close()
+        with counters.read(3) as h:
+            assert h["ct_counter"] == 0
+    finally:
+        p.destroy()
+
+
+@pytest.mark.timeout(60)
+def test_capture_close_stops_a_long_pthread(ct_plugin_path: object) -> None:
+    counters: Table[int, Counter] = Table("counters", U64, Counter, thread_safe=True)
+    config = "import=0;export=0;counter_table=counters;counter_iters=100000000"
+    p = load_plugin(ct_plugin_path, LocalDirectory(counters), config)  # type: ignore[arg-type]
+    try:
+        p.init()
+        p.capture_open()
+        time.sleep(0.05)
+        p.capture_close()  # joins the thread early
+        status = thread_status(p)
+        assert status["done"] and 0 < status["iterations"] < 100000000
+        assert status["failures"] == 0
+    finally:
+        p.destroy()
