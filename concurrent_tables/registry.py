@@ -89,6 +89,7 @@ class NestedFieldsBackend(Protocol):
     def get_field(self, name: str, type: StateType) -> Field: ...
     def add_field(self, name: str, type: StateType) -> Field: ...
     def list_fields(self) -> list[FieldInfo]: ...
+    def nested(self, field: Field) -> NestedFieldsBackend: ...
 
 
 class TableBackend(Protocol):
@@ -201,6 +202,19 @@ class _LocalNested:
     def list_fields(self) -> list[FieldInfo]:
         return list(self._registry.listing())
 
+    def nested(self, field: Field) -> NestedFieldsBackend:
+        return _local_nested(self.name, field)
+
+
+def _local_nested(table: str, field: Field) -> NestedFieldsBackend:
+    """The nested registry behind a TABLE field (FieldTypeMismatchError for other fields)."""
+    if field.nested is None:
+        actual = field.type.type_name if field.type is not None else "private"
+        raise FieldTypeMismatchError(table, field.name, "table", actual)
+    key = field.registry.specs[field.index].nested_key
+    assert key is not None
+    return _LocalNested(field.nested, key)
+
 
 class LocalBackend:
     """A Python `Table` behind an imported view; its own domain and locks do the work."""
@@ -284,13 +298,7 @@ class LocalBackend:
         return self.table.list_fields()
 
     def nested(self, field: Field) -> NestedFieldsBackend:
-        if field.nested is None:
-            raise FieldTypeMismatchError(
-                self.table.name, field.name, "table", field.type.type_name if field.type else "?"
-            )
-        key = field.registry.specs[field.index].nested_key
-        assert key is not None
-        return _LocalNested(field.nested, key)
+        return _local_nested(self.table.name, field)
 
 
 # -- the importer's view --------------------------------------------------------------------------
@@ -475,14 +483,7 @@ class ImportedTable:
         Resolved from the field's shared registry: no entry is created. Init only.
         """
         self._check_fields(f"get_nested '{name}'")
-        field = self._backend.get_field(name, StateType.TABLE)
-        nested = self._backend.nested(field)
-        want = coerce_state_type(key_type)
-        if want is not nested.key_type:
-            raise KeyTypeMismatchError(
-                f"{self.name}.{name}", want.type_name, nested.key_type.type_name
-            )
-        return NestedFields(self, field, nested)
+        return _nested_fields(self, self._backend, self.name, name, key_type)
 
 
 class NestedFields:
@@ -518,8 +519,29 @@ class NestedFields:
         self._parent._check_fields_thread()
         return self._backend.list_fields()
 
+    def get_nested(self, name: str, key_type: Any) -> NestedFields:
+        """The fields of tables nested one level deeper, under field `name` (init only)."""
+        self._parent._check_fields(f"get_nested '{self.name}.{name}'")
+        return _nested_fields(self._parent, self._backend, self.name, name, key_type)
+
     def __repr__(self) -> str:
         return f"<NestedFields '{self._parent.name}.{self.name}' key={self.key_type.type_name}>"
+
+
+def _nested_fields(
+    parent: ImportedTable,
+    backend: TableBackend | NestedFieldsBackend,
+    table: str,
+    name: str,
+    key_type: Any,
+) -> NestedFields:
+    """Resolve TABLE field `name` of `backend` and check its nested key type (S7)."""
+    field = backend.get_field(name, StateType.TABLE)
+    nested = backend.nested(field)
+    want = coerce_state_type(key_type)
+    if want is not nested.key_type:
+        raise KeyTypeMismatchError(f"{table}.{name}", want.type_name, nested.key_type.type_name)
+    return NestedFields(parent, field, nested)
 
 
 # -- the registry ---------------------------------------------------------------------------------
