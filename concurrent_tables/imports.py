@@ -26,6 +26,7 @@ type mismatch or key mismatch raises then, at init, never per event.
 from __future__ import annotations
 
 import inspect
+import sys
 from dataclasses import dataclass
 from typing import (
     Any,
@@ -160,12 +161,17 @@ class TableImport:
     """Base class of import declarations; see the module docstring."""
 
     _members: ClassVar[tuple[_Member, ...] | None] = None
+    _localns: ClassVar[dict[str, Any]] = {}
     _table: ImportedTable | None
     _nested: NestedFields | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._members = None
+        # String annotations of a class defined in a function name that function's locals
+        # (e.g. a nested import class declared just before): keep them to resolve later.
+        frame = sys._getframe(1)
+        cls._localns = dict(frame.f_locals) if frame.f_locals is not frame.f_globals else {}
         try:
             cls._compiled()
         except NameError:
@@ -177,6 +183,16 @@ class TableImport:
         if members is None:
             members = cls._members = _compile(cls)
         return members
+
+    @classmethod
+    def _members_now(cls) -> tuple[_Member, ...]:
+        """The compiled members; a name still unresolved at import is a declaration error."""
+        try:
+            return cls._compiled()
+        except NameError as exc:
+            raise ImportDeclarationError(
+                f"import class {cls.__name__}: unresolved annotation ({exc})"
+            ) from None
 
     # -- import -----------------------------------------------------------------------------------
 
@@ -201,7 +217,7 @@ class TableImport:
     @classmethod
     def _resolve(cls, source: _FieldSource) -> Self:
         self = cls.__new__(cls)
-        for m in cls._compiled():
+        for m in cls._members_now():
             try:
                 accessor: object
                 if m.kind is ImportedNested:
@@ -236,7 +252,7 @@ class TableImport:
 
 
 def _compile(cls: type[TableImport]) -> tuple[_Member, ...]:
-    hints = get_type_hints(cls, include_extras=True)
+    hints = get_type_hints(cls, localns=cls._localns, include_extras=True)
     order: list[str] = []
     for klass in reversed(cls.__mro__):
         if klass is TableImport or not issubclass(klass, TableImport):
