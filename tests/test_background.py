@@ -71,7 +71,12 @@ def test_join_timeout_is_reported() -> None:
 def test_role_is_set_on_the_thread_only() -> None:
     roles = []
     role = ThreadRole("p", ROUTINE)
-    task = BackgroundTask(lambda: roles.append(current_role()) or False, role=role).start()
+
+    def record() -> bool:
+        roles.append(current_role())
+        return False
+
+    task = BackgroundTask(record, role=role).start()
     assert task.join(5)
     assert roles == [role] and current_role() is None
 

@@ -322,7 +322,7 @@ class ListenRoutines(ListenPlugin):
     def capture_open(self, capture: CaptureListenInput) -> None:
         reader = capture.reader
         capture.start_routine(lambda: self._probe(reader), interval=0.001, name="probe")
-        capture.start_routine(lambda: self.imported.size(reader), name="raiser")
+        capture.start_routine(lambda: bool(self.imported.size(reader)), name="raiser")
 
     def _probe(self, reader: TableReader) -> bool:
         def attempt(name: str, fn: Callable[[], object]) -> None:

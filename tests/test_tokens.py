@@ -67,7 +67,7 @@ def test_validated_tokens_check_once(setup: tuple[Table[int, Remaining], Importe
         assert r.validate() is r and w.validate() is w
         assert imp.size(r) == 2
         seen: list[Any] = []
-        assert imp.iterate(r, lambda h: seen.append(h.key) or None)
+        assert imp.iterate(r, lambda h: seen.append(h.key))
         assert seen == [1, 2]
     with pytest.raises(AccessDeniedError, match="after parse_event returned"):
         imp.size(r)  # validated tokens still die with their callback
