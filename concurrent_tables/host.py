@@ -196,6 +196,7 @@ class PluginHost:
 
     def process(self, event: Event, extract: Sequence[str | ExtractRequest] = ()) -> EventResult:
         """Parse `event` with every parse plugin, then extract the requested fields."""
+        self.init()
         self._check_thread()
         if event.evtnum == 0:
             self._evtnum += 1
@@ -294,6 +295,7 @@ class PluginHost:
             for pushed in self._drain():
                 results.append(self.process(pushed, requests))
         except BaseException as exc:
+            _close_stream(stream)
             try:
                 self.close_capture()
             except BackgroundError as bg:
@@ -325,3 +327,10 @@ class PluginHost:
             f"{p.plugin_name}({capability_names(p.capabilities)})" for p in self.plugins
         )
         return f"<PluginHost [{names}]>"
+
+
+def _close_stream(stream: Iterator[Event]) -> None:
+    """Close a source generator early, so that its plugin's close() runs now."""
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()

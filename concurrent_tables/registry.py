@@ -453,7 +453,11 @@ class ImportedTable:
             self._check(token, TableWriter, "iterate_entries")
         else:
             self._check(token, TableReader, "iterate_entries")
-        return self._backend.items(self, write)
+        walk = self._backend.items(self, write)
+        close = getattr(walk, "close", None)
+        if close is not None:
+            token._scope.on_end(close)  # a walk kept past its callback releases its handle
+        return walk
 
     # -- fields -----------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ it is alive: being dead after the callback is never skipped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -76,6 +77,7 @@ class CallbackScope:
         self.thread = get_ident()
         self.alive = True
         self._tracked: list[Any] = []
+        self._closers: list[Callable[[], object]] = []
         self.tables_input: TablesInput | None = (
             TablesInput(self, registry) if registry is not None else None
         )
@@ -86,12 +88,19 @@ class CallbackScope:
         """Release (or destroy) `handle` when the scope ends, if it is still alive then."""
         self._tracked.append(handle)
 
+    def on_end(self, close: Callable[[], object]) -> None:
+        """Call `close()` when the scope ends (e.g. to close an abandoned entry walk)."""
+        self._closers.append(close)
+
     def end(self) -> None:
         """Kill the tokens, release leftover handles, destroy unattached detached entries."""
         if not self.alive:
             return
         self.alive = False
         how = f"released when {self.callback} of plugin '{self.plugin}' returned"
+        closers, self._closers = self._closers, []
+        for close in closers:  # walks first: closing one releases the handle it holds
+            close()
         tracked, self._tracked = self._tracked, []
         for h in tracked:
             if not h.alive:

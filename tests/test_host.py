@@ -133,11 +133,19 @@ def test_parse_failure_stops_and_reports() -> None:
             if event.evtnum == 2:
                 raise ValueError("bad event")
 
+    class ClosingSource(CountdownSource):
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
     log: list[str] = []
-    host = PluginHost([CountdownSource(), Fails(), Log(log)])
+    src = ClosingSource()
+    host = PluginHost([src, Fails(), Log(log)])
     with pytest.raises(PluginError, match="plugin 'Fails' failed to parse event #2: bad event"):
         host.run()
     assert log[-1] == "close"  # the capture was closed on the way out
+    assert src.closed == 1
 
 
 def test_unknown_extract_field_fails_before_open() -> None:

@@ -57,10 +57,17 @@ def test_seed_flow(reg: TableRegistry) -> None:
             assert h[comm] == "init"
 
 
+def threads_state(reg: TableRegistry) -> dict[Any, tuple[Any, ...]]:
+    owner: Any = reg.get_table("threads", I64)._backend.table  # type: ignore[attr-defined]
+    return {**snapshot(owner), "fields": tuple(f.name for f in owner.list_fields())}
+
+
 def test_export_duplicate(reg: TableRegistry) -> None:
+    before = threads_state(reg)
     with pytest.raises(TableExistsError, match="table added to registry multiple times: threads"):
         reg.export(Table("threads", I64, Thread))
     assert len(reg) == 2 and reg.owner_of("threads") == "host"
+    assert threads_state(reg) == before  # still the original table, unchanged
 
 
 def test_list_tables(reg: TableRegistry) -> None:
@@ -71,6 +78,7 @@ def test_list_tables(reg: TableRegistry) -> None:
 
 
 def test_get_table_errors(reg: TableRegistry) -> None:
+    before = threads_state(reg)
     with pytest.raises(TableNotFoundError, match="table not found: 'nope'"):
         reg.get_table("nope", I64)
     with pytest.raises(KeyTypeMismatchError) as info:
@@ -85,9 +93,11 @@ def test_get_table_errors(reg: TableRegistry) -> None:
         reg.get_table("threads", 99)
     with pytest.raises(TableNotFoundError):
         reg.owner_of("nope")
+    assert threads_state(reg) == before and len(reg) == 2
 
 
 def test_field_errors_and_private_hidden(reg: TableRegistry) -> None:
+    before = threads_state(reg)
     threads = reg.get_table("threads", I64)
     with pytest.raises(FieldNotFoundError, match="undefined field 'nope' in table 'threads'"):
         threads.get_field("nope", String)
@@ -100,6 +110,7 @@ def test_field_errors_and_private_hidden(reg: TableRegistry) -> None:
         assert cb.reader is not None
         with threads.get_entry(cb.reader, 1) as h, pytest.raises(FieldNotFoundError):
             h["secret"]
+    assert threads_state(reg) == before
 
 
 def test_api_rules_and_entry_errors(reg: TableRegistry) -> None:

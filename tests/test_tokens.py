@@ -170,3 +170,28 @@ def test_tokens_confined_to_callback_thread(
         th.join(5)
     assert len(errors) == 1 and isinstance(errors[0], AccessDeniedError)
     assert "confined to their callback's thread" in str(errors[0])
+
+
+@pytest.mark.timeout(10)
+def test_abandoned_walk_closed_when_callback_returns() -> None:
+    t: Table[int, Remaining] = Table("ts", U64, Remaining, thread_safe=True, timeout=1.0)
+    for k in (1, 2):
+        t.add_entry(k, t.create_entry())
+    reg = TableRegistry()
+    reg.export(t)
+    imp = reg.get_table("ts", U64)
+    with CallbackScope("p", "parse_event", reader=True) as s:
+        assert s.reader is not None
+        walk = imp.items(s.reader)
+        assert next(walk).key == 1  # the walk now holds a read handle on entry 1
+    done: list[bool] = []
+
+    def writer() -> None:
+        with t.write(1) as h:  # would time out if the walk still held entry 1
+            h["remaining"] = 5
+        done.append(True)
+
+    th = threading.Thread(target=writer, daemon=True)
+    th.start()
+    th.join(5)
+    assert done == [True]
