@@ -50,6 +50,8 @@ WRITER_OPS: Final = (
 #: What a complete host grants.
 FULL_GRANT: Final = frozenset(READER_OPS + WRITER_OPS)
 
+_PRUNE_MIN = 256  # tracked handles before the first sweep of released ones
+
 
 class CallbackScope:
     """The run of one callback: owns its tokens and the handles taken through them.
@@ -78,6 +80,7 @@ class CallbackScope:
         self.alive = True
         self._tracked: list[Any] = []
         self._closers: list[Callable[[], object]] = []
+        self._prune_at = _PRUNE_MIN
         self.tables_input: TablesInput | None = (
             TablesInput(self, registry) if registry is not None else None
         )
@@ -86,7 +89,13 @@ class CallbackScope:
 
     def track(self, handle: Any) -> None:
         """Release (or destroy) `handle` when the scope ends, if it is still alive then."""
-        self._tracked.append(handle)
+        tracked = self._tracked
+        tracked.append(handle)
+        if len(tracked) >= self._prune_at:
+            # A long callback (an init filling a table) would otherwise keep every handle
+            # it ever took; drop the released ones, amortised O(1) per lookup.
+            tracked[:] = [h for h in tracked if h.alive]
+            self._prune_at = max(_PRUNE_MIN, 2 * len(tracked))
 
     def on_end(self, close: Callable[[], object]) -> None:
         """Call `close()` when the scope ends (e.g. to close an abandoned entry walk)."""

@@ -195,3 +195,18 @@ def test_abandoned_walk_closed_when_callback_returns() -> None:
     th.start()
     th.join(5)
     assert done == [True]
+
+
+def test_tracking_stays_bounded_in_long_callbacks(
+    setup: tuple[Table[int, Remaining], ImportedTable],
+) -> None:
+    _, imp = setup
+    with CallbackScope("p", "init", reader=True) as s:
+        assert s.reader is not None
+        kept = imp.get_entry(s.reader, 2)
+        for _ in range(5000):
+            with imp.get_entry(s.reader, 1):
+                pass
+        assert len(s._tracked) < 600
+        assert kept in s._tracked
+    assert not kept.alive
