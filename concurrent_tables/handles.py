@@ -12,13 +12,13 @@ from __future__ import annotations
 from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
+from .access import wrong_thread_error
 from .errors import (
     ForeignFieldError,
     InvalidValueError,
     ReadOnlyFieldError,
     ReadOnlyHandleError,
     StaleHandleError,
-    WrongThreadError,
 )
 from .fields import Field
 from .types import StateType, value_problem
@@ -142,7 +142,7 @@ class EntryHandle:
     def _check(self) -> None:
         if self._tid == _DEAD:
             raise StaleHandleError(self._table.name, self._key, self._how())
-        raise WrongThreadError(
+        raise wrong_thread_error(
             f"handle on entry {self._key!r} of table '{self._table.name}'", self._tid, get_ident()
         )
 

@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 from readerwriterlock.rwlock import RWLockFair
 
-from .errors import BorrowError, LockTimeoutError, ReentrancyError, WrongThreadError
+from .access import wrong_thread_error
+from .errors import BorrowError, LockTimeoutError, ReentrancyError
 
 if TYPE_CHECKING:
     from .table import Table
@@ -112,7 +113,8 @@ class ConfinedDomain:
     def check_thread(self, what: str) -> None:
         tid = get_ident()
         if tid != self.owner:
-            raise WrongThreadError(what, self.owner, tid)
+            # A plugin's routine/async thread gets an access denial naming the matrix rule.
+            raise wrong_thread_error(what, self.owner, tid)
 
     def acquire(self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None) -> Any:
         """Reached only from a thread other than the owner."""
