@@ -153,9 +153,11 @@ class Detector:
     def _add_edges(self, st: _ThreadState, lock: str, cls: str) -> None:
         held = tuple(h for h, _ in st.held)
         for h, hc in st.held:
-            if h != lock:  # a second read of a lock this thread holds shares it: no edge
+            # Asking again for a lock this thread holds is no ordering: a second read shares
+            # the first, anything else raises ReentrancyError instead of waiting.
+            if h != lock:
                 self._edge(self.edges, h, lock, st.name, held)
-            self._edge(self.class_edges, hc, cls, st.name, held)
+                self._edge(self.class_edges, hc, cls, st.name, held)
 
     def _edge(
         self,

@@ -91,6 +91,8 @@ def test_detect_on_real_scenario(tmp_path: Path) -> None:
     assert d["lock_points"] > 0 and d["yields"] > 0
     assert d["lock_order"]["edges"] > 0  # threads[tid] -> file_descriptors#n[fd]
     assert d["lock_order"]["cycles"] == []
+    assert d["lock_order"]["class_cycles"] == []
+    assert "threads.entry -> file_descriptors.entry" in d["lock_order"]["class_edges"]
     # The misuse probes ran, and every one raised what it must.
     assert d["errors_raised"].get("ReentrancyError", 0) > 0
     assert d["errors_raised"].get("StaleHandleError", 0) > 0
