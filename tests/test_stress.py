@@ -135,9 +135,7 @@ def test_list_and_registry(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.timeout(30)
 def test_bench_smoke(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    code = main(
-        ["bench", "--quick", "--rounds", "1", "--entries", "2000", "--json", str(out)]
-    )
+    code = main(["bench", "--quick", "--rounds", "1", "--entries", "2000", "--json", str(out)])
     assert code == 0
     rep = json.loads(out.read_text())
     for key in (
