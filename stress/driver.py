@@ -95,6 +95,7 @@ class ThreadDriver:
                 lanes = [main] + [
                     Lane(w.name, i + 1, ctx.rng("lane", w.name)) for i, w in enumerate(workers)
                 ]
+                ctx.violations.t0 = time.monotonic()
                 threads = self._start_workers(workers, lanes[1:], ctx)
                 monitor = Monitor(
                     lanes,

@@ -19,6 +19,7 @@ Violation kinds used by the harness:
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -34,9 +35,15 @@ class Violation:
     kind: str
     details: dict[str, Any]
     thread: str
+    at_s: float  # seconds since the run's threads started
 
     def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "thread": self.thread, "details": self.details}
+        return {
+            "kind": self.kind,
+            "thread": self.thread,
+            "at_s": round(self.at_s, 4),
+            "details": self.details,
+        }
 
 
 class ViolationLog:
@@ -46,13 +53,18 @@ class ViolationLog:
         self._lock = threading.Lock()
         self.kept: list[Violation] = []
         self.counts: Counter[str] = Counter()
+        self.t0 = time.monotonic()  # reset by the driver when the threads start
+        self.first_s: float | None = None
 
     def add(self, kind: str, details: dict[str, Any]) -> None:
         thread = threading.current_thread().name
+        at = time.monotonic() - self.t0
         with self._lock:
             self.counts[kind] += 1
+            if self.first_s is None:
+                self.first_s = at
             if self.counts[kind] <= MAX_KEPT_PER_KIND:
-                self.kept.append(Violation(kind, details, thread))
+                self.kept.append(Violation(kind, details, thread, at))
 
     @property
     def total(self) -> int:

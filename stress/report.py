@@ -80,6 +80,7 @@ class RunReport:
     ops_by_thread: dict[str, int]
     violations: list[dict[str, Any]]
     violation_counts: dict[str, int]
+    first_violation_s: float | None
     lock_stats: dict[str, Any]
     thread_errors: list[dict[str, Any]]
     hung_threads: list[str]
@@ -149,6 +150,7 @@ class RunReport:
             ops_by_thread={lane.name: lane.ops for lane in lanes},
             violations=[v.as_json() for v in violations.kept],
             violation_counts=dict(violations.counts),
+            first_violation_s=None if violations.first_s is None else round(violations.first_s, 4),
             lock_stats=lock_stats,
             thread_errors=thread_errors,
             hung_threads=hung_threads,
@@ -189,6 +191,8 @@ class RunReport:
         out.append(
             "  invariants: " + ", ".join(f"{k} {self.violation_counts.get(k, 0)}" for k in kinds)
         )
+        if self.first_violation_s is not None:
+            out.append(f"  first violation after {self.first_violation_s:.3f}s")
         for k, v in self.scenario_summary.items():
             out.append(f"  {k}: {v}")
         if self.detect is not None:

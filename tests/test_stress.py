@@ -36,6 +36,7 @@ def test_unsafe_counter_is_caught(tmp_path: Path, capsys: pytest.CaptureFixture[
     code, rep = run(tmp_path, "--scenario", "unsafe-counter", "--duration", "1.5")
     assert code == 1
     assert rep["violation_counts"].get("lost-update", 0) > 0
+    assert rep["first_violation_s"] < 1.0
     lost = next(v for v in rep["violations"] if v["kind"] == "lost-update")
     assert lost["details"]["value"] < lost["details"]["completed"]
     assert "caught, as it must be" in capsys.readouterr().out
@@ -54,6 +55,7 @@ def test_json_report_schema(tmp_path: Path) -> None:
         "ops_per_s": float,
         "violations": list,
         "violation_counts": dict,
+        "first_violation_s": type(None),
         "lock_stats": dict,
         "thread_errors": list,
         "passed": bool,
