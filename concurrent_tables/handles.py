@@ -44,6 +44,7 @@ class EntryHandle:
     def __init__(
         self, table: Table[Any, Any], key: Any, values: list[Any], grant: Any, tid: int
     ) -> None:
+        # Table.read / Table.write inline this body on their lock-free path: keep them in step.
         self._table = table
         self._key = key
         self._values = values
@@ -109,10 +110,12 @@ class EntryHandle:
         elif not f.private:
             self._invalid(f, value)
         values = self._values
-        i = f.index
-        if i >= len(values):
+        try:
+            values[f.index] = value  # index >= 0; past the end only for a newer dynamic field
+        except IndexError:
+            i = f.index
             values.extend(self._registry.dynamic_defaults(len(values), i))
-        values[i] = value
+            values[i] = value
 
     set = __setitem__
 
@@ -151,9 +154,9 @@ class EntryHandle:
     def release(self) -> None:
         """End the handle's scope and release its lock. Releasing twice is a no-op."""
         tid = self._tid
-        if tid == _DEAD:
-            return
-        if tid != get_ident():
+        if tid != get_ident():  # never true for a live handle used by its own thread
+            if tid == _DEAD:
+                return
             self._check()
         self._tid = _DEAD
         grant = self._grant
@@ -179,9 +182,9 @@ class EntryHandle:
     # Same body as release(): `with` blocks are the hot path, and a call costs ~60 ns here.
     def __exit__(self, t: object, v: object, tb: object) -> None:
         tid = self._tid
-        if tid == _DEAD:
-            return
-        if tid != get_ident():
+        if tid != get_ident():  # never true for a live handle used by its own thread
+            if tid == _DEAD:
+                return
             self._check()
         self._tid = _DEAD
         grant = self._grant

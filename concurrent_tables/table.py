@@ -321,7 +321,12 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
 
     This is the per-event hot path, so it inlines the lock-free branch of the domain
     (see locking.py for the protocol); everything else goes through the domain's methods.
+    The lock-free branch also inlines `EntryHandle.__init__` (a Python-level __init__ call
+    costs ~40 ns of a ~1.1 us parse step), so `cls` must not override it.
     """
+    if cls.__init__ is not EntryHandle.__init__:
+        raise TypeError(f"{cls.__name__} overrides __init__, which the getter inlines")
+    new = object.__new__
 
     def get(self: Table[Any, Any], key: Any, timeout: float | None = -1.0) -> EntryHandle:
         kc = key.__class__
@@ -350,7 +355,14 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
                 if values is None:
                     d.fast_undo(self, key, write)
                     raise EntryNotFoundError(self.name, key)
-                return cls(self, key, values, None, tid)
+                h = new(cls)  # = cls(self, key, values, None, tid), without the __init__ call
+                h._table = self
+                h._key = key
+                h._values = values
+                h._registry = self._registry
+                h._grant = None
+                h._tid = tid
+                return h
             d.fast_back_out()
         grant = d.acquire(self, key, write, self.timeout if timeout == -1.0 else timeout)
         values = self._entries.get(key)
