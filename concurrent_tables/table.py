@@ -248,7 +248,9 @@ class Table(Generic[K, S]):
     def clear(self) -> None:
         """Remove every entry. Raises ReentrancyError if this thread holds a handle here."""
         with self._domain.structural(self):
-            mine = [k for k in self._borrows] or [
+            # `_borrows` holds the owner's lock-free handles: another thread must not count them
+            # as its own (nor iterate the dict while the owner changes it).
+            mine = (list(self._borrows) if get_ident() == self._domain.owner else []) or [
                 k for k in list(self._slots) if self._domain.held_by_me(self, k)
             ]
             if mine:

@@ -1,0 +1,128 @@
+"""Shared fixtures and helpers of the thread-safety tests.
+
+Every test that runs threads uses `switchy` (a very short GIL switch interval, so threads
+interleave at nearly every bytecode) and `run_threads` (threads are daemons and are joined
+with a timeout: a hang fails the test instead of the suite).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from concurrent_tables import I64, U64, EntrySchema, NestedTable, String, Table
+
+
+class Child(EntrySchema):
+    count: U64
+
+
+class Row(EntrySchema):
+    """A row whose fields are written together: `b == a + 1`, `total == a + b`, `tag == str(a)`."""
+
+    a: U64
+    b: U64
+    total: U64
+    tag: String
+    counter: I64
+    children: NestedTable[U64, Child]
+
+
+@pytest.fixture
+def switchy() -> Iterator[None]:
+    """Switch threads every microsecond (the default is 5 ms), restoring the old interval."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
+
+
+@pytest.fixture(params=[True, False], ids=["fast_path", "locks_only"])
+def fast_path(request: pytest.FixtureRequest) -> bool:
+    """Both lock protocols of a thread-safe table: with and without the owner's fast path."""
+    return bool(request.param)
+
+
+def make_table(
+    n: int = 0,
+    *,
+    thread_safe: bool = True,
+    fast_path: bool = True,
+    name: str = "rows",
+    timeout: float | None = 5.0,
+    owner_thread: int | None = None,
+) -> Table[int, Row]:
+    """A table of `Row` with entries 0 .. n-1, all fields consistent."""
+    t: Table[int, Row] = Table(
+        name,
+        U64,
+        Row,
+        thread_safe=thread_safe,
+        fast_path=fast_path,
+        timeout=timeout,
+        owner_thread=owner_thread,
+    )
+    for k in range(n):
+        e = t.create_entry()
+        write_row(e, k)
+        t.add_entry(k, e)
+    return t
+
+
+def write_row(h: Any, a: int) -> None:
+    """Write a consistent row, one field at a time (a reader must never see it half-done)."""
+    h["a"] = a
+    h["b"] = a + 1
+    h["tag"] = str(a)
+    h["total"] = 2 * a + 1
+
+
+def row_ok(h: Any) -> bool:
+    a = h["a"]
+    return bool(h["b"] == a + 1 and h["total"] == 2 * a + 1 and h["tag"] == str(a))
+
+
+def run_threads(
+    fns: list[Callable[[], None]], *, timeout: float = 10.0, start: threading.Barrier | None = None
+) -> None:
+    """Run each fn in a daemon thread, join them all within `timeout`, re-raise the first error."""
+    errors: list[BaseException] = []
+
+    def wrap(fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:
+                errors.append(exc)
+
+        return run
+
+    threads = [threading.Thread(target=wrap(fn), daemon=True) for fn in fns]
+    for th in threads:
+        th.start()
+    deadline = time.monotonic() + timeout
+    for th in threads:
+        th.join(max(0.0, deadline - time.monotonic()))
+    alive = [th.name for th in threads if th.is_alive()]
+    if errors:
+        raise errors[0]
+    assert not alive, f"threads still running after {timeout}s (deadlock?): {alive}"
+
+
+def usable_from_another_thread(t: Table[Any, Any], key: Any, within: float = 0.5) -> bool:
+    """True if another thread can take a write handle on `key` within `within` seconds."""
+    ok: list[bool] = []
+
+    def probe() -> None:
+        with t.write(key, timeout=within):
+            ok.append(True)
+
+    run_threads([probe], timeout=within + 5)
+    return ok == [True]
