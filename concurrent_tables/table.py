@@ -354,11 +354,15 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
                 return cls(self, key, values, None, tid)
             d.fast_back_out()
         grant = d.acquire(self, key, write, self.timeout if timeout == -1.0 else timeout)
-        values = self._entries.get(key)
-        if values is None:
+        try:
+            values = self._entries.get(key)
+            if values is not None:
+                return cls(self, key, values, grant, tid)
+        except BaseException:  # no handle will ever release the lock: give it back now
             d.release(self, key, write, grant)
-            raise EntryNotFoundError(self.name, key)
-        return cls(self, key, values, grant, tid)
+            raise
+        d.release(self, key, write, grant)
+        raise EntryNotFoundError(self.name, key)
 
     get.__name__ = get.__qualname__ = "write" if write else "read"
     return get
