@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from concurrent_tables import I64, U64, EntrySchema, NestedTable, String, Table
+from concurrent_tables.locking import SharedDomain
 
 
 class Child(EntrySchema):
@@ -58,8 +59,12 @@ def make_table(
     name: str = "rows",
     timeout: float | None = 5.0,
     owner_thread: int | None = None,
+    unsafe: bool = False,
 ) -> Table[int, Row]:
-    """A table of `Row` with entries 0 .. n-1, all fields consistent."""
+    """A table of `Row` with entries 0 .. n-1, all fields consistent.
+
+    unsafe=True gives it a `NoLockDomain`: thread-safe in name, with no entry locks at all.
+    """
     t: Table[int, Row] = Table(
         name,
         U64,
@@ -69,6 +74,8 @@ def make_table(
         timeout=timeout,
         owner_thread=owner_thread,
     )
+    if unsafe:
+        t._domain = NoLockDomain(t.owner_thread)
     for k in range(n):
         e = t.create_entry()
         write_row(e, k)
@@ -126,3 +133,46 @@ def usable_from_another_thread(t: Table[Any, Any], key: Any, within: float = 0.5
 
     run_threads([probe], timeout=within + 5)
     return ok == [True]
+
+
+class NoLockDomain(SharedDomain):
+    """A thread-safe domain with the locking removed: every handle is granted at once.
+
+    Used only to show that the invariant tests have teeth: they must FAIL on a table with this
+    domain (see test_thread_safety.py::test_the_tests_fail_without_locking).
+    """
+
+    def __init__(self, owner: int | None = None) -> None:
+        super().__init__(owner, fast_path=False)  # fast_tid = 0: every handle goes to acquire
+
+    def acquire(self, table: Any, key: Any, write: bool, timeout: float | None) -> Any:
+        return "no lock"
+
+    def release(self, table: Any, key: Any, write: bool, grant: Any) -> None:
+        return None
+
+    def held_by_me(self, table: Any, key: Any) -> bool:
+        return False
+
+
+def run_with_owner(
+    owner: Callable[[], None], others: list[Callable[[], None]], *, timeout: float = 10.0
+) -> None:
+    """Run `owner` in this thread (the table's owner) while `others` run in daemon threads."""
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def background() -> None:
+        try:
+            run_threads(others, timeout=timeout)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+
+    bg = threading.Thread(target=background, daemon=True)
+    bg.start()
+    owner()
+    assert done.wait(timeout + 5), "background threads did not finish"
+    if errors:
+        raise errors[0]
