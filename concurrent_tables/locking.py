@@ -23,7 +23,8 @@ an entry handle is granted:
     other's. That is sound because the GIL makes these reads and writes sequentially
     consistent; on an interpreter without the GIL the fast path is switched off.
 
-Lock order (see docs/architecture.md; every path below follows it):
+Lock order (the single source: docs/thread-safety.md quotes it, and a test checks that they
+agree; see also docs/architecture.md; every path below follows it):
 
     entry lock (parent entry before nested entry)  ->  domain `mutex`  ->  `_FairRWLock`'s
     internal locks, and FieldRegistry._lock (leaves)
