@@ -78,7 +78,7 @@ def lost_updates(t: Table[int, Any], *, threads: int = 3, ops: int = 1500) -> li
                 with t.write(keys[rnd.randrange(len(keys))]) as h:
                     h["counter"] = h["counter"] + 1
                 if seed and i % 50 == 49:
-                    time.sleep(0.0002)
+                    time.sleep(0.0005)
 
         return run
 
@@ -475,13 +475,14 @@ def test_owner_fast_path_hand_over_is_exercised(switchy: None) -> None:
     locked (while others are inside): every lost-update run crosses the hand-over both ways.
     """
     t = make_table(4, fast_path=True)
-    assert lost_updates(t, threads=2, ops=1500) == []
+    assert lost_updates(t, threads=1, ops=1500) == []
     locked = t.statistics().acquisitions
-    assert 0 < locked < 3 * 1500, locked
+    # The background thread's 1500 handles are locked; some of the owner's were not.
+    assert 1500 <= locked < 2 * 1500, locked
 
     t = make_table(4, fast_path=False)
-    assert lost_updates(t, threads=2, ops=1500) == []
-    assert t.statistics().acquisitions == 3 * 1500 + 4  # + the 4 reads of the final count
+    assert lost_updates(t, threads=1, ops=1500) == []
+    assert t.statistics().acquisitions == 2 * 1500 + 4  # + the 4 reads of the final count
 
 
 @pytest.mark.timeout(40)
