@@ -9,9 +9,10 @@ an entry handle is granted:
     at once instead of blocking.
 
 `SharedDomain` (thread-safe tables)
-    Any thread may use the tables. Each entry key gets a `readerwriterlock.RWLockFair` while
-    some thread holds or waits for it; the lock goes back to a small pool when the last user
-    leaves, so a million idle entries own no lock at all.
+    Any thread may use the tables. Each entry key gets a fair reader-writer lock (`_FairRWLock`,
+    the algorithm of `readerwriterlock.RWLockFair`, made exception-safe) while some thread
+    holds or waits for it; the lock goes back to a small pool when the last user leaves, so a
+    million idle entries own no lock at all.
 
     Owner fast path: while no other thread is inside the domain, the owner thread takes
     handles without any lock (its handles are borrows, as in a confined domain). A foreign
@@ -22,9 +23,10 @@ an entry handle is granted:
     other's. That is sound because the GIL makes these reads and writes sequentially
     consistent; on an interpreter without the GIL the fast path is switched off.
 
-Lock order (see docs/architecture.md; every path below follows it):
+Lock order (the single source: docs/thread-safety.md quotes it, and a test checks that they
+agree; see also docs/architecture.md; every path below follows it):
 
-    entry lock (parent entry before nested entry)  ->  domain `mutex`  ->  readerwriterlock's
+    entry lock (parent entry before nested entry)  ->  domain `mutex`  ->  `_FairRWLock`'s
     internal locks, and FieldRegistry._lock (leaves)
 
 `mutex` is held only for bookkeeping: no path blocks on an entry lock while holding it
@@ -34,13 +36,12 @@ Lock order (see docs/architecture.md; every path below follows it):
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from threading import Condition, Lock, get_ident
+from threading import get_ident
 from typing import TYPE_CHECKING, Any
-
-from readerwriterlock.rwlock import RWLockFair
 
 from .access import wrong_thread_error
 from .errors import BorrowError, LockTimeoutError, ReentrancyError
@@ -78,17 +79,93 @@ class LockStatistics:
     locks_in_use: int  # entry keys that currently have a lock
 
 
+def _left(deadline: float | None) -> float:
+    """Seconds left until `deadline` for Lock.acquire: -1 = no deadline, 0 = don't wait."""
+    return -1 if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+class _FairRWLock:
+    """A fair reader-writer lock: `readerwriterlock.RWLockFair`'s algorithm, exception-safe.
+
+    Every acquirer passes through `gate` in turn. A writer keeps the gate while it waits for
+    the readers to leave and while it writes, so readers that arrive after a waiting writer
+    queue behind it: writers are not starved, and a thread that re-reads an entry while a
+    writer waits would deadlock (hence SharedDomain's "second read piggybacks"). `resource` is
+    held by the writer, or by the readers as a group (the first reader in takes it, the last
+    one out releases it); `count_lock` guards `readers`.
+
+    RWLockFair leaves its internal locks taken when an exception - a KeyboardInterrupt, or a
+    signal handler's - interrupts a blocked acquire: a writer interrupted while it waits for
+    the readers keeps the gate for ever, and every later user of that lock hangs. Here each
+    step is undone when a later step fails or raises. The locks are made by the
+    `threading.Lock` of the moment (interleaving explorers substitute their own).
+    """
+
+    __slots__ = ("count_lock", "gate", "readers", "resource")
+
+    def __init__(self) -> None:
+        self.gate = threading.Lock()
+        self.resource = threading.Lock()
+        self.count_lock = threading.Lock()
+        self.readers = 0
+
+    def acquire_write(self, timeout: float) -> bool:
+        """Take the lock exclusively; timeout in seconds, 0 = don't wait, -1 = for ever."""
+        deadline = None if timeout < 0 else time.monotonic() + timeout
+        if not self.gate.acquire(True, timeout):
+            return False
+        ok = False
+        try:
+            ok = self.resource.acquire(True, _left(deadline))
+        finally:
+            if not ok:
+                self.gate.release()
+        return ok
+
+    def acquire_read(self, timeout: float) -> bool:
+        """Take the lock shared; timeout as for acquire_write."""
+        deadline = None if timeout < 0 else time.monotonic() + timeout
+        if not self.gate.acquire(True, timeout):
+            return False
+        try:
+            if not self.count_lock.acquire(True, _left(deadline)):
+                return False
+            try:
+                # The gate is ours, so no writer holds `resource`: this never waits long.
+                if not self.readers and not self.resource.acquire(True, _left(deadline)):
+                    return False
+                self.readers += 1
+            finally:
+                self.count_lock.release()
+        finally:
+            self.gate.release()
+        return True
+
+    def release_write(self) -> None:
+        self.resource.release()
+        self.gate.release()
+
+    def release_read(self) -> None:
+        with self.count_lock:
+            self.readers -= 1
+            if not self.readers:
+                self.resource.release()
+
+    def idle(self) -> bool:
+        """Nobody holds or waits for it (true of every lock whose slot has no users)."""
+        return not (self.readers or self.gate.locked() or self.resource.locked())
+
+
 class _Slot:
     """The lock of one entry key while some thread holds or waits for it."""
 
-    __slots__ = ("readers", "rw", "users", "wlk", "writer")
+    __slots__ = ("readers", "rw", "users", "writer")
 
-    def __init__(self, rw: RWLockFair) -> None:
+    def __init__(self, rw: _FairRWLock) -> None:
         self.rw = rw
         self.users = 0  # threads holding or waiting
         self.writer = 0  # thread id of the write holder, 0 if none
-        self.wlk: Any = None  # the writer's lock object
-        self.readers: dict[int, list[Any]] = {}  # thread id -> [handle count, reader lock]
+        self.readers: dict[int, int] = {}  # thread id -> its read handles on the entry
 
 
 class ConfinedDomain:
@@ -186,14 +263,14 @@ class SharedDomain(ConfinedDomain):
 
     def __init__(self, owner: int | None = None, *, fast_path: bool = True) -> None:
         super().__init__(owner)
-        self.mutex = Lock()
-        self.cond = Condition(self.mutex)
+        self.mutex = threading.Lock()
+        self.cond = threading.Condition(self.mutex)
         self.fast_path = fast_path and _GIL
         if not self.fast_path:
             self.fast_tid = 0
         self.owner_slow = 0  # owner's live locked handles
         self.inside: dict[int, int] = {}  # foreign thread id -> its live and pending handles
-        self._pool: list[RWLockFair] = []
+        self._pool: list[_FairRWLock] = []
         self.contended = 0
         self.longest_wait = 0.0
         self.timeouts = 0
@@ -216,7 +293,11 @@ class SharedDomain(ConfinedDomain):
             _tracer("acquire", self, table, key, write)
         slot = self._slow_acquire(table, key, write, timeout, get_ident())
         if _tracer is not None:
-            _tracer("acquired", self, table, key, write)
+            try:
+                _tracer("acquired", self, table, key, write)
+            except BaseException:  # the caller never gets the grant: give the lock back
+                self._release(table, key, write, slot, get_ident())
+                raise
         return slot
 
     def _slow_acquire(
@@ -229,7 +310,7 @@ class SharedDomain(ConfinedDomain):
             try:
                 slot = table._slots.get(key)
                 if slot is None:
-                    slot = _Slot(self._pool.pop() if self._pool else RWLockFair())
+                    slot = _Slot(self._pool.pop() if self._pool else _FairRWLock())
                     table._slots[key] = slot
                     self.locks_in_use += 1
                 if slot.writer == tid:
@@ -251,7 +332,7 @@ class SharedDomain(ConfinedDomain):
                         )
                     # A second read by the same thread shares its first acquisition: taking
                     # the read lock again would deadlock behind a queued writer.
-                    mine[0] += 1
+                    slot.readers[tid] = mine + 1
                     self.acquisitions += 1
                     return slot
                 slot.users += 1
@@ -259,14 +340,13 @@ class SharedDomain(ConfinedDomain):
                 self._drop_slot_if_unused(table, key)
                 self._leave(tid)
                 raise
-        lk = slot.rw.gen_wlock() if write else slot.rw.gen_rlock()
+        take = slot.rw.acquire_write if write else slot.rw.acquire_read
         ok = False
         try:
-            ok = lk.acquire(blocking=False)
+            ok = take(0)
             if not ok:
                 t0 = time.perf_counter()
-                left = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
-                ok = lk.acquire(blocking=True, timeout=left)
+                ok = take(_left(deadline))
                 waited = time.perf_counter() - t0
                 self.contended += 1
                 if waited > self.longest_wait:
@@ -275,13 +355,11 @@ class SharedDomain(ConfinedDomain):
             with self.cond:
                 if ok:
                     if write:
-                        slot.writer, slot.wlk = tid, lk
+                        slot.writer = tid
                     else:
-                        slot.readers[tid] = [1, lk]
+                        slot.readers[tid] = 1
                     self.acquisitions += 1
-                else:
-                    if lk.locked():  # an exception hit just after the lock was taken
-                        lk.release()
+                else:  # timed out, or an exception (KeyboardInterrupt...) hit the wait
                     slot.users -= 1
                     self._drop_slot_if_unused(table, key)
                     self._leave(tid)
@@ -317,19 +395,22 @@ class SharedDomain(ConfinedDomain):
         if n == 0:
             self.foreign += 1
             self.fast_tid = 0  # close the fast path, then wait for it to drain
-            while self.owner_fast:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    self.foreign -= 1
-                    self._reopen()
-                    self.timeouts += 1
-                    raise LockTimeoutError(
-                        table.name,
-                        key,
-                        "write" if write else "read",
-                        timeout if timeout is not None else -1,
-                    )
-                self.cond.wait(left)
+            try:
+                while self.owner_fast:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        self.timeouts += 1
+                        raise LockTimeoutError(
+                            table.name,
+                            key,
+                            "write" if write else "read",
+                            timeout if timeout is not None else -1,
+                        )
+                    self.cond.wait(left)
+            except BaseException:  # timed out, or interrupted while waiting: count us out
+                self.foreign -= 1
+                self._reopen()
+                raise
         self.inside[tid] = n + 1
 
     def _leave(self, tid: int) -> None:
@@ -355,39 +436,46 @@ class SharedDomain(ConfinedDomain):
         if slot is not None and not slot.users and not slot.readers and not slot.writer:
             del table._slots[key]
             self.locks_in_use -= 1
-            if len(self._pool) < _POOL_MAX:
+            # A lock left taken by an exception in a window no handler covers is dropped here
+            # rather than reused for another key: the key gets a fresh lock next time.
+            if len(self._pool) < _POOL_MAX and slot.rw.idle():
                 self._pool.append(slot.rw)
 
     # -- release ----------------------------------------------------------------------------------
 
     def release(self, table: Table[Any, Any], key: Any, write: bool, grant: Any) -> None:
-        slot: _Slot = grant
-        tid = get_ident()
-        with self.cond:
-            if write:
-                lk, slot.writer, slot.wlk = slot.wlk, 0, None
-            else:
-                mine = slot.readers[tid]
-                mine[0] -= 1
-                if mine[0]:
-                    lk = None
-                else:
-                    del slot.readers[tid]
-                    lk = mine[1]
-            if lk is not None:
-                # Releasing never blocks on an entry lock, so it may run under mutex.
-                lk.release()
-                slot.users -= 1
-                self._drop_slot_if_unused(table, key)
-            self._leave(tid)
+        self._release(table, key, write, grant, get_ident())
         if _tracer is not None:
             _tracer("release", self, table, key, write)
 
+    def _release(
+        self, table: Table[Any, Any], key: Any, write: bool, slot: _Slot, tid: int
+    ) -> None:
+        with self.cond:
+            last = True
+            if write:
+                slot.writer = 0
+                slot.rw.release_write()
+            else:
+                n = slot.readers[tid] - 1
+                if n:
+                    slot.readers[tid] = n
+                    last = False
+                else:
+                    del slot.readers[tid]
+                    # Releasing never blocks on an entry lock, so it may run under mutex.
+                    slot.rw.release_read()
+            if last:
+                slot.users -= 1
+                self._drop_slot_if_unused(table, key)
+            self._leave(tid)
+
     def held_by_me(self, table: Table[Any, Any], key: Any) -> bool:
-        if table._borrows.get(key):
+        tid = get_ident()
+        # `_borrows` are the owner's lock-free handles: they are nobody else's.
+        if tid == self.owner and table._borrows.get(key):
             return True
         slot = table._slots.get(key)
-        tid = get_ident()
         return slot is not None and (slot.writer == tid or tid in slot.readers)
 
     def statistics(self) -> LockStatistics:

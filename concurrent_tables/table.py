@@ -249,7 +249,9 @@ class Table(Generic[K, S]):
     def clear(self) -> None:
         """Remove every entry. Raises ReentrancyError if this thread holds a handle here."""
         with self._domain.structural(self):
-            mine = [k for k in self._borrows] or [
+            # `_borrows` holds the owner's lock-free handles: another thread must not count them
+            # as its own (nor iterate the dict while the owner changes it).
+            mine = (list(self._borrows) if get_ident() == self._domain.owner else []) or [
                 k for k in list(self._slots) if self._domain.held_by_me(self, k)
             ]
             if mine:
@@ -365,11 +367,15 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
                 return h
             d.fast_back_out()
         grant = d.acquire(self, key, write, self.timeout if timeout == -1.0 else timeout)
-        values = self._entries.get(key)
-        if values is None:
+        try:
+            values = self._entries.get(key)
+            if values is not None:
+                return cls(self, key, values, grant, tid)
+        except BaseException:  # no handle will ever release the lock: give it back now
             d.release(self, key, write, grant)
-            raise EntryNotFoundError(self.name, key)
-        return cls(self, key, values, grant, tid)
+            raise
+        d.release(self, key, write, grant)
+        raise EntryNotFoundError(self.name, key)
 
     get.__name__ = get.__qualname__ = "write" if write else "read"
     return get

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import concurrent_tables.locking
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 # Engineering notes (*-notes.md) hold fragments, not runnable examples.
@@ -37,6 +39,18 @@ def test_page_examples_run(path: Path) -> None:
 def test_plugins_md_example_output() -> None:
     namespace = run_page(DOCS / "plugins.md")
     assert namespace["rows"] == [(1, 2, False), (2, 1, False), (3, 0, True)]
+
+
+def test_thread_safety_guide_quotes_the_lock_order_of_locking_py() -> None:
+    """The lock order is written once, in locking.py; the guide must quote it exactly."""
+    doc = concurrent_tables.locking.__doc__
+    assert doc is not None
+    source = re.search(r"^Lock order \(.*?\):\n\n(.*?)\n\n", doc, flags=re.S | re.M)
+    assert source is not None, "locking.py's docstring lost its 'Lock order' paragraph"
+    quoted = re.findall(
+        r"^```text\n(.*?)^```", (DOCS / "thread-safety.md").read_text(), re.S | re.M
+    )
+    assert " ".join(source.group(1).split()) in [" ".join(q.split()) for q in quoted]
 
 
 def test_ci_runs_the_readme_test_command() -> None:
