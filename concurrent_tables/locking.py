@@ -9,10 +9,10 @@ an entry handle is granted:
     at once instead of blocking.
 
 `SharedDomain` (thread-safe tables)
-    Any thread may use the tables. Each entry key gets a fair reader-writer lock (`_FairRWLock`,
-    the algorithm of `readerwriterlock.RWLockFair`, made exception-safe) while some thread
-    holds or waits for it; the lock goes back to a small pool when the last user leaves, so a
-    million idle entries own no lock at all.
+    Any thread may use the tables. Each entry key gets a `readerwriterlock.RWLockFair` (as
+    `_FairRWLock`, which drives it through exception-safe acquire/release methods) while some
+    thread holds or waits for it; the lock goes back to a small pool when the last user leaves,
+    so a million idle entries own no lock at all.
 
     Owner fast path: while no other thread is inside the domain, the owner thread takes
     handles without any lock (its handles are borrows, as in a confined domain). A foreign
@@ -26,7 +26,7 @@ an entry handle is granted:
 Lock order (the single source: docs/thread-safety.md quotes it, and a test checks that they
 agree; see also docs/architecture.md; every path below follows it):
 
-    entry lock (parent entry before nested entry)  ->  domain `mutex`  ->  `_FairRWLock`'s
+    entry lock (parent entry before nested entry)  ->  domain `mutex`  ->  RWLockFair's
     internal locks, and FieldRegistry._lock (leaves)
 
 `mutex` is held only for bookkeeping: no path blocks on an entry lock while holding it
@@ -42,6 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from threading import get_ident
 from typing import TYPE_CHECKING, Any
+
+from readerwriterlock.rwlock import RWLockFair
 
 from .access import wrong_thread_error
 from .errors import BorrowError, LockTimeoutError, ReentrancyError
@@ -84,76 +86,77 @@ def _left(deadline: float | None) -> float:
     return -1 if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-class _FairRWLock:
-    """A fair reader-writer lock: `readerwriterlock.RWLockFair`'s algorithm, exception-safe.
+def _new_lock() -> Any:
+    # Resolved at call time, so that an interleaving explorer's patched Lock is used.
+    return threading.Lock()
 
-    Every acquirer passes through `gate` in turn. A writer keeps the gate while it waits for
-    the readers to leave and while it writes, so readers that arrive after a waiting writer
-    queue behind it: writers are not starved, and a thread that re-reads an entry while a
-    writer waits would deadlock (hence SharedDomain's "second read piggybacks"). `resource` is
-    held by the writer, or by the readers as a group (the first reader in takes it, the last
-    one out releases it); `count_lock` guards `readers`.
 
-    RWLockFair leaves its internal locks taken when an exception - a KeyboardInterrupt, or a
-    signal handler's - interrupts a blocked acquire: a writer interrupted while it waits for
-    the readers keeps the gate for ever, and every later user of that lock hangs. Here each
-    step is undone when a later step fails or raises. The locks are made by the
-    `threading.Lock` of the moment (interleaving explorers substitute their own).
+class _FairRWLock(RWLockFair):
+    """readerwriterlock's `RWLockFair`, taken and released through exception-safe methods.
+
+    The state and the algorithm are RWLockFair's: every acquirer passes through the gate
+    (`c_lock_read`) in turn; a writer keeps the gate while it waits for the readers to leave and
+    while it writes, so readers that arrive after a waiting writer queue behind it (writers are
+    not starved, and a thread that re-reads an entry while a writer waits would deadlock: hence
+    SharedDomain's "second read piggybacks"). The resource (`c_lock_write`) is held by the
+    writer, or by the readers as a group (first reader in takes it, last one out releases it);
+    `c_lock_read_count` guards `v_read_count`.
+
+    Why not RWLockFair's own `gen_rlock()`/`gen_wlock()` lockables: they leave internal locks
+    taken when an exception (a KeyboardInterrupt, a signal handler's) interrupts a blocked
+    acquire - a writer interrupted while it waits for the readers keeps the gate for ever, and
+    every later user of that lock hangs. Here each step is undone when a later step fails or
+    raises. They also allocate an object per acquisition; these methods do not.
     """
 
-    __slots__ = ("count_lock", "gate", "readers", "resource")
-
     def __init__(self) -> None:
-        self.gate = threading.Lock()
-        self.resource = threading.Lock()
-        self.count_lock = threading.Lock()
-        self.readers = 0
+        super().__init__(lock_factory=_new_lock)
 
     def acquire_write(self, timeout: float) -> bool:
         """Take the lock exclusively; timeout in seconds, 0 = don't wait, -1 = for ever."""
         deadline = None if timeout < 0 else time.monotonic() + timeout
-        if not self.gate.acquire(True, timeout):
+        if not self.c_lock_read.acquire(True, timeout):
             return False
         ok = False
         try:
-            ok = self.resource.acquire(True, _left(deadline))
+            ok = self.c_lock_write.acquire(True, _left(deadline))
         finally:
             if not ok:
-                self.gate.release()
+                self.c_lock_read.release()
         return ok
 
     def acquire_read(self, timeout: float) -> bool:
         """Take the lock shared; timeout as for acquire_write."""
         deadline = None if timeout < 0 else time.monotonic() + timeout
-        if not self.gate.acquire(True, timeout):
+        if not self.c_lock_read.acquire(True, timeout):
             return False
         try:
-            if not self.count_lock.acquire(True, _left(deadline)):
+            if not self.c_lock_read_count.acquire(True, _left(deadline)):
                 return False
             try:
-                # The gate is ours, so no writer holds `resource`: this never waits long.
-                if not self.readers and not self.resource.acquire(True, _left(deadline)):
+                # The gate is ours, so no writer is inside: this never waits long.
+                if not self.v_read_count and not self.c_lock_write.acquire(True, _left(deadline)):
                     return False
-                self.readers += 1
+                self.v_read_count += 1
             finally:
-                self.count_lock.release()
+                self.c_lock_read_count.release()
         finally:
-            self.gate.release()
+            self.c_lock_read.release()
         return True
 
     def release_write(self) -> None:
-        self.resource.release()
-        self.gate.release()
+        self.c_lock_write.release()
+        self.c_lock_read.release()
 
     def release_read(self) -> None:
-        with self.count_lock:
-            self.readers -= 1
-            if not self.readers:
-                self.resource.release()
+        with self.c_lock_read_count:
+            self.v_read_count -= 1
+            if not self.v_read_count:
+                self.c_lock_write.release()
 
     def idle(self) -> bool:
         """Nobody holds or waits for it (true of every lock whose slot has no users)."""
-        return not (self.readers or self.gate.locked() or self.resource.locked())
+        return not (self.v_read_count or self.c_lock_read.locked() or self.c_lock_write.locked())
 
 
 class _Slot:
@@ -303,10 +306,9 @@ class SharedDomain(ConfinedDomain):
     def _slow_acquire(
         self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None, tid: int
     ) -> _Slot:
-        deadline = None if timeout is None else time.monotonic() + timeout
         mode = "write" if write else "read"
-        with self.cond:
-            self._enter(table, key, write, timeout, tid, deadline)
+        with self.mutex:  # the Condition's own lock; `with self.cond` costs two more calls
+            deadline = self._enter(table, key, write, timeout, tid)
             try:
                 slot = table._slots.get(key)
                 if slot is None:
@@ -333,7 +335,6 @@ class SharedDomain(ConfinedDomain):
                     # A second read by the same thread shares its first acquisition: taking
                     # the read lock again would deadlock behind a queued writer.
                     slot.readers[tid] = mine + 1
-                    self.acquisitions += 1
                     return slot
                 slot.users += 1
             except BaseException:
@@ -346,20 +347,23 @@ class SharedDomain(ConfinedDomain):
             ok = take(0)
             if not ok:
                 t0 = time.perf_counter()
+                if deadline is None and timeout is not None:
+                    deadline = time.monotonic() + timeout
                 ok = take(_left(deadline))
                 waited = time.perf_counter() - t0
                 self.contended += 1
                 if waited > self.longest_wait:
                     self.longest_wait = waited
         finally:
-            with self.cond:
-                if ok:
-                    if write:
-                        slot.writer = tid
-                    else:
-                        slot.readers[tid] = 1
-                    self.acquisitions += 1
-                else:  # timed out, or an exception (KeyboardInterrupt...) hit the wait
+            if ok:
+                # Recorded without the mutex: only this thread writes its own holder entry, and
+                # the slot cannot be dropped while `users` counts us.
+                if write:
+                    slot.writer = tid
+                else:
+                    slot.readers[tid] = 1
+            else:  # timed out, or an exception (KeyboardInterrupt...) hit the wait
+                with self.mutex:
                     slot.users -= 1
                     self._drop_slot_if_unused(table, key)
                     self._leave(tid)
@@ -375,9 +379,12 @@ class SharedDomain(ConfinedDomain):
         write: bool,
         timeout: float | None,
         tid: int,
-        deadline: float | None,
-    ) -> None:
-        """Count this thread in (under mutex); a foreign thread waits out the fast path."""
+    ) -> float | None:
+        """Count this thread in (under mutex); a foreign thread waits out the fast path.
+
+        Returns the deadline if it had to wait (it is computed only then: the common case
+        never reads the clock).
+        """
         if tid == self.owner:
             b = table._borrows.get(key, 0)
             if b and (write or b < 0):
@@ -390,13 +397,16 @@ class SharedDomain(ConfinedDomain):
                 )
             self.owner_slow += 1
             self.fast_tid = 0
-            return
+            return None
+        deadline = None
         n = self.inside.get(tid, 0)
         if n == 0:
             self.foreign += 1
             self.fast_tid = 0  # close the fast path, then wait for it to drain
             try:
                 while self.owner_fast:
+                    if deadline is None and timeout is not None:
+                        deadline = time.monotonic() + timeout
                     left = None if deadline is None else deadline - time.monotonic()
                     if left is not None and left <= 0:
                         self.timeouts += 1
@@ -412,6 +422,7 @@ class SharedDomain(ConfinedDomain):
                 self._reopen()
                 raise
         self.inside[tid] = n + 1
+        return deadline
 
     def _leave(self, tid: int) -> None:
         """Count one handle of this thread out (under mutex)."""
@@ -451,7 +462,8 @@ class SharedDomain(ConfinedDomain):
     def _release(
         self, table: Table[Any, Any], key: Any, write: bool, slot: _Slot, tid: int
     ) -> None:
-        with self.cond:
+        with self.mutex:
+            self.acquisitions += 1  # counted here, under the mutex, once per locked handle
             last = True
             if write:
                 slot.writer = 0
