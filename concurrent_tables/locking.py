@@ -86,6 +86,11 @@ def _left(deadline: float | None) -> float:
     return -1 if deadline is None else max(0.0, deadline - time.monotonic())
 
 
+def _left_or_now(deadline: float | None, timeout: float) -> float:
+    """As _left, where deadline None with timeout 0 means "don't wait" rather than "for ever"."""
+    return 0.0 if deadline is None and timeout == 0 else _left(deadline)
+
+
 def _new_lock() -> Any:
     # Resolved at call time, so that an interleaving explorer's patched Lock is used.
     return threading.Lock()
@@ -114,6 +119,16 @@ class _FairRWLock(RWLockFair):
 
     def acquire_write(self, timeout: float) -> bool:
         """Take the lock exclusively; timeout in seconds, 0 = don't wait, -1 = for ever."""
+        if not timeout:  # the first, non-blocking try of every acquisition: no clock reads
+            if not self.c_lock_read.acquire(False):
+                return False
+            ok = False
+            try:
+                ok = self.c_lock_write.acquire(False)
+            finally:
+                if not ok:
+                    self.c_lock_read.release()
+            return ok
         deadline = None if timeout < 0 else time.monotonic() + timeout
         if not self.c_lock_read.acquire(True, timeout):
             return False
@@ -127,15 +142,17 @@ class _FairRWLock(RWLockFair):
 
     def acquire_read(self, timeout: float) -> bool:
         """Take the lock shared; timeout as for acquire_write."""
-        deadline = None if timeout < 0 else time.monotonic() + timeout
+        deadline = None if timeout <= 0 else time.monotonic() + timeout
         if not self.c_lock_read.acquire(True, timeout):
             return False
         try:
-            if not self.c_lock_read_count.acquire(True, _left(deadline)):
+            if not self.c_lock_read_count.acquire(True, _left_or_now(deadline, timeout)):
                 return False
             try:
                 # The gate is ours, so no writer is inside: this never waits long.
-                if not self.v_read_count and not self.c_lock_write.acquire(True, _left(deadline)):
+                if not self.v_read_count and not self.c_lock_write.acquire(
+                    True, _left_or_now(deadline, timeout)
+                ):
                     return False
                 self.v_read_count += 1
             finally:
