@@ -169,10 +169,9 @@ class EntryHandle:
                 del borrows[key]
             else:
                 borrows[key] = b - 1
-            domain = table._domain
-            domain.owner_fast -= 1
-            if domain.foreign:
-                domain.wake()
+            slots = table._slots
+            if slots and key in slots:  # another thread waits for this key: wake it
+                table._domain.wake()
         else:
             table._domain.release(table, self._key, self.write, grant)
 
@@ -197,10 +196,9 @@ class EntryHandle:
                 del borrows[key]
             else:
                 borrows[key] = b - 1
-            domain = table._domain
-            domain.owner_fast -= 1
-            if domain.foreign:
-                domain.wake()
+            slots = table._slots
+            if slots and key in slots:  # another thread waits for this key: wake it
+                table._domain.wake()
         else:
             table._domain.release(table, self._key, self.write, grant)
 

@@ -14,14 +14,14 @@ an entry handle is granted:
     thread holds or waits for it; the lock goes back to a small pool when the last user leaves,
     so a million idle entries own no lock at all.
 
-    Owner fast path: while no other thread is inside the domain, the owner thread takes
-    handles without any lock (its handles are borrows, as in a confined domain). A foreign
-    thread entering the domain first waits until the owner's lock-free handles have ended;
-    from then on every thread, the owner included, uses the entry locks, until the last
-    foreign thread leaves. The hand-over is a Dekker-style flag pair (`owner_fast` written by
-    the owner, `foreign` written under `mutex`): each side writes its flag, then reads the
-    other's. That is sound because the GIL makes these reads and writes sequentially
-    consistent; on an interpreter without the GIL the fast path is switched off.
+    Owner fast path: the owner thread takes a handle without any lock when no other thread
+    holds or waits for that key: its handle is then a borrow, as in a confined domain. Per key,
+    the owner's borrow and the key's lock slot form a Dekker pair (each side publishes its own
+    record, then reads the other's): the owner that finds a slot takes the lock like everyone
+    else; another thread that finds a conflicting borrow waits for the owner to release it.
+    Other keys are unaffected, so the owner keeps its fast path on every key the background
+    threads are not using. The pair is sound because the GIL makes these reads and writes
+    sequentially consistent; on an interpreter without the GIL the fast path is switched off.
 
 Lock order (the single source: docs/thread-safety.md quotes it, and a test checks that they
 agree; see also docs/architecture.md; every path below follows it):
@@ -191,8 +191,9 @@ class _Slot:
 class ConfinedDomain:
     """Owner-thread-only tables: wrong thread -> WrongThreadError, conflict -> BorrowError.
 
-    The lock-free borrow path itself is inlined in `Table.get_entry` and `EntryHandle.release`
-    (it is the per-event hot path); the methods here are its slow and error branches.
+    The lock-free borrow path itself is inlined in `Table.read`/`write` and
+    `EntryHandle.release` (it is the per-event hot path); the methods here are its slow and
+    error branches.
     """
 
     thread_safe = False
@@ -200,10 +201,8 @@ class ConfinedDomain:
 
     def __init__(self, owner: int | None = None) -> None:
         self.owner = owner if owner is not None else get_ident()
-        # The thread that may take lock-free handles now (0: none). get_entry reads it inline.
+        # The thread that may take lock-free handles (0: none). Table.read/write read it inline.
         self.fast_tid = self.owner
-        self.owner_fast = 0  # the owner's live lock-free handles (written by the owner only)
-        self.foreign = 0  # threads other than the owner inside the domain (SharedDomain)
         self.acquisitions = 0  # locked acquisitions (SharedDomain)
         self.errors = 0
 
@@ -223,20 +222,15 @@ class ConfinedDomain:
 
     # -- branches of the inline lock-free path ---------------------------------------------------
 
-    def fast_back_out(self) -> None:
-        self.owner_fast -= 1
-        if self.foreign:
-            self.wake()
-
     def wake(self) -> None:
-        """Wake foreign threads waiting for the owner's lock-free handles to end."""
+        """Wake threads waiting for the owner's lock-free handle on some key (SharedDomain)."""
 
     def fast_undo(self, table: Table[Any, Any], key: Any, write: bool) -> None:
+        """Take back a borrow just published (the key turned out taken, or missing)."""
         _unborrow(table, key, write)
-        self.fast_back_out()
+        self.wake()
 
     def fast_conflict(self, table: Table[Any, Any], key: Any, write: bool, b: int) -> None:
-        self.fast_back_out()
         self.errors += 1
         held = "a write handle" if b < 0 else "a read handle"
         want = "write" if write else "read"
@@ -276,20 +270,26 @@ _NO_LOCK = _NoLock()
 
 
 class SharedDomain(ConfinedDomain):
-    """Thread-safe tables: entry locks from readerwriterlock, with the owner's fast path."""
+    """Thread-safe tables: per-key entry locks from readerwriterlock, and the owner's borrows.
+
+    Per key, the owner's lock-free borrow (`table._borrows[key]`, written by the owner alone)
+    and the key's slot (`table._slots[key]`, written under `mutex`) form a Dekker pair: the
+    owner publishes its borrow and then looks for a slot; another thread publishes a slot and
+    then looks for a borrow. If the owner sees a slot it takes its borrow back and queues on the
+    lock like everyone else; another thread that sees a conflicting borrow (a write borrow, or
+    any borrow when it wants to write) waits on `cond` until the owner releases it.
+    """
 
     thread_safe = True
     conflict_error = ReentrancyError
 
     def __init__(self, owner: int | None = None, *, fast_path: bool = True) -> None:
         super().__init__(owner)
-        self.mutex = threading.Lock()
+        self.mutex = _new_lock()
         self.cond = threading.Condition(self.mutex)
         self.fast_path = fast_path and _GIL
         if not self.fast_path:
             self.fast_tid = 0
-        self.owner_slow = 0  # owner's live locked handles
-        self.inside: dict[int, int] = {}  # foreign thread id -> its live and pending handles
         self._pool: list[_FairRWLock] = []
         self.contended = 0
         self.longest_wait = 0.0
@@ -324,14 +324,25 @@ class SharedDomain(ConfinedDomain):
         self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None, tid: int
     ) -> _Slot:
         mode = "write" if write else "read"
+        deadline = None
         with self.mutex:  # the Condition's own lock; `with self.cond` costs two more calls
-            deadline = self._enter(table, key, write, timeout, tid)
+            owner = tid == self.owner
+            if owner:
+                b = table._borrows.get(key, 0)
+                if b and (write or b < 0):
+                    self.errors += 1
+                    raise ReentrancyError(
+                        table.name,
+                        key,
+                        f"this thread already holds a lock-free {'write' if b < 0 else 'read'} "
+                        f"handle on this entry; a {mode} handle would deadlock",
+                    )
+            slot = table._slots.get(key)
+            if slot is None:  # publishing the slot is this side's half of the Dekker pair
+                slot = _Slot(self._pool.pop() if self._pool else _FairRWLock())
+                table._slots[key] = slot
+                self.locks_in_use += 1
             try:
-                slot = table._slots.get(key)
-                if slot is None:
-                    slot = _Slot(self._pool.pop() if self._pool else _FairRWLock())
-                    table._slots[key] = slot
-                    self.locks_in_use += 1
                 if slot.writer == tid:
                     self.errors += 1
                     raise ReentrancyError(
@@ -356,8 +367,26 @@ class SharedDomain(ConfinedDomain):
                 slot.users += 1
             except BaseException:
                 self._drop_slot_if_unused(table, key)
-                self._leave(tid)
                 raise
+            if not owner:
+                try:  # wait out a conflicting lock-free handle of the owner on this key
+                    while True:
+                        b = table._borrows.get(key, 0)
+                        if not (b < 0 or (write and b > 0)):
+                            break
+                        if deadline is None and timeout is not None:
+                            deadline = time.monotonic() + timeout
+                        left = None if deadline is None else deadline - time.monotonic()
+                        if left is not None and left <= 0:
+                            self.timeouts += 1
+                            raise LockTimeoutError(
+                                table.name, key, mode, timeout if timeout is not None else -1
+                            )
+                        self.cond.wait(left)
+                except BaseException:  # timed out, or interrupted while waiting
+                    slot.users -= 1
+                    self._drop_slot_if_unused(table, key)
+                    raise
         take = slot.rw.acquire_write if write else slot.rw.acquire_read
         ok = False
         try:
@@ -383,83 +412,13 @@ class SharedDomain(ConfinedDomain):
                 with self.mutex:
                     slot.users -= 1
                     self._drop_slot_if_unused(table, key)
-                    self._leave(tid)
         if not ok:
             self.timeouts += 1
             raise LockTimeoutError(table.name, key, mode, timeout if timeout is not None else -1)
         return slot
 
-    def _enter(
-        self,
-        table: Table[Any, Any],
-        key: Any,
-        write: bool,
-        timeout: float | None,
-        tid: int,
-    ) -> float | None:
-        """Count this thread in (under mutex); a foreign thread waits out the fast path.
-
-        Returns the deadline if it had to wait (it is computed only then: the common case
-        never reads the clock).
-        """
-        if tid == self.owner:
-            b = table._borrows.get(key, 0)
-            if b and (write or b < 0):
-                self.errors += 1
-                raise ReentrancyError(
-                    table.name,
-                    key,
-                    "this thread already holds a handle on this entry, taken "
-                    "before another thread arrived; this conflicting handle would deadlock",
-                )
-            self.owner_slow += 1
-            self.fast_tid = 0
-            return None
-        deadline = None
-        n = self.inside.get(tid, 0)
-        if n == 0:
-            self.foreign += 1
-            self.fast_tid = 0  # close the fast path, then wait for it to drain
-            try:
-                while self.owner_fast:
-                    if deadline is None and timeout is not None:
-                        deadline = time.monotonic() + timeout
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
-                        self.timeouts += 1
-                        raise LockTimeoutError(
-                            table.name,
-                            key,
-                            "write" if write else "read",
-                            timeout if timeout is not None else -1,
-                        )
-                    self.cond.wait(left)
-            except BaseException:  # timed out, or interrupted while waiting: count us out
-                self.foreign -= 1
-                self._reopen()
-                raise
-        self.inside[tid] = n + 1
-        return deadline
-
-    def _leave(self, tid: int) -> None:
-        """Count one handle of this thread out (under mutex)."""
-        if tid == self.owner:
-            self.owner_slow -= 1
-        else:
-            n = self.inside[tid] - 1
-            if n:
-                self.inside[tid] = n
-                return
-            del self.inside[tid]
-            self.foreign -= 1
-        self._reopen()
-
-    def _reopen(self) -> None:
-        """Re-open the owner's fast path once nobody else is inside (under mutex)."""
-        if not self.foreign and not self.owner_slow and self.fast_path:
-            self.fast_tid = self.owner
-
     def _drop_slot_if_unused(self, table: Table[Any, Any], key: Any) -> None:
+        """Retire a key's slot once nobody holds or waits for it (under mutex)."""
         slot = table._slots.get(key)
         if slot is not None and not slot.users and not slot.readers and not slot.writer:
             del table._slots[key]
@@ -481,7 +440,6 @@ class SharedDomain(ConfinedDomain):
     ) -> None:
         with self.mutex:
             self.acquisitions += 1  # counted here, under the mutex, once per locked handle
-            last = True
             if write:
                 slot.writer = 0
                 slot.rw.release_write()
@@ -489,15 +447,12 @@ class SharedDomain(ConfinedDomain):
                 n = slot.readers[tid] - 1
                 if n:
                     slot.readers[tid] = n
-                    last = False
-                else:
-                    del slot.readers[tid]
-                    # Releasing never blocks on an entry lock, so it may run under mutex.
-                    slot.rw.release_read()
-            if last:
-                slot.users -= 1
-                self._drop_slot_if_unused(table, key)
-            self._leave(tid)
+                    return
+                del slot.readers[tid]
+                # Releasing never blocks on an entry lock, so it may run under mutex.
+                slot.rw.release_read()
+            slot.users -= 1
+            self._drop_slot_if_unused(table, key)
 
     def held_by_me(self, table: Table[Any, Any], key: Any) -> bool:
         tid = get_ident()

@@ -340,19 +340,22 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
         d = self._domain
         tid = get_ident()
         if tid == d.fast_tid:
-            # Lock-free path: a single-threaded table, or the owner while it is alone.
-            d.owner_fast += 1
-            if tid == d.fast_tid:  # re-read after publishing owner_fast (see locking.py)
-                borrows = self._borrows
-                b = borrows.get(key, 0)
-                if write:
-                    if b:
-                        d.fast_conflict(self, key, write, b)
-                    borrows[key] = -1
-                else:
-                    if b < 0:
-                        d.fast_conflict(self, key, write, b)
-                    borrows[key] = b + 1
+            # Lock-free path: a single-threaded table, or the owner of a thread-safe one on a
+            # key no other thread holds or waits for (see SharedDomain for the protocol).
+            borrows = self._borrows
+            b = borrows.get(key, 0)
+            if write:
+                if b:
+                    d.fast_conflict(self, key, write, b)
+                borrows[key] = -1
+            else:
+                if b < 0:
+                    d.fast_conflict(self, key, write, b)
+                borrows[key] = b + 1
+            slots = self._slots
+            if slots and key in slots:  # read after publishing the borrow: the Dekker half
+                d.fast_undo(self, key, write)  # another thread is on this key: take the lock
+            else:
                 values = self._entries.get(key)
                 if values is None:
                     d.fast_undo(self, key, write)
@@ -365,7 +368,6 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
                 h._grant = None
                 h._tid = tid
                 return h
-            d.fast_back_out()
         grant = d.acquire(self, key, write, self.timeout if timeout == -1.0 else timeout)
         try:
             values = self._entries.get(key)

@@ -161,12 +161,12 @@ def test_sigint_while_waiting_for_an_entry_lock(
 
 
 @pytest.mark.timeout(15)
-def test_sigint_while_waiting_at_the_fast_path_hand_over(sigint_raises: None) -> None:
-    """Regression: an interrupt in the hand-over wait left the thread counted as "inside",
-    which closed the owner's fast path for good.
+def test_sigint_while_waiting_for_the_owners_lock_free_handle(sigint_raises: None) -> None:
+    """An interrupt while waiting for the owner's lock-free handle leaves nothing behind.
 
-    A background thread owns the table and holds a lock-free handle; the main thread (a foreign
-    one) waits for that handle to end, and is interrupted.
+    (Regression from the earlier, table-wide hand-over, where such an interrupt closed the
+    owner's fast path for good.) A background thread owns the table and holds a lock-free
+    write handle on key 2; the main thread (not the owner) waits for it, and is interrupted.
     """
     ready, release = threading.Event(), threading.Event()
     box: list[Any] = []
@@ -187,13 +187,14 @@ def test_sigint_while_waiting_at_the_fast_path_hand_over(sigint_raises: None) ->
     assert ready.wait(5)
     t = box[0]
     assert t.statistics().acquisitions == 0  # the owner's handle is lock-free
-    killer = _interrupt_main_when(lambda: t._domain.foreign > 0)
+    killer = _interrupt_main_when(lambda: 2 in t._slots)  # published, now waiting
     t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        t.read(1, timeout=3.0)
+        t.read(2, timeout=3.0)
+    assert 2 not in t._slots  # the waiter's slot was retired
     assert time.monotonic() - t0 < 2.5
     killer.join(5)
     release.set()
     th.join(5)
-    assert box[1] == 0, "the owner's fast path stayed closed after the interrupt"
+    assert box[1] == 0, "the owner's fast path was closed after the interrupt"
     consistent(t)

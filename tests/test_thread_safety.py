@@ -500,3 +500,27 @@ def test_the_tests_fail_without_locking(switchy: None, name: str) -> None:
         if found:
             break
     assert found, f"{name} saw no violation without locks: it has no teeth"
+
+
+@pytest.mark.timeout(10)
+def test_owner_handle_does_not_hold_up_other_keys(switchy: None) -> None:
+    """The owner's lock-free handle on one key never makes another thread wait on another key:
+    the owner may hold a handle while it waits for a thread that works on other entries."""
+    t = make_table(4, fast_path=True)
+    done = threading.Event()
+
+    def worker() -> None:
+        for _ in range(200):
+            with t.write(2, timeout=1.0) as h:
+                h["counter"] = h["counter"] + 1
+        done.set()
+
+    with t.write(1) as mine:  # held across the whole wait below
+        th = threading.Thread(target=worker, daemon=True)
+        th.start()
+        assert done.wait(5), "the worker waited for the owner's handle on another key"
+        mine["counter"] = 7
+    th.join(5)
+    with t.read(2) as h:
+        assert h["counter"] == 200
+    assert t.statistics().locks_in_use == 0
