@@ -18,17 +18,18 @@ What is explored:
   `max_executions` cap (2 to ~115 interleavings each), i.e. it is complete within its bound.
   The owner here is the driver thread, so the workers are foreign threads and use the entry
   locks (`fast_path=False` makes that explicit).
-- Random schedules (`strategy="random"`, 60 runs) for the owner's fast-path hand-over: the
-  owner takes lock-free handles while a foreign thread arrives, closes the fast path, waits on
-  the domain condition for them to end and is woken; then the owner's next handle is locked
-  and the fast path reopens when the foreign thread leaves (checked by the invariant). DPOR
+- Random schedules (`strategy="random"`, 60 runs) for the owner's per-key fast path: the
+  owner takes lock-free handles on a key while a foreign thread arrives for the same key,
+  publishes its slot, waits on the domain condition for the owner's borrow to end and is
+  woken; the owner's next handle on that key queues on the lock, and no borrow or slot is
+  left behind (checked by the invariant). DPOR
   cannot run this one: with frontrun 0.7's DPOR scheduler, a thread woken from
   `Condition.wait()` by a thread that then finishes never leaves its `with cond:` block (the
   run "times out"); we reproduced that with a 20-line protocol that does not use this
   library. The random scheduler handles it.
 
 What is not explored: interleavings inside C code (dict and list operations are atomic here,
-as they are under the GIL), real signals (tests/test_interrupts.py), the hand-over with DPOR's
+as they are under the GIL), real signals (tests/test_interrupts.py), the fast path with DPOR's
 completeness, and schedules beyond the bounds above (the stress tests in
 tests/test_thread_safety.py cover long runs). `test_dpor_finds_the_lost_update_without_locks`
 shows that the exploration has teeth: without entry locks, DPOR finds the lost update at once.
@@ -329,7 +330,7 @@ def test_owner_fast_path_hand_over() -> None:
         timeout_per_run=5.0,
     )
     holds(r, at_least=60)
-    # The foreign thread did wait at the hand-over and was woken (in most runs: the owner's
+    # The foreign thread did wait for the owner's borrow and was woken (in most runs: the owner's
     # handle is long and the window between its handles short).
     waited = sum(1 for s in states if s.waits)
     assert waited > 0

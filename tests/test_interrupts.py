@@ -4,7 +4,7 @@
 - a lock tracer (`concurrent_tables.locking.set_tracer`) that raises at "acquire" or
   "acquired" leaves nothing taken;
 - a real SIGINT delivered to the main thread while it is blocked waiting for an entry lock
-  (behind a reader, behind a writer, or at the owner's fast-path hand-over) raises
+  (behind a reader, behind a writer, or for the owner's lock-free handle) raises
   KeyboardInterrupt from the wait and leaves the lock usable.
 
 After each: the table is unchanged, another thread takes a write handle within a short

@@ -220,7 +220,7 @@ def test_erase_or_clear_of_an_entry_this_thread_holds(write: bool, kind: str) ->
 def test_lock_timeout_names_table_and_key(fast_path: bool, wanted: str, holder: str) -> None:
     """Another thread holds a write handle: a request with a small timeout raises
     LockTimeoutError in about that time. (With the fast path on and the owner holding, the
-    wait is the hand-over's; otherwise it is the entry lock's.)"""
+    wait is for the owner's lock-free handle; otherwise it is the entry lock's.)"""
     t = make_table(3, fast_path=fast_path, timeout=0.2)  # the table's default timeout
     before = snapshot(t)
     errors: list[LockTimeoutError] = []

@@ -64,8 +64,8 @@ def tear_and_rewrite(h: Any, a: int) -> None:
 def lost_updates(t: Table[int, Any], *, threads: int = 3, ops: int = 1500) -> list[str]:
     """Owner + `threads` background threads increment `counter` of 4 entries.
 
-    The background threads work in bursts with short pauses, so the owner keeps going from
-    alone (lock-free handles) to shared (locked handles) and back: the hand-over runs often.
+    The background threads work in bursts with short pauses on the owner's keys, so the owner
+    keeps going between lock-free handles and locked ones (on keys in use by others).
     """
     keys = t.keys()
     go = threading.Barrier(threads + 1, timeout=5)
@@ -471,8 +471,8 @@ def test_invariants_hold(switchy: None, fast_path: bool, name: str) -> None:
 
 @pytest.mark.timeout(20)
 def test_owner_fast_path_hand_over_is_exercised(switchy: None) -> None:
-    """With the fast path on, the owner takes some handles lock-free (while alone) and some
-    locked (while others are inside): every lost-update run crosses the hand-over both ways.
+    """With the fast path on, the owner takes some handles lock-free (keys nobody else uses at
+    that moment) and some locked (keys in use): every lost-update run crosses both ways.
     """
     t = make_table(4, fast_path=True)
     assert lost_updates(t, threads=1, ops=1500) == []
