@@ -1,5 +1,7 @@
 """concurrent_tables: Falco-style plugin state tables, safe across threads."""
 
+from .access import Capability, ThreadAccessDeniedError, ThreadRole
+from .background import BackgroundError, BackgroundTask
 from .errors import (
     AccessDeniedError,
     BorrowError,
@@ -29,9 +31,41 @@ from .errors import (
 )
 from .fields import Field, FieldInfo
 from .handles import DetachedEntry, EntryHandle
+from .host import EventResult, PluginHost
+from .imports import Custom, ImportDeclarationError, Imported, ImportedNested, TableImport, api_name
 from .locking import LockStatistics
+from .plugin import (
+    AsyncContext,
+    AsyncPlugin,
+    CaptureListenInput,
+    Event,
+    ExtractPlugin,
+    ExtractRequest,
+    ListenPlugin,
+    ParsePlugin,
+    Plugin,
+    SourcePlugin,
+)
+from .registry import (
+    DetachedView,
+    EntryView,
+    ImportedTable,
+    LocalBackend,
+    NestedFields,
+    TableBackend,
+    TableInfo,
+    TableRegistry,
+)
 from .schema import EntrySchema, NestedTable, Private, ReadOnly, SchemaError, factory
 from .table import DEFAULT_TIMEOUT, Table
+from .tokens import (
+    CallbackScope,
+    TableReader,
+    TablesInput,
+    TableWriter,
+    ValidatedTableReader,
+    ValidatedTableWriter,
+)
 from .types import I8, I16, I32, I64, U8, U16, U32, U64, Bool, StateType, String
 
 __all__ = [
@@ -45,14 +79,28 @@ __all__ = [
     "U32",
     "U64",
     "AccessDeniedError",
+    "AsyncContext",
+    "AsyncPlugin",
+    "BackgroundError",
+    "BackgroundTask",
     "Bool",
     "BorrowError",
+    "CallbackScope",
+    "Capability",
+    "CaptureListenInput",
     "ConcurrencyError",
+    "Custom",
     "DetachedEntry",
+    "DetachedView",
     "EntryExistsError",
     "EntryHandle",
     "EntryNotFoundError",
     "EntrySchema",
+    "EntryView",
+    "Event",
+    "EventResult",
+    "ExtractPlugin",
+    "ExtractRequest",
     "Field",
     "FieldDefinitionError",
     "FieldError",
@@ -62,26 +110,49 @@ __all__ = [
     "ForeignEntryError",
     "ForeignFieldError",
     "HandleError",
+    "ImportDeclarationError",
+    "Imported",
+    "ImportedNested",
+    "ImportedTable",
     "InvalidKeyError",
     "InvalidValueError",
     "KeyTypeMismatchError",
+    "ListenPlugin",
+    "LocalBackend",
     "LockStatistics",
     "LockTimeoutError",
+    "NestedFields",
     "NestedTable",
+    "ParsePlugin",
+    "Plugin",
     "PluginError",
+    "PluginHost",
     "Private",
     "ReadOnly",
     "ReadOnlyFieldError",
     "ReadOnlyHandleError",
     "ReentrancyError",
     "SchemaError",
+    "SourcePlugin",
     "StaleHandleError",
     "StateType",
     "String",
     "Table",
+    "TableBackend",
     "TableExistsError",
+    "TableImport",
+    "TableInfo",
     "TableNotFoundError",
+    "TableReader",
+    "TableRegistry",
+    "TableWriter",
     "TablesError",
+    "TablesInput",
+    "ThreadAccessDeniedError",
+    "ThreadRole",
+    "ValidatedTableReader",
+    "ValidatedTableWriter",
     "WrongThreadError",
+    "api_name",
     "factory",
 ]

@@ -12,13 +12,13 @@ from __future__ import annotations
 from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
+from .access import wrong_thread_error
 from .errors import (
     ForeignFieldError,
     InvalidValueError,
     ReadOnlyFieldError,
     ReadOnlyHandleError,
     StaleHandleError,
-    WrongThreadError,
 )
 from .fields import Field
 from .types import StateType, value_problem
@@ -44,6 +44,7 @@ class EntryHandle:
     def __init__(
         self, table: Table[Any, Any], key: Any, values: list[Any], grant: Any, tid: int
     ) -> None:
+        # Table.read / Table.write inline this body on their lock-free path: keep them in step.
         self._table = table
         self._key = key
         self._values = values
@@ -109,10 +110,12 @@ class EntryHandle:
         elif not f.private:
             self._invalid(f, value)
         values = self._values
-        i = f.index
-        if i >= len(values):
+        try:
+            values[f.index] = value  # index >= 0; past the end only for a newer dynamic field
+        except IndexError:
+            i = f.index
             values.extend(self._registry.dynamic_defaults(len(values), i))
-        values[i] = value
+            values[i] = value
 
     set = __setitem__
 
@@ -142,7 +145,7 @@ class EntryHandle:
     def _check(self) -> None:
         if self._tid == _DEAD:
             raise StaleHandleError(self._table.name, self._key, self._how())
-        raise WrongThreadError(
+        raise wrong_thread_error(
             f"handle on entry {self._key!r} of table '{self._table.name}'", self._tid, get_ident()
         )
 
@@ -151,9 +154,9 @@ class EntryHandle:
     def release(self) -> None:
         """End the handle's scope and release its lock. Releasing twice is a no-op."""
         tid = self._tid
-        if tid == _DEAD:
-            return
-        if tid != get_ident():
+        if tid != get_ident():  # never true for a live handle used by its own thread
+            if tid == _DEAD:
+                return
             self._check()
         self._tid = _DEAD
         grant = self._grant
@@ -166,10 +169,9 @@ class EntryHandle:
                 del borrows[key]
             else:
                 borrows[key] = b - 1
-            domain = table._domain
-            domain.owner_fast -= 1
-            if domain.foreign:
-                domain.wake()
+            slots = table._slots
+            if slots and key in slots:  # another thread waits for this key: wake it
+                table._domain.wake()
         else:
             table._domain.release(table, self._key, self.write, grant)
 
@@ -179,9 +181,9 @@ class EntryHandle:
     # Same body as release(): `with` blocks are the hot path, and a call costs ~60 ns here.
     def __exit__(self, t: object, v: object, tb: object) -> None:
         tid = self._tid
-        if tid == _DEAD:
-            return
-        if tid != get_ident():
+        if tid != get_ident():  # never true for a live handle used by its own thread
+            if tid == _DEAD:
+                return
             self._check()
         self._tid = _DEAD
         grant = self._grant
@@ -194,10 +196,9 @@ class EntryHandle:
                 del borrows[key]
             else:
                 borrows[key] = b - 1
-            domain = table._domain
-            domain.owner_fast -= 1
-            if domain.foreign:
-                domain.wake()
+            slots = table._slots
+            if slots and key in slots:  # another thread waits for this key: wake it
+                table._domain.wake()
         else:
             table._domain.release(table, self._key, self.write, grant)
 

@@ -9,22 +9,24 @@ an entry handle is granted:
     at once instead of blocking.
 
 `SharedDomain` (thread-safe tables)
-    Any thread may use the tables. Each entry key gets a `readerwriterlock.RWLockFair` while
-    some thread holds or waits for it; the lock goes back to a small pool when the last user
-    leaves, so a million idle entries own no lock at all.
+    Any thread may use the tables. Each entry key gets a `readerwriterlock.RWLockFair` (as
+    `_FairRWLock`, which drives it through exception-safe acquire/release methods) while some
+    thread holds or waits for it; the lock goes back to a small pool when the last user leaves,
+    so a million idle entries own no lock at all.
 
-    Owner fast path: while no other thread is inside the domain, the owner thread takes
-    handles without any lock (its handles are borrows, as in a confined domain). A foreign
-    thread entering the domain first waits until the owner's lock-free handles have ended;
-    from then on every thread, the owner included, uses the entry locks, until the last
-    foreign thread leaves. The hand-over is a Dekker-style flag pair (`owner_fast` written by
-    the owner, `foreign` written under `mutex`): each side writes its flag, then reads the
-    other's. That is sound because the GIL makes these reads and writes sequentially
-    consistent; on an interpreter without the GIL the fast path is switched off.
+    Owner fast path: the owner thread takes a handle without any lock when no other thread
+    holds or waits for that key: its handle is then a borrow, as in a confined domain. Per key,
+    the owner's borrow and the key's lock slot form a Dekker pair (each side publishes its own
+    record, then reads the other's): the owner that finds a slot takes the lock like everyone
+    else; another thread that finds a conflicting borrow waits for the owner to release it.
+    Other keys are unaffected, so the owner keeps its fast path on every key the background
+    threads are not using. The pair is sound because the GIL makes these reads and writes
+    sequentially consistent; on an interpreter without the GIL the fast path is switched off.
 
-Lock order (see docs/architecture.md; every path below follows it):
+Lock order (the single source: docs/thread-safety.md quotes it, and a test checks that they
+agree; see also docs/architecture.md; every path below follows it):
 
-    entry lock (parent entry before nested entry)  ->  domain `mutex`  ->  readerwriterlock's
+    entry lock (parent entry before nested entry)  ->  domain `mutex`  ->  RWLockFair's
     internal locks, and FieldRegistry._lock (leaves)
 
 `mutex` is held only for bookkeeping: no path blocks on an entry lock while holding it
@@ -34,15 +36,17 @@ Lock order (see docs/architecture.md; every path below follows it):
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from threading import Condition, Lock, get_ident
+from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
 from readerwriterlock.rwlock import RWLockFair
 
-from .errors import BorrowError, LockTimeoutError, ReentrancyError, WrongThreadError
+from .access import wrong_thread_error
+from .errors import BorrowError, LockTimeoutError, ReentrancyError
 
 if TYPE_CHECKING:
     from .table import Table
@@ -77,24 +81,119 @@ class LockStatistics:
     locks_in_use: int  # entry keys that currently have a lock
 
 
+def _left(deadline: float | None) -> float:
+    """Seconds left until `deadline` for Lock.acquire: -1 = no deadline, 0 = don't wait."""
+    return -1 if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _left_or_now(deadline: float | None, timeout: float) -> float:
+    """As _left, where deadline None with timeout 0 means "don't wait" rather than "for ever"."""
+    return 0.0 if deadline is None and timeout == 0 else _left(deadline)
+
+
+def _new_lock() -> Any:
+    # Resolved at call time, so that an interleaving explorer's patched Lock is used.
+    return threading.Lock()
+
+
+class _FairRWLock(RWLockFair):
+    """readerwriterlock's `RWLockFair`, taken and released through exception-safe methods.
+
+    The state and the algorithm are RWLockFair's: every acquirer passes through the gate
+    (`c_lock_read`) in turn; a writer keeps the gate while it waits for the readers to leave and
+    while it writes, so readers that arrive after a waiting writer queue behind it (writers are
+    not starved, and a thread that re-reads an entry while a writer waits would deadlock: hence
+    SharedDomain's "second read piggybacks"). The resource (`c_lock_write`) is held by the
+    writer, or by the readers as a group (first reader in takes it, last one out releases it);
+    `c_lock_read_count` guards `v_read_count`.
+
+    Why not RWLockFair's own `gen_rlock()`/`gen_wlock()` lockables: they leave internal locks
+    taken when an exception (a KeyboardInterrupt, a signal handler's) interrupts a blocked
+    acquire - a writer interrupted while it waits for the readers keeps the gate for ever, and
+    every later user of that lock hangs. Here each step is undone when a later step fails or
+    raises. They also allocate an object per acquisition; these methods do not.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(lock_factory=_new_lock)
+
+    def acquire_write(self, timeout: float) -> bool:
+        """Take the lock exclusively; timeout in seconds, 0 = don't wait, -1 = for ever."""
+        if not timeout:  # the first, non-blocking try of every acquisition: no clock reads
+            if not self.c_lock_read.acquire(False):
+                return False
+            ok = False
+            try:
+                ok = self.c_lock_write.acquire(False)
+            finally:
+                if not ok:
+                    self.c_lock_read.release()
+            return ok
+        deadline = None if timeout < 0 else time.monotonic() + timeout
+        if not self.c_lock_read.acquire(True, timeout):
+            return False
+        ok = False
+        try:
+            ok = self.c_lock_write.acquire(True, _left(deadline))
+        finally:
+            if not ok:
+                self.c_lock_read.release()
+        return ok
+
+    def acquire_read(self, timeout: float) -> bool:
+        """Take the lock shared; timeout as for acquire_write."""
+        deadline = None if timeout <= 0 else time.monotonic() + timeout
+        if not self.c_lock_read.acquire(True, timeout):
+            return False
+        try:
+            if not self.c_lock_read_count.acquire(True, _left_or_now(deadline, timeout)):
+                return False
+            try:
+                # The gate is ours, so no writer is inside: this never waits long.
+                if not self.v_read_count and not self.c_lock_write.acquire(
+                    True, _left_or_now(deadline, timeout)
+                ):
+                    return False
+                self.v_read_count += 1
+            finally:
+                self.c_lock_read_count.release()
+        finally:
+            self.c_lock_read.release()
+        return True
+
+    def release_write(self) -> None:
+        self.c_lock_write.release()
+        self.c_lock_read.release()
+
+    def release_read(self) -> None:
+        with self.c_lock_read_count:
+            self.v_read_count -= 1
+            if not self.v_read_count:
+                self.c_lock_write.release()
+
+    def idle(self) -> bool:
+        """Nobody holds or waits for it (true of every lock whose slot has no users)."""
+        return not (self.v_read_count or self.c_lock_read.locked() or self.c_lock_write.locked())
+
+
 class _Slot:
     """The lock of one entry key while some thread holds or waits for it."""
 
-    __slots__ = ("readers", "rw", "users", "wlk", "writer")
+    __slots__ = ("readers", "rw", "users", "writer")
 
-    def __init__(self, rw: RWLockFair) -> None:
+    def __init__(self, rw: _FairRWLock) -> None:
         self.rw = rw
         self.users = 0  # threads holding or waiting
         self.writer = 0  # thread id of the write holder, 0 if none
-        self.wlk: Any = None  # the writer's lock object
-        self.readers: dict[int, list[Any]] = {}  # thread id -> [handle count, reader lock]
+        self.readers: dict[int, int] = {}  # thread id -> its read handles on the entry
 
 
 class ConfinedDomain:
     """Owner-thread-only tables: wrong thread -> WrongThreadError, conflict -> BorrowError.
 
-    The lock-free borrow path itself is inlined in `Table.get_entry` and `EntryHandle.release`
-    (it is the per-event hot path); the methods here are its slow and error branches.
+    The lock-free borrow path itself is inlined in `Table.read`/`write` and
+    `EntryHandle.release` (it is the per-event hot path); the methods here are its slow and
+    error branches.
     """
 
     thread_safe = False
@@ -102,17 +201,16 @@ class ConfinedDomain:
 
     def __init__(self, owner: int | None = None) -> None:
         self.owner = owner if owner is not None else get_ident()
-        # The thread that may take lock-free handles now (0: none). get_entry reads it inline.
+        # The thread that may take lock-free handles (0: none). Table.read/write read it inline.
         self.fast_tid = self.owner
-        self.owner_fast = 0  # the owner's live lock-free handles (written by the owner only)
-        self.foreign = 0  # threads other than the owner inside the domain (SharedDomain)
         self.acquisitions = 0  # locked acquisitions (SharedDomain)
         self.errors = 0
 
     def check_thread(self, what: str) -> None:
         tid = get_ident()
         if tid != self.owner:
-            raise WrongThreadError(what, self.owner, tid)
+            # A plugin's routine/async thread gets an access denial naming the matrix rule.
+            raise wrong_thread_error(what, self.owner, tid)
 
     def acquire(self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None) -> Any:
         """Reached only from a thread other than the owner."""
@@ -124,20 +222,15 @@ class ConfinedDomain:
 
     # -- branches of the inline lock-free path ---------------------------------------------------
 
-    def fast_back_out(self) -> None:
-        self.owner_fast -= 1
-        if self.foreign:
-            self.wake()
-
     def wake(self) -> None:
-        """Wake foreign threads waiting for the owner's lock-free handles to end."""
+        """Wake threads waiting for the owner's lock-free handle on some key (SharedDomain)."""
 
     def fast_undo(self, table: Table[Any, Any], key: Any, write: bool) -> None:
+        """Take back a borrow just published (the key turned out taken, or missing)."""
         _unborrow(table, key, write)
-        self.fast_back_out()
+        self.wake()
 
     def fast_conflict(self, table: Table[Any, Any], key: Any, write: bool, b: int) -> None:
-        self.fast_back_out()
         self.errors += 1
         held = "a write handle" if b < 0 else "a read handle"
         want = "write" if write else "read"
@@ -177,21 +270,27 @@ _NO_LOCK = _NoLock()
 
 
 class SharedDomain(ConfinedDomain):
-    """Thread-safe tables: entry locks from readerwriterlock, with the owner's fast path."""
+    """Thread-safe tables: per-key entry locks from readerwriterlock, and the owner's borrows.
+
+    Per key, the owner's lock-free borrow (`table._borrows[key]`, written by the owner alone)
+    and the key's slot (`table._slots[key]`, written under `mutex`) form a Dekker pair: the
+    owner publishes its borrow and then looks for a slot; another thread publishes a slot and
+    then looks for a borrow. If the owner sees a slot it takes its borrow back and queues on the
+    lock like everyone else; another thread that sees a conflicting borrow (a write borrow, or
+    any borrow when it wants to write) waits on `cond` until the owner releases it.
+    """
 
     thread_safe = True
     conflict_error = ReentrancyError
 
     def __init__(self, owner: int | None = None, *, fast_path: bool = True) -> None:
         super().__init__(owner)
-        self.mutex = Lock()
-        self.cond = Condition(self.mutex)
+        self.mutex = _new_lock()
+        self.cond = threading.Condition(self.mutex)
         self.fast_path = fast_path and _GIL
         if not self.fast_path:
             self.fast_tid = 0
-        self.owner_slow = 0  # owner's live locked handles
-        self.inside: dict[int, int] = {}  # foreign thread id -> its live and pending handles
-        self._pool: list[RWLockFair] = []
+        self._pool: list[_FairRWLock] = []
         self.contended = 0
         self.longest_wait = 0.0
         self.timeouts = 0
@@ -214,22 +313,36 @@ class SharedDomain(ConfinedDomain):
             _tracer("acquire", self, table, key, write)
         slot = self._slow_acquire(table, key, write, timeout, get_ident())
         if _tracer is not None:
-            _tracer("acquired", self, table, key, write)
+            try:
+                _tracer("acquired", self, table, key, write)
+            except BaseException:  # the caller never gets the grant: give the lock back
+                self._release(table, key, write, slot, get_ident())
+                raise
         return slot
 
     def _slow_acquire(
         self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None, tid: int
     ) -> _Slot:
-        deadline = None if timeout is None else time.monotonic() + timeout
         mode = "write" if write else "read"
-        with self.cond:
-            self._enter(table, key, write, timeout, tid, deadline)
+        deadline = None
+        with self.mutex:  # the Condition's own lock; `with self.cond` costs two more calls
+            owner = tid == self.owner
+            if owner:
+                b = table._borrows.get(key, 0)
+                if b and (write or b < 0):
+                    self.errors += 1
+                    raise ReentrancyError(
+                        table.name,
+                        key,
+                        f"this thread already holds a lock-free {'write' if b < 0 else 'read'} "
+                        f"handle on this entry; a {mode} handle would deadlock",
+                    )
+            slot = table._slots.get(key)
+            if slot is None:  # publishing the slot is this side's half of the Dekker pair
+                slot = _Slot(self._pool.pop() if self._pool else _FairRWLock())
+                table._slots[key] = slot
+                self.locks_in_use += 1
             try:
-                slot = table._slots.get(key)
-                if slot is None:
-                    slot = _Slot(self._pool.pop() if self._pool else RWLockFair())
-                    table._slots[key] = slot
-                    self.locks_in_use += 1
                 if slot.writer == tid:
                     self.errors += 1
                     raise ReentrancyError(
@@ -249,143 +362,104 @@ class SharedDomain(ConfinedDomain):
                         )
                     # A second read by the same thread shares its first acquisition: taking
                     # the read lock again would deadlock behind a queued writer.
-                    mine[0] += 1
-                    self.acquisitions += 1
+                    slot.readers[tid] = mine + 1
                     return slot
                 slot.users += 1
             except BaseException:
                 self._drop_slot_if_unused(table, key)
-                self._leave(tid)
                 raise
-        lk = slot.rw.gen_wlock() if write else slot.rw.gen_rlock()
+            if not owner:
+                try:  # wait out a conflicting lock-free handle of the owner on this key
+                    while True:
+                        b = table._borrows.get(key, 0)
+                        if not (b < 0 or (write and b > 0)):
+                            break
+                        if deadline is None and timeout is not None:
+                            deadline = time.monotonic() + timeout
+                        left = None if deadline is None else deadline - time.monotonic()
+                        if left is not None and left <= 0:
+                            self.timeouts += 1
+                            raise LockTimeoutError(
+                                table.name, key, mode, timeout if timeout is not None else -1
+                            )
+                        self.cond.wait(left)
+                except BaseException:  # timed out, or interrupted while waiting
+                    slot.users -= 1
+                    self._drop_slot_if_unused(table, key)
+                    raise
+        take = slot.rw.acquire_write if write else slot.rw.acquire_read
         ok = False
         try:
-            ok = lk.acquire(blocking=False)
+            ok = take(0)
             if not ok:
                 t0 = time.perf_counter()
-                left = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
-                ok = lk.acquire(blocking=True, timeout=left)
+                if deadline is None and timeout is not None:
+                    deadline = time.monotonic() + timeout
+                ok = take(_left(deadline))
                 waited = time.perf_counter() - t0
                 self.contended += 1
                 if waited > self.longest_wait:
                     self.longest_wait = waited
         finally:
-            with self.cond:
-                if ok:
-                    if write:
-                        slot.writer, slot.wlk = tid, lk
-                    else:
-                        slot.readers[tid] = [1, lk]
-                    self.acquisitions += 1
+            if ok:
+                # Recorded without the mutex: only this thread writes its own holder entry, and
+                # the slot cannot be dropped while `users` counts us.
+                if write:
+                    slot.writer = tid
                 else:
-                    if lk.locked():  # an exception hit just after the lock was taken
-                        lk.release()
+                    slot.readers[tid] = 1
+            else:  # timed out, or an exception (KeyboardInterrupt...) hit the wait
+                with self.mutex:
                     slot.users -= 1
                     self._drop_slot_if_unused(table, key)
-                    self._leave(tid)
         if not ok:
             self.timeouts += 1
             raise LockTimeoutError(table.name, key, mode, timeout if timeout is not None else -1)
         return slot
 
-    def _enter(
-        self,
-        table: Table[Any, Any],
-        key: Any,
-        write: bool,
-        timeout: float | None,
-        tid: int,
-        deadline: float | None,
-    ) -> None:
-        """Count this thread in (under mutex); a foreign thread waits out the fast path."""
-        if tid == self.owner:
-            b = table._borrows.get(key, 0)
-            if b and (write or b < 0):
-                self.errors += 1
-                raise ReentrancyError(
-                    table.name,
-                    key,
-                    "this thread already holds a handle on this entry, taken "
-                    "before another thread arrived; this conflicting handle would deadlock",
-                )
-            self.owner_slow += 1
-            self.fast_tid = 0
-            return
-        n = self.inside.get(tid, 0)
-        if n == 0:
-            self.foreign += 1
-            self.fast_tid = 0  # close the fast path, then wait for it to drain
-            while self.owner_fast:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    self.foreign -= 1
-                    self._reopen()
-                    self.timeouts += 1
-                    raise LockTimeoutError(
-                        table.name,
-                        key,
-                        "write" if write else "read",
-                        timeout if timeout is not None else -1,
-                    )
-                self.cond.wait(left)
-        self.inside[tid] = n + 1
-
-    def _leave(self, tid: int) -> None:
-        """Count one handle of this thread out (under mutex)."""
-        if tid == self.owner:
-            self.owner_slow -= 1
-        else:
-            n = self.inside[tid] - 1
-            if n:
-                self.inside[tid] = n
-                return
-            del self.inside[tid]
-            self.foreign -= 1
-        self._reopen()
-
-    def _reopen(self) -> None:
-        """Re-open the owner's fast path once nobody else is inside (under mutex)."""
-        if not self.foreign and not self.owner_slow and self.fast_path:
-            self.fast_tid = self.owner
-
     def _drop_slot_if_unused(self, table: Table[Any, Any], key: Any) -> None:
+        """Retire a key's slot once nobody holds or waits for it (under mutex)."""
         slot = table._slots.get(key)
         if slot is not None and not slot.users and not slot.readers and not slot.writer:
             del table._slots[key]
             self.locks_in_use -= 1
-            if len(self._pool) < _POOL_MAX:
+            # A lock left taken by an exception in a window no handler covers is dropped here
+            # rather than reused for another key: the key gets a fresh lock next time.
+            if len(self._pool) < _POOL_MAX and slot.rw.idle():
                 self._pool.append(slot.rw)
 
     # -- release ----------------------------------------------------------------------------------
 
     def release(self, table: Table[Any, Any], key: Any, write: bool, grant: Any) -> None:
-        slot: _Slot = grant
-        tid = get_ident()
-        with self.cond:
-            if write:
-                lk, slot.writer, slot.wlk = slot.wlk, 0, None
-            else:
-                mine = slot.readers[tid]
-                mine[0] -= 1
-                if mine[0]:
-                    lk = None
-                else:
-                    del slot.readers[tid]
-                    lk = mine[1]
-            if lk is not None:
-                # Releasing never blocks on an entry lock, so it may run under mutex.
-                lk.release()
-                slot.users -= 1
-                self._drop_slot_if_unused(table, key)
-            self._leave(tid)
+        self._release(table, key, write, grant, get_ident())
         if _tracer is not None:
             _tracer("release", self, table, key, write)
 
+    def _release(
+        self, table: Table[Any, Any], key: Any, write: bool, slot: _Slot, tid: int
+    ) -> None:
+        with self.mutex:
+            self.acquisitions += 1  # counted here, under the mutex, once per locked handle
+            if write:
+                slot.writer = 0
+                slot.rw.release_write()
+            else:
+                n = slot.readers[tid] - 1
+                if n:
+                    slot.readers[tid] = n
+                    return
+                del slot.readers[tid]
+                # Releasing never blocks on an entry lock, so it may run under mutex.
+                slot.rw.release_read()
+            slot.users -= 1
+            self._drop_slot_if_unused(table, key)
+
     def held_by_me(self, table: Table[Any, Any], key: Any) -> bool:
-        if table._borrows.get(key):
+        tid = get_ident()
+        # `_borrows` are the owner's lock-free handles: they are nobody else's.
+        if tid == self.owner and table._borrows.get(key):
             return True
         slot = table._slots.get(key)
-        tid = get_ident()
         return slot is not None and (slot.writer == tid or tid in slot.readers)
 
     def statistics(self) -> LockStatistics:

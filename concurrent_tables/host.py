@@ -1,0 +1,336 @@
+"""The plugin host: loads plugins, hands each callback exactly the access the matrix allows.
+
+    host = PluginHost([CountdownSource(), TableOwner(), Extractor()])
+    results = host.run(extract=["countdown.remaining"])
+    [r.values["countdown.remaining"] for r in results]
+
+`run` initialises the plugins in order (later ones see the tables and fields earlier ones
+created), opens the capture, runs the event loop (each event: every parse plugin with a reader
+and a writer, then the extract requests with a reader only), closes the capture and stops the
+background work, joining its threads and raising what they collected. `run(events=recorded)`
+replays a recorded list of events without any source plugin. The steps are also public
+(`init`, `open_capture`, `process`, `close_capture`) for finer control.
+
+The host is used from one thread, the one that initialised it: imported tables are confined to
+it. Only listen routines and async tasks run elsewhere, on threads the host started.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from threading import get_ident
+from typing import Any, Self
+
+from .access import INIT_ACCESS, MATRIX, Capability, capability_names, wrong_thread_error
+from .background import BackgroundError, BackgroundTask, stop_all
+from .errors import PluginError
+from .plugin import (
+    AsyncContext,
+    AsyncPlugin,
+    CaptureListenInput,
+    Event,
+    ExtractPlugin,
+    ExtractRequest,
+    ListenPlugin,
+    ParsePlugin,
+    Plugin,
+    SourcePlugin,
+)
+from .registry import TableRegistry
+from .tokens import CallbackScope
+
+_INIT_RULE = "init: full access (list/get/export tables, get/add fields)"
+_PARSE_RULE = "parse: " + MATRIX[Capability.PARSE][1]
+_EXTRACT_RULE = "extract: " + MATRIX[Capability.EXTRACT][1]
+_LISTEN_RULE = "capture listen: read/write in capture open/close"
+
+
+@dataclass
+class EventResult:
+    """One processed event: extracted values by request, and the requests that failed."""
+
+    event: Event
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, BaseException] = field(default_factory=dict)
+
+
+class PluginHost:
+    """Runs plugins over a capture (or a replayed list of events), enforcing the access matrix."""
+
+    def __init__(
+        self,
+        plugins: Iterable[Plugin] = (),
+        *,
+        registry: TableRegistry | None = None,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        self.registry = registry if registry is not None else TableRegistry()
+        self.plugins: list[Plugin] = []
+        self.stop_timeout = stop_timeout
+        #: Every event processed, in order: replay them with run(events=host.recorded).
+        self.recorded: list[Event] = []
+        #: Errors collected from routines and async tasks at the last close.
+        self.background_errors: list[BaseException] = []
+        self._thread: int | None = None
+        self._initialised = False
+        self._open = False
+        self._evtnum = 0
+        self._extractors: dict[str, ExtractPlugin] = {}
+        self._routines: list[BackgroundTask] = []
+        self._async: list[tuple[AsyncPlugin, AsyncContext]] = []
+        self._pushed: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        for p in plugins:
+            self.load(p)
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    def load(self, plugin: Plugin) -> None:
+        """Add a plugin (before init). Plugins are initialised in load order."""
+        if self._initialised:
+            raise PluginError(f"cannot load plugin '{plugin.plugin_name}' after init")
+        if not plugin.capabilities:
+            raise PluginError(f"plugin '{plugin.plugin_name}' implements no capability")
+        self.plugins.append(plugin)
+
+    def _of(self, cls: type[Any]) -> list[Any]:
+        return [p for p in self.plugins if isinstance(p, cls)]
+
+    def init(self) -> None:
+        """Initialise every plugin in order; TablesInput only for parse/extract/listen."""
+        if self._initialised:
+            return
+        self._thread = get_ident()
+        done: list[Plugin] = []
+        for p in self.plugins:
+            caps = p.capabilities
+            scope = None
+            if caps & INIT_ACCESS:
+                scope = CallbackScope(
+                    p.plugin_name, "init", registry=self.registry, rule=_INIT_RULE
+                )
+            try:
+                p.init(scope.tables_input if scope is not None else None)
+            except Exception as exc:
+                for q in reversed(done):
+                    q.destroy()
+                raise PluginError(
+                    f"init of plugin '{p.plugin_name}' ({capability_names(caps)}) failed: {exc}"
+                ) from exc
+            finally:
+                if scope is not None:
+                    scope.end()
+            done.append(p)
+        for p in self._of(ExtractPlugin):
+            for name in p.fields:
+                self._extractors.setdefault(name, p)
+        self._initialised = True
+
+    def _check_thread(self) -> None:
+        tid = get_ident()
+        if self._thread is not None and tid != self._thread:
+            raise wrong_thread_error("plugin host", self._thread, tid)
+
+    # -- capture ----------------------------------------------------------------------------------
+
+    def open_capture(self) -> None:
+        """Call capture_open on listen plugins, then start_async on async plugins."""
+        self.init()
+        self._check_thread()
+        if self._open:
+            return
+        self._open = True
+        self._evtnum = 0
+        self.background_errors = []
+        for p in self._of(ListenPlugin):
+            self._listen(p, "capture_open")
+        for p in self._of(AsyncPlugin):
+            ctx = AsyncContext(p.plugin_name, p.async_source, self._pushed)
+            self._async.append((p, ctx))
+            p.start_async(ctx)
+
+    def _listen(self, p: ListenPlugin, callback: str) -> None:
+        with CallbackScope(
+            p.plugin_name, callback, reader=True, writer=True, rule=_LISTEN_RULE
+        ) as scope:
+            capture = CaptureListenInput(scope, self._start_routine)
+            getattr(p, callback)(capture)
+
+    def _start_routine(self, task: BackgroundTask) -> None:
+        self._routines.append(task)
+        task.start()
+
+    def close_capture(self) -> None:
+        """capture_close, stop routines, stop_async, join every thread; raise what they collected.
+
+        Raises BackgroundError (a PluginError) listing every error of background work, and
+        of capture_close / stop_async themselves.
+        """
+        self._check_thread()
+        if not self._open:
+            return
+        self._open = False
+        errors: list[BaseException] = []
+        for p in self._of(ListenPlugin):
+            try:
+                self._listen(p, "capture_close")
+            except Exception as exc:
+                errors.append(exc)
+        errors.extend(stop_all(self._routines, self.stop_timeout))
+        self._routines = []
+        for p, ctx in self._async:
+            try:
+                p.stop_async()
+            except Exception as exc:
+                errors.append(exc)
+            ctx.open = False
+            errors.extend(stop_all(ctx.tasks, self.stop_timeout))
+        self._async = []
+        self.background_errors = errors
+        if errors:
+            raise BackgroundError("background work and capture close", errors) from errors[0]
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def process(self, event: Event, extract: Sequence[str | ExtractRequest] = ()) -> EventResult:
+        """Parse `event` with every parse plugin, then extract the requested fields."""
+        self.init()
+        self._check_thread()
+        if event.evtnum == 0:
+            self._evtnum += 1
+            event = dataclasses.replace(event, evtnum=self._evtnum)
+        else:
+            self._evtnum = max(self._evtnum, event.evtnum)
+        for p in self._of(ParsePlugin):
+            scope = CallbackScope(
+                p.plugin_name, "parse_event", reader=True, writer=True, rule=_PARSE_RULE
+            )
+            assert scope.reader is not None and scope.writer is not None
+            try:
+                p.parse_event(event, scope.reader, scope.writer)
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin '{p.plugin_name}' failed to parse event #{event.evtnum}: {exc}"
+                ) from exc
+            finally:
+                scope.end()
+        result = EventResult(event)
+        requests = [
+            r if isinstance(r, ExtractRequest) else ExtractRequest.parse(r) for r in extract
+        ]
+        by_plugin: dict[int, tuple[ExtractPlugin, list[ExtractRequest]]] = {}
+        for r in requests:
+            p = self._extractor(r)
+            by_plugin.setdefault(id(p), (p, []))[1].append(r)
+        for p, reqs in by_plugin.values():
+            # One extract_fields call per plugin per event, as the ABI does.
+            with CallbackScope(
+                p.plugin_name, "extract_fields", reader=True, rule=_EXTRACT_RULE
+            ) as scope:
+                assert scope.reader is not None
+                for r in reqs:
+                    try:
+                        result.values[str(r)] = p.extract(event, r, scope.reader)
+                    except Exception as exc:
+                        result.errors[str(r)] = exc
+        self.recorded.append(event)
+        return result
+
+    def _extractor(self, request: ExtractRequest) -> ExtractPlugin:
+        p = self._extractors.get(request.field)
+        if p is None:
+            raise PluginError(f"no loaded plugin extracts field '{request.field}'")
+        return p
+
+    def _drain(self) -> Iterator[Event]:
+        """Events pushed by async plugins so far, in arrival order."""
+        while True:
+            try:
+                yield self._pushed.get_nowait()
+            except queue.Empty:
+                return
+
+    def _source_events(self, source: str | None) -> Iterator[Event]:
+        sources: list[SourcePlugin] = self._of(SourcePlugin)
+        if source is not None:
+            sources = [p for p in sources if p.plugin_name == source]
+        if not sources:
+            raise PluginError(
+                f"no source plugin named '{source}'"
+                if source
+                else "no source plugin loaded: pass events=... to replay a capture"
+            )
+        src = sources[0]
+        try:
+            for ev in src.open():
+                yield dataclasses.replace(ev, evtnum=0, source=src.event_source)
+        finally:
+            src.close()
+
+    def run(
+        self,
+        events: Iterable[Event] | None = None,
+        *,
+        extract: Sequence[str] = (),
+        source: str | None = None,
+    ) -> list[EventResult]:
+        """Init, open, process every event (from the source, or `events`), close.
+
+        Events pushed by async plugins are processed as they arrive, between source events.
+        """
+        self.init()
+        requests = [ExtractRequest.parse(r) for r in extract]
+        for r in requests:
+            self._extractor(r)  # unknown fields fail before the capture opens
+        stream = iter(events) if events is not None else self._source_events(source)
+        results: list[EventResult] = []
+        self.open_capture()
+        try:
+            for ev in stream:
+                for pushed in self._drain():
+                    results.append(self.process(pushed, requests))
+                results.append(self.process(ev, requests))
+            for pushed in self._drain():
+                results.append(self.process(pushed, requests))
+        except BaseException as exc:
+            _close_stream(stream)
+            try:
+                self.close_capture()
+            except BackgroundError as bg:
+                exc.add_note(f"also, while closing: {bg}")
+            raise
+        self.close_capture()
+        return results
+
+    def destroy(self) -> None:
+        """Close the capture if open, then destroy every plugin (in reverse load order)."""
+        try:
+            if self._open:
+                self.close_capture()
+        finally:
+            if self._initialised:
+                for p in reversed(self.plugins):
+                    p.destroy()
+                self._initialised = False
+
+    def __enter__(self) -> Self:
+        self.init()
+        return self
+
+    def __exit__(self, t: object, v: object, tb: object) -> None:
+        self.destroy()
+
+    def __repr__(self) -> str:
+        names = ", ".join(
+            f"{p.plugin_name}({capability_names(p.capabilities)})" for p in self.plugins
+        )
+        return f"<PluginHost [{names}]>"
+
+
+def _close_stream(stream: Iterator[Event]) -> None:
+    """Close a source generator early, so that its plugin's close() runs now."""
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()

@@ -1,0 +1,225 @@
+"""Plugin base classes, one per capability, and the inputs the host hands them.
+
+A plugin subclasses one or more of `SourcePlugin`, `ParsePlugin`, `ExtractPlugin`,
+`ListenPlugin` and `AsyncPlugin`; its capabilities are the classes it derives from. The host
+(`PluginHost`) calls, in this order:
+
+    init(tables)                      TablesInput if parse/extract/listen, else None
+    capture_open(capture)             listen: reader + writer + routines
+    start_async(ctx)                  async: push events, start background tasks
+    open() -> events                  source: no table access
+    parse_event(event, reader, writer)   every parse plugin, every event
+    extract(event, request, reader)      extract: per requested field, reader only
+    capture_close(capture)            listen
+    stop_async()                      async; then the host joins its tasks
+    close(); destroy()
+
+Tokens passed to a callback die when it returns; see `concurrent_tables.access` for the matrix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .access import ASYNC_TASK, ROUTINE, Capability, ThreadRole
+from .background import BackgroundTask
+from .errors import AccessDeniedError
+from .tokens import CallbackScope, TableReader, TablesInput, TableWriter
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A captured event. The host numbers events (evtnum, from 1) and sets their source."""
+
+    ts: int
+    tid: int
+    type: int
+    payload: Any = None
+    evtnum: int = 0
+    source: str = "syscall"
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractRequest:
+    """One field to extract, as `name` or `name[arg]` (e.g. `countdown.is_final[3]`)."""
+
+    field: str
+    arg: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ExtractRequest:
+        """Split 'name[arg]' into name and arg."""
+        m = re.fullmatch(r"([A-Za-z_][\w.]*)(?:\[([^\]]*)\])?", text.strip())
+        if m is None:
+            raise ValueError(f"invalid field request {text!r}: expected name or name[arg]")
+        return cls(m.group(1), m.group(2))
+
+    def __str__(self) -> str:
+        return self.field if self.arg is None else f"{self.field}[{self.arg}]"
+
+
+class Plugin:
+    """Base of every plugin. `name` defaults to the class name."""
+
+    name: str = ""
+
+    @property
+    def plugin_name(self) -> str:
+        return self.name or type(self).__name__
+
+    @property
+    def capabilities(self) -> Capability:
+        """The capabilities this plugin implements (from its base classes)."""
+        caps = Capability.NONE
+        for cls, cap in _CAPABILITY_CLASSES:
+            if isinstance(self, cls):
+                caps |= cap
+        return caps
+
+    def init(self, tables: TablesInput | None) -> None:
+        """Called once at load; `tables` is None unless a capability grants init access."""
+
+    def destroy(self) -> None:
+        """Called once when the host is done with the plugin."""
+
+
+class SourcePlugin(Plugin, ABC):
+    """Produces events. Has no table access at all."""
+
+    event_source: ClassVar[str] = "syscall"
+
+    @abstractmethod
+    def open(self) -> Iterable[Event]:
+        """The capture's events, in order; the host stops at the end of the iterable (EOF)."""
+
+    def close(self) -> None:
+        """The capture ended."""
+
+
+class ParsePlugin(Plugin, ABC):
+    """Updates state from events: read/write access while parsing."""
+
+    @abstractmethod
+    def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
+        """Parse one event."""
+
+
+class ExtractPlugin(Plugin, ABC):
+    """Returns field values per event: read-only access while extracting."""
+
+    #: The fields this plugin extracts, e.g. ("threads.comm",); may be set in init.
+    fields: Sequence[str] = ()
+
+    @abstractmethod
+    def extract(self, event: Event, request: ExtractRequest, reader: TableReader) -> Any:
+        """The value of `request` for `event` (raise for "no value")."""
+
+
+class CaptureListenInput:
+    """What capture_open / capture_close receive: a reader, a writer and a routine starter."""
+
+    def __init__(self, scope: CallbackScope, starter: Callable[[BackgroundTask], None]) -> None:
+        assert scope.reader is not None and scope.writer is not None
+        self._scope = scope
+        self._starter = starter
+        self.reader: TableReader = scope.reader
+        self.writer: TableWriter = scope.writer
+
+    def start_routine(
+        self, target: Callable[[], bool | None], *, interval: float = 0.0, name: str = ""
+    ) -> BackgroundTask:
+        """Run `target` periodically on a host thread until capture close (or it returns False).
+
+        Routines get no tokens: they may use only thread-safe tables their plugin exported.
+        """
+        s = self._scope
+        if not s.alive:
+            raise AccessDeniedError(
+                f"plugin '{s.plugin}' started a routine after {s.callback} returned: routines "
+                "are started from capture_open / capture_close only"
+            )
+        task = BackgroundTask(
+            target,
+            interval=interval,
+            name=name or f"{s.plugin}-routine",
+            role=ThreadRole(s.plugin, ROUTINE),
+        )
+        self._starter(task)
+        return task
+
+
+class AsyncContext:
+    """What start_async receives: push events to the host, start background tasks."""
+
+    def __init__(self, plugin: str, source: str, sink: queue.SimpleQueue[Event]) -> None:
+        self.plugin = plugin
+        self.source = source
+        self._sink = sink
+        self.tasks: list[BackgroundTask] = []
+        self.open = True
+        self.dropped = 0
+
+    def push(self, event: Event) -> None:
+        """Queue an event for the host's event loop (thread-safe; dropped after stop).
+
+        The host numbers it and sets its source to the plugin's `async_source`.
+        """
+        if not self.open:
+            self.dropped += 1
+            return
+        self._sink.put(dataclasses.replace(event, evtnum=0, source=self.source))
+
+    def start_task(
+        self, target: Callable[[], bool | None], *, interval: float = 0.0, name: str = ""
+    ) -> BackgroundTask:
+        """Run `target` periodically on a thread of this plugin until the host stops it."""
+        if not self.open:
+            raise AccessDeniedError(
+                f"plugin '{self.plugin}' started an async task after stop_async"
+            )
+        task = BackgroundTask(
+            target,
+            interval=interval,
+            name=name or f"{self.plugin}-async",
+            role=ThreadRole(self.plugin, ASYNC_TASK),
+        )
+        self.tasks.append(task)
+        return task.start()
+
+
+class ListenPlugin(Plugin):
+    """Notified when the capture opens and closes; may start routines."""
+
+    def capture_open(self, capture: CaptureListenInput) -> None:
+        """The capture opened: read/write access during this call."""
+
+    def capture_close(self, capture: CaptureListenInput) -> None:
+        """The capture is closing: read/write access during this call."""
+
+
+class AsyncPlugin(Plugin, ABC):
+    """Pushes events from its own threads. No table access, except its own thread-safe tables."""
+
+    async_source: ClassVar[str] = "async"
+
+    @abstractmethod
+    def start_async(self, ctx: AsyncContext) -> None:
+        """Start producing: push events with `ctx.push`, run work with `ctx.start_task`."""
+
+    def stop_async(self) -> None:
+        """Stop producing; the host then stops and joins the tasks started with `ctx`."""
+
+
+_CAPABILITY_CLASSES: tuple[tuple[type[Plugin], Capability], ...] = (
+    (SourcePlugin, Capability.SOURCE),
+    (ParsePlugin, Capability.PARSE),
+    (ExtractPlugin, Capability.EXTRACT),
+    (ListenPlugin, Capability.LISTEN),
+    (AsyncPlugin, Capability.ASYNC),
+)

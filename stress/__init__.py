@@ -1,0 +1,32 @@
+"""Stress harness and benchmarks for concurrent_tables.
+
+    python -m stress run [--scenario NAME] [--duration S] [--threads N] [--seed N]
+                         [--switch-interval S] [--json PATH] [--detect]
+    python -m stress list
+    python -m stress bench [--json PATH] [--rounds N]
+
+Modules: `scenario` (the scenario model and registry), `scenarios` and `canaries` (the
+scenarios), `driver` (running one; the seam for the plugin host), `invariants`, `detect`
+(--detect), `monitor` (progress and watchdog), `report`, `bench`, `cli`. See docs/stress.md.
+"""
+
+from . import canaries, scenarios
+from .driver import Driver, ThreadDriver, run
+from .report import RunReport
+from .scenario import SCENARIOS, Lane, RunContext, RunOptions, Scenario, Worker, register
+
+__all__ = [
+    "SCENARIOS",
+    "Driver",
+    "Lane",
+    "RunContext",
+    "RunOptions",
+    "RunReport",
+    "Scenario",
+    "ThreadDriver",
+    "Worker",
+    "canaries",
+    "register",
+    "run",
+    "scenarios",
+]

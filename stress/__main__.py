@@ -1,0 +1,7 @@
+"""`python -m stress run | list | bench`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,239 @@
+"""The run report: JSON (`--json PATH`) and the human summary printed on stdout."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from concurrent_tables import Table
+
+from .invariants import ViolationLog
+from .scenario import Lane, RunOptions, Scenario
+
+#: Kinds printed in the summary even when zero, so a clean run shows what was checked.
+CHECKED_KINDS = (
+    "lost-update",
+    "torn-read",
+    "visibility",
+    "lost-entry",
+    "wrong-entry",
+    "iteration-order",
+    "missing-check",
+    "deadlock",
+)
+
+
+def lock_stats(tables: Sequence[Table[Any, Any]]) -> dict[str, Any]:
+    """Totals over the distinct lock domains of `tables`, plus each table's own counters.
+
+    A nested table shares its parent's domain, so its locks are counted in the parent's figures.
+    """
+    per_table: dict[str, Any] = {}
+    totals = {
+        "acquisitions": 0,
+        "contended": 0,
+        "longest_wait_s": 0.0,
+        "timeouts": 0,
+        "errors": 0,
+        "locks_in_use": 0,
+    }
+    seen: set[int] = set()
+    for t in tables:
+        st = dataclasses.asdict(t.statistics())
+        per_table[t.name] = st
+        dom = id(t._domain)
+        if dom in seen:
+            continue
+        seen.add(dom)
+        for k in totals:
+            if k == "longest_wait_s":
+                totals[k] = max(totals[k], st[k])
+            else:
+                totals[k] += st[k]
+    acq = totals["acquisitions"]
+    return {
+        **totals,
+        "contended_ratio": (totals["contended"] / acq) if acq else 0.0,
+        "tables": per_table,
+    }
+
+
+@dataclass
+class RunReport:
+    scenario: str
+    description: str
+    seed: int
+    duration_s: float
+    requested_duration_s: float
+    setup_s: float
+    threads: int
+    roles: dict[str, str]
+    switch_interval_s: float
+    detect_enabled: bool
+    ops: int
+    ops_per_s: float
+    ops_by_thread: dict[str, int]
+    violations: list[dict[str, Any]]
+    violation_counts: dict[str, int]
+    first_violation_s: float | None
+    lock_stats: dict[str, Any]
+    thread_errors: list[dict[str, Any]]
+    hung_threads: list[str]
+    detect: dict[str, Any] | None
+    expect_violation: str | None
+    scenario_summary: dict[str, Any]
+    reproduce: str
+    python: str
+
+    @property
+    def passed(self) -> bool:
+        return not self.violation_counts and not self.thread_errors and not self.hung_threads
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        options: RunOptions,
+        scenario: Scenario,
+        switch_interval_s: float,
+        elapsed_s: float,
+        setup_s: float,
+        lanes: Sequence[Lane],
+        roles: dict[str, str],
+        violations: ViolationLog,
+        lock_stats: dict[str, Any],
+        thread_errors: list[dict[str, Any]],
+        hung_threads: list[str],
+        detect: dict[str, Any] | None,
+    ) -> RunReport:
+        ops = sum(lane.ops for lane in lanes)
+        argv = [
+            "python",
+            "-m",
+            "stress",
+            "run",
+            "--scenario",
+            options.scenario,
+            "--seed",
+            str(options.seed),
+            "--threads",
+            str(options.threads),
+            "--duration",
+            f"{options.duration_s:g}",
+        ]
+        if options.switch_interval_s is not None:
+            argv += ["--switch-interval", f"{options.switch_interval_s:g}"]
+        if options.detect:
+            argv.append("--detect")
+        return cls(
+            scenario=options.scenario,
+            description=scenario.description,
+            seed=options.seed,
+            duration_s=round(elapsed_s, 4),
+            requested_duration_s=options.duration_s,
+            setup_s=round(setup_s, 4),
+            threads=len(lanes) - 1,
+            roles=roles,
+            switch_interval_s=switch_interval_s,
+            detect_enabled=options.detect,
+            ops=ops,
+            ops_per_s=round(ops / elapsed_s, 1) if elapsed_s > 0 else 0.0,
+            ops_by_thread={lane.name: lane.ops for lane in lanes},
+            violations=[v.as_json() for v in violations.kept],
+            violation_counts=dict(violations.counts),
+            first_violation_s=None if violations.first_s is None else round(violations.first_s, 4),
+            lock_stats=lock_stats,
+            thread_errors=thread_errors,
+            hung_threads=hung_threads,
+            detect=detect,
+            expect_violation=scenario.expect_violation,
+            scenario_summary=scenario.summary(),
+            reproduce=shlex.join(argv),
+            python=f"{platform.python_implementation()} {platform.python_version()}",
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["passed"] = self.passed
+        d["exit_code"] = self.exit_code
+        return d
+
+    def write_json(self, path: str) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.as_json(), f, indent=2, sort_keys=False, default=str)
+            f.write("\n")
+
+    def summary(self) -> str:
+        ls = self.lock_stats
+        out = [
+            f"stress run: {self.scenario} - {self.description}",
+            f"  seed {self.seed}, {self.threads} background threads, "
+            f"{self.duration_s:.2f}s (setup {self.setup_s:.2f}s), "
+            f"switch interval {self.switch_interval_s:g}s, "
+            f"detect {'on' if self.detect_enabled else 'off'}",
+            f"  ops {self.ops:,} ({self.ops_per_s:,.0f}/s): "
+            + ", ".join(f"{n} {c:,}" for n, c in self.ops_by_thread.items()),
+            f"  locks: {ls['acquisitions']:,} acquisitions, {ls['contended']:,} contended "
+            f"({100 * ls['contended_ratio']:.1f}%), longest wait "
+            f"{1e3 * ls['longest_wait_s']:.2f} ms, {ls['timeouts']} timeouts, "
+            f"{ls['errors']} reentrancy/borrow errors",
+        ]
+        kinds = [*CHECKED_KINDS, *(k for k in self.violation_counts if k not in CHECKED_KINDS)]
+        out.append(
+            "  invariants: " + ", ".join(f"{k} {self.violation_counts.get(k, 0)}" for k in kinds)
+        )
+        if self.first_violation_s is not None:
+            out.append(f"  first violation after {self.first_violation_s:.3f}s")
+        for k, v in self.scenario_summary.items():
+            out.append(f"  {k}: {v}")
+        if self.detect is not None:
+            lo = self.detect["lock_order"]
+            errs = self.detect.get("errors_raised") or {}
+            out.append(
+                f"  detect: {self.detect['lock_points']:,} lock points, "
+                f"{self.detect['yields']:,} yields; lock order: {lo['locks']:,} locks, "
+                f"{lo['edges']:,} edges, {len(lo['cycles'])} cycles, "
+                f"{len(lo['class_cycles'])} class-level cycles"
+            )
+            out.append(
+                "  errors raised: "
+                + (", ".join(f"{k} {v}" for k, v in sorted(errs.items())) or "none")
+            )
+            for c in lo["cycles"]:
+                out.append("  LOCK-ORDER CYCLE: " + " -> ".join(c["cycle"]))
+                for w in c["witnesses"]:
+                    out.append(f"      {w['edge']}  (thread {w['thread']}, holding {w['held']})")
+            for c in lo["class_cycles"]:
+                out.append("  class-level cycle (warning): " + " -> ".join(c["cycle"]))
+        for v in self.violations[:10]:
+            if v["kind"] in ("lock-order-cycle",):
+                continue
+            details = {k: val for k, val in v["details"].items() if k != "stacks"}
+            out.append(f"  VIOLATION {v['kind']} in {v['thread']}: {details}")
+        if len(self.violations) > 10:
+            out.append(f"  ... {len(self.violations) - 10} more in the JSON report")
+        for e in self.thread_errors:
+            out.append(f"  THREAD ERROR in {e['thread']}: {e['error']}")
+            out.append("    " + e["traceback"].rstrip().replace("\n", "\n    "))
+        if self.hung_threads:
+            out.append(f"  HUNG THREADS (not joined): {', '.join(self.hung_threads)}")
+        verdict = "PASS" if self.passed else "FAIL"
+        if self.expect_violation:
+            seen = self.expect_violation in self.violation_counts
+            verdict += (
+                f" (canary: expects {self.expect_violation}; "
+                f"{'caught, as it must be' if seen else 'NOT caught'})"
+            )
+        out.append(f"  result: {verdict}")
+        if not self.passed:
+            out.append(f"  reproduce: {self.reproduce}")
+        return "\n".join(out)

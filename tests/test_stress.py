@@ -1,0 +1,152 @@
+"""The stress harness, run in-process through its CLI entry function (`stress.cli.main`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stress.cli import main
+from stress.detect import Witness, _cycles
+from stress.scenario import SCENARIOS
+
+REAL = ["parse-vs-background", "writers", "churn"]
+
+
+def run(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    out = tmp_path / "report.json"
+    code = main(["run", "--no-progress", "--seed", "7", "--json", str(out), *args])
+    return code, json.loads(out.read_text())
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("scenario", REAL)
+def test_real_scenarios_pass(tmp_path: Path, scenario: str) -> None:
+    code, rep = run(tmp_path, "--scenario", scenario, "--duration", "1.2")
+    assert code == 0, rep["violations"] or rep["thread_errors"]
+    assert rep["ops"] > 1000
+    assert rep["lock_stats"]["acquisitions"] > 0
+    assert all(n > 0 for n in rep["ops_by_thread"].values()), rep["ops_by_thread"]
+
+
+@pytest.mark.timeout(20)
+def test_unsafe_counter_is_caught(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, rep = run(tmp_path, "--scenario", "unsafe-counter", "--duration", "1.5")
+    assert code == 1
+    assert rep["violation_counts"].get("lost-update", 0) > 0
+    assert rep["first_violation_s"] < 1.0
+    lost = next(v for v in rep["violations"] if v["kind"] == "lost-update")
+    assert lost["details"]["value"] < lost["details"]["completed"]
+    assert "caught, as it must be" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(20)
+def test_json_report_schema(tmp_path: Path) -> None:
+    code, rep = run(tmp_path, "--duration", "1", "--threads", "2")
+    assert code == 0
+    for key, typ in {
+        "scenario": str,
+        "seed": int,
+        "duration_s": float,
+        "threads": int,
+        "ops": int,
+        "ops_per_s": float,
+        "violations": list,
+        "violation_counts": dict,
+        "first_violation_s": type(None),
+        "lock_stats": dict,
+        "thread_errors": list,
+        "passed": bool,
+        "reproduce": str,
+    }.items():
+        assert isinstance(rep[key], typ), key
+    assert rep["scenario"] == "parse-vs-background"
+    assert rep["seed"] == 7 and rep["threads"] == 2
+    for key in ("acquisitions", "contended", "longest_wait_s", "timeouts", "errors", "tables"):
+        assert key in rep["lock_stats"], key
+    assert rep["detect"] is None
+    assert "--seed 7" in rep["reproduce"]
+
+
+@pytest.mark.timeout(30)
+def test_detect_reports_inverted_lock_order(tmp_path: Path) -> None:
+    # The inversion never deadlocks (a hidden gate serialises it), so only --detect sees it.
+    code, rep = run(tmp_path, "--scenario", "lock-inversion", "--duration", "1")
+    assert code == 0
+    code, rep = run(tmp_path, "--scenario", "lock-inversion", "--duration", "1", "--detect")
+    assert code == 1
+    cycles = {tuple(c["cycle"]) for c in rep["detect"]["lock_order"]["cycles"]}
+    assert ("alpha[1]", "alpha[2]", "alpha[1]") in cycles
+    assert ("alpha[1]", "beta[1]", "alpha[1]") in cycles
+    assert rep["violation_counts"]["lock-order-cycle"] == len(cycles)
+    classes = {tuple(c["cycle"]) for c in rep["detect"]["lock_order"]["class_cycles"]}
+    assert ("alpha.entry", "beta.entry", "alpha.entry") in classes
+
+
+@pytest.mark.timeout(30)
+def test_detect_on_real_scenario(tmp_path: Path) -> None:
+    code, rep = run(tmp_path, "--scenario", "parse-vs-background", "--duration", "1.2", "--detect")
+    assert code == 0, rep["violations"] or rep["thread_errors"]
+    d = rep["detect"]
+    assert d["lock_points"] > 0 and d["yields"] > 0
+    assert d["lock_order"]["edges"] > 0  # threads[tid] -> file_descriptors#n[fd]
+    assert d["lock_order"]["cycles"] == []
+    assert d["lock_order"]["class_cycles"] == []
+    assert "threads.entry -> file_descriptors.entry" in d["lock_order"]["class_edges"]
+    # The misuse probes ran, and every one raised what it must.
+    assert d["errors_raised"].get("ReentrancyError", 0) > 0
+    assert d["errors_raised"].get("StaleHandleError", 0) > 0
+    assert d["errors_raised"].get("BorrowError", 0) > 0
+    assert rep["switch_interval_s"] == pytest.approx(1e-6)
+
+
+@pytest.mark.timeout(30)
+def test_watchdog_catches_a_real_deadlock(tmp_path: Path) -> None:
+    code, rep = run(tmp_path, "--scenario", "deadlock", "--duration", "3", "--stall", "0.5")
+    assert code == 1
+    dl = next(v for v in rep["violations"] if v["kind"] == "deadlock")
+    assert set(dl["details"]["stalled_threads"]) == {"forward", "backward"}
+    stacks = "\n".join(dl["details"]["stacks"].values())
+    assert "_both" in stacks and "acquire" in stacks
+
+
+def test_cycle_finder() -> None:
+    w = Witness("t", ())
+    g = {
+        "a": {"b": w},
+        "b": {"c": w, "a": w},
+        "c": {"a": w},
+        "d": {"d": w, "a": w},
+    }
+    assert _cycles(g, self_loops=False) == [["a", "b"], ["a", "b", "c"]]
+    assert _cycles(g, self_loops=True) == [["a", "b"], ["a", "b", "c"], ["d"]]
+    assert _cycles({"a": {"b": w}, "b": {}}, self_loops=True) == []
+
+
+def test_list_and_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in [*REAL, "unsafe-counter"]:
+        assert name in out
+    assert "lock-inversion" not in out  # hidden
+    assert {"lock-inversion", "deadlock"} <= set(SCENARIOS)
+
+
+@pytest.mark.timeout(30)
+def test_bench_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--quick", "--rounds", "1", "--entries", "2000", "--json", str(out)])
+    assert code == 0
+    rep = json.loads(out.read_text())
+    for key in (
+        "parse_step_threadsafe_vs_single",
+        "parse_step_threadsafe_vs_rwlock_floor",
+        "parse_step_threadsafe_vs_dict_lock",
+        "contention_total_vs_single",
+        "memory_threadsafe_vs_single",
+    ):
+        assert rep[key] > 0, key
+    assert rep["native_read_ns"] is None
+    assert rep["contention"]["main_wait_ns"]["p99"] >= rep["contention"]["main_wait_ns"]["p50"]
