@@ -387,3 +387,46 @@ Table.read = _handle_getter(False, ReadHandle)  # type: ignore[method-assign]
 Table.read.__doc__ = "A shared read handle on the entry at `key` (see get_entry)."
 Table.write = _handle_getter(True, WriteHandle)  # type: ignore[method-assign]
 Table.write.__doc__ = "An exclusive write handle on the entry at `key` (see get_entry)."
+
+
+def borrow_now(table: Table[Any, Any], key: Any, write: bool) -> bool:
+    """`read`/`write`'s lock-free branch without a handle, for one operation on `key`.
+
+    True: this thread now holds a lock-free borrow on `key` (the owner of a thread-safe table
+    on a key no other thread uses, or the owner of a single-threaded table); end it with
+    `unborrow_now` right after the operation. False: take the lock with `read`/`write` instead.
+    Raises the domain's conflict error if this thread already holds a conflicting handle.
+    `key` must already be a valid key. Used by the C bridge, whose entry handles take the
+    entry's lock for each single read or write.
+    """
+    d = table._domain
+    if get_ident() != d.fast_tid:
+        return False
+    borrows = table._borrows
+    b = borrows.get(key, 0)
+    if write:
+        if b:
+            d.fast_conflict(table, key, write, b)
+        borrows[key] = -1
+    else:
+        if b < 0:
+            d.fast_conflict(table, key, write, b)
+        borrows[key] = b + 1
+    slots = table._slots
+    if slots and key in slots:  # read after publishing the borrow: the Dekker half
+        d.fast_undo(table, key, write)
+        return False
+    return True
+
+
+def unborrow_now(table: Table[Any, Any], key: Any) -> None:
+    """End a borrow taken by `borrow_now` (the same steps as a lock-free handle's release)."""
+    borrows = table._borrows
+    b = borrows[key]
+    if b == 1 or b == -1:
+        del borrows[key]
+    else:
+        borrows[key] = b - 1
+    slots = table._slots
+    if slots and key in slots:  # another thread waits for this key: wake it
+        table._domain.wake()

@@ -21,7 +21,16 @@ from .._abi import ffi
 if TYPE_CHECKING:
     from .session import PluginSession
 
-_tls = threading.local()
+
+class _PerThread(threading.local):
+    """Per-thread state; class attributes are the defaults (no AttributeError on reads)."""
+
+    session: PluginSession | None = None
+    error: Any = None
+    pool: Any = None
+
+
+_tls = _PerThread()
 
 
 def current_session() -> PluginSession | None:

@@ -3,11 +3,11 @@
 A native entry handle is a **pin**, not a lock. It is an id standing for one entry's storage
 (its value list), so the entry stays readable even if it is erased or replaced meanwhile, as a
 Python handle's entry does. It holds no lock: each `read_entry_field` / `write_entry_field`
-takes that entry's lock for the length of the one call, through the table's own lock domain
-(shared for a read, exclusive for a write), exactly as a Python handle would take it:
+takes that entry's lock for the length of the one call, through the table's own `read` /
+`write` (shared for a read, exclusive for a write), exactly as a Python handle takes it:
 
-- the owner thread of a thread-safe table, while no other thread is inside its domain, takes
-  the lock-free path (and still detects a conflicting handle of its own thread);
+- the owner thread of a thread-safe table takes its lock-free path on a key no other thread
+  uses (and still detects a conflicting handle of its own thread);
 - any other thread of a thread-safe table waits for the entry's reader-writer lock (with the
   table's timeout);
 - a single-threaded table refuses every other thread with WrongThreadError.
@@ -26,11 +26,12 @@ is ignored, like every release of an entry not currently acquired.
 from __future__ import annotations
 
 import itertools
-from threading import get_ident
+import threading
 from typing import TYPE_CHECKING, Any, Final
 
+from ..errors import EntryNotFoundError
 from ..handles import DetachedEntry
-from ..table import Table
+from ..table import Table, borrow_now, unborrow_now
 
 if TYPE_CHECKING:
     from .exported import Accessor
@@ -113,7 +114,15 @@ def drop_session_pins(session: PluginSession, how: str) -> None:
     session.detached.clear()
 
 
-# -- one field, under the entry's lock ------------------------------------------------------------
+# -- one field, under the entry's lock ---------------------------------------------------------
+#
+# The lock is the table's own, for the key the entry was pinned at: the owner's lock-free borrow
+# (`borrow_now`, the handle-less form of `Table.read`/`write`'s fast branch) when it may take
+# one, else a `read`/`write` handle held for the one operation. Holding the key covers the
+# pinned entry even after it was replaced at that key. If it was erased, no handle can reach it
+# any more: only pins use it, and they serialise on `_erased`.
+
+_erased = threading.Lock()
 
 
 def _get(table: Table[Any, Any], values: list[Any], acc: Accessor) -> Any:
@@ -131,28 +140,21 @@ def read(p: Pin, acc: Accessor) -> Any:
     if p.entry is not None:  # detached: private, no lock; the handle checks its thread
         return p.entry[acc.field]
     table = p.table
-    d = table._domain
     key = p.key
-    tid = get_ident()
-    if tid == d.fast_tid:
-        # The lock-free path (see locking.py): count this thread in, re-check, then read.
-        d.owner_fast += 1
-        if tid == d.fast_tid:
-            b = table._borrows.get(key, 0)
-            if b < 0:
-                d.fast_conflict(table, key, False, b)  # backs out, raises
-            try:
-                return _get(table, p.values, acc)
-            finally:
-                d.owner_fast -= 1
-                if d.foreign:
-                    d.wake()
-        d.fast_back_out()
-    grant = d.acquire(table, key, False, table.timeout)
+    if borrow_now(table, key, False):
+        try:
+            return _get(table, p.values, acc)
+        finally:
+            unborrow_now(table, key)
+    try:
+        h = table.read(key)
+    except EntryNotFoundError:
+        with _erased:
+            return _get(table, p.values, acc)
     try:
         return _get(table, p.values, acc)
     finally:
-        d.release(table, key, False, grant)
+        h.release()
 
 
 def _put(p: Pin, acc: Accessor, value: Any) -> None:
@@ -169,46 +171,36 @@ def write(p: Pin, acc: Accessor, value: Any) -> None:
         p.entry[acc.field] = value
         return
     table = p.table
-    d = table._domain
     key = p.key
-    tid = get_ident()
-    if tid == d.fast_tid:
-        d.owner_fast += 1
-        if tid == d.fast_tid:
-            b = table._borrows.get(key, 0)
-            if b:
-                d.fast_conflict(table, key, True, b)
-            try:
-                _put(p, acc, value)
-                return
-            finally:
-                d.owner_fast -= 1
-                if d.foreign:
-                    d.wake()
-        d.fast_back_out()
-    grant = d.acquire(table, key, True, table.timeout)
+    if borrow_now(table, key, True):
+        try:
+            _put(p, acc, value)
+        finally:
+            unborrow_now(table, key)
+        return
+    try:
+        h = table.write(key)
+    except EntryNotFoundError:
+        with _erased:
+            _put(p, acc, value)
+        return
     try:
         _put(p, acc, value)
     finally:
-        d.release(table, key, True, grant)
+        h.release()
 
 
 def lookup(table: Table[Any, Any], key: Any) -> list[Any] | None:
     """The value list at `key` (None if absent), looked up under the key's shared lock."""
-    d = table._domain
-    tid = get_ident()
-    if tid == d.fast_tid:
-        d.owner_fast += 1
-        if tid == d.fast_tid:
-            try:
-                return table._entries.get(key)
-            finally:
-                d.owner_fast -= 1
-                if d.foreign:
-                    d.wake()
-        d.fast_back_out()
-    grant = d.acquire(table, key, False, table.timeout)
+    if borrow_now(table, key, False):
+        try:
+            return table._entries.get(key)
+        finally:
+            unborrow_now(table, key)
     try:
-        return table._entries.get(key)
-    finally:
-        d.release(table, key, False, grant)
+        h = table.read(key)
+    except EntryNotFoundError:
+        return None
+    values: list[Any] = h._values
+    h.release()
+    return values
