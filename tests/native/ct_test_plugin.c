@@ -26,6 +26,8 @@
  *   fail_init=0       make plugin_init fail (returns a state anyway, with an error)
  *   types=0           add a dynamic field of every state type (ct_t_<type>) at init; the parse
  *                     self-test writes each type's extreme values and reads them back
+ *   sample_nested=0   give plugin_sample a read-only TABLE field "children": per entry, a child table
+ *                     (UINT64 key, field u64_val) reached through its own ss_plugin_table_input
  *   badinput=0        bad-input checks: at init (NULL pointers, unknown state types) and at the start
  *                     of each parse self-test (NULL/garbage entries, accessors, keys, values and
  *                     iterators; the entry and nested handle kept from the previous event, which the
@@ -157,12 +159,16 @@ static char* xstrdup(const char* s)
 #define SAMPLE_MAX_FIELDS 16
 #define SAMPLE_ENTRY_MAGIC 0x5a4d504c45ULL
 
+struct sample_table;
+
 typedef struct sample_entry {
 	uint64_t magic;
 	int attached;
 	uint64_t key;
 	ss_plugin_state_data vals[SAMPLE_MAX_FIELDS]; /* vals[0] is u64_val */
 	char* strs[SAMPLE_MAX_FIELDS];                /* owned copies for STRING fields */
+	struct sample_table* child;                   /* TABLE field "children" (made on first read) */
+	ss_plugin_table_input* child_input;           /* the child's handle (per the handle convention) */
 } sample_entry;
 
 typedef struct sample_table {
@@ -177,10 +183,17 @@ typedef struct sample_table {
 	size_t cap;
 } sample_table;
 
+static void sample_fini(struct sample_table* st);
+
 static void sample_entry_free(sample_entry* e)
 {
 	if (!e) return;
 	for (int i = 0; i < SAMPLE_MAX_FIELDS; i++) free(e->strs[i]);
+	if (e->child) {
+		sample_fini(e->child);
+		free(e->child);
+	}
+	free(e->child_input);
 	e->magic = 0;
 	free(e);
 }
@@ -197,6 +210,15 @@ static void sample_init(sample_table* st)
 	st->field_names[0] = xstrdup("u64_val");
 	st->field_types[0] = SS_PLUGIN_ST_UINT64;
 	st->nfields = 1;
+}
+
+/* sample_nested=1: a read-only TABLE field "children"; each entry owns a child table (UINT64 key,
+ * field u64_val). Accessor 1 (u64_val) is the same in every child, as the ABI requires. */
+static void sample_add_children_field(sample_table* st)
+{
+	st->field_names[st->nfields] = xstrdup("children");
+	st->field_types[st->nfields] = SS_PLUGIN_ST_TABLE;
+	st->nfields++;
 }
 
 static void sample_fini(sample_table* st)
@@ -245,7 +267,7 @@ static const ss_plugin_table_fieldinfo* sample_list_fields(ss_plugin_table_t* t,
 	for (uint32_t i = 0; i < st->nfields; i++) {
 		st->infos[i].name = st->field_names[i];
 		st->infos[i].field_type = st->field_types[i];
-		st->infos[i].read_only = 0;
+		st->infos[i].read_only = st->field_types[i] == SS_PLUGIN_ST_TABLE;
 	}
 	*nfields = st->nfields;
 	pthread_mutex_unlock(&st->mu);
@@ -339,6 +361,22 @@ static ss_plugin_table_entry_t* sample_get_entry(ss_plugin_table_t* t, const ss_
 	return e;
 }
 
+static void sample_fill_input(ss_plugin_table_input* in, sample_table* st);
+
+/* The child table of an entry (TABLE field "children"), made on first use. */
+static ss_plugin_table_input* sample_child(sample_entry* se)
+{
+	if (!se->child) {
+		se->child = malloc(sizeof(*se->child));
+		se->child_input = malloc(sizeof(*se->child_input));
+		if (!se->child || !se->child_input) abort();
+		sample_init(se->child);
+		se->child->name = "children";
+		sample_fill_input(se->child_input, se->child);
+	}
+	return se->child_input;
+}
+
 static ss_plugin_rc sample_read(ss_plugin_table_t* t, ss_plugin_table_entry_t* e, const ss_plugin_table_field_t* f,
                                 ss_plugin_state_data* out)
 {
@@ -354,6 +392,8 @@ static ss_plugin_rc sample_read(ss_plugin_table_t* t, ss_plugin_table_entry_t* e
 		sample_entry* se = e;
 		if (st->field_types[i] == SS_PLUGIN_ST_STRING)
 			out->str = se->strs[i] ? se->strs[i] : "";
+		else if (st->field_types[i] == SS_PLUGIN_ST_TABLE)
+			out->table = sample_child(se);
 		else
 			*out = se->vals[i];
 		rc = SS_PLUGIN_SUCCESS;
@@ -450,7 +490,9 @@ static ss_plugin_table_entry_t* sample_add(ss_plugin_table_t* t, const ss_plugin
 		return NULL;
 	}
 	*copy = *in;
-	memset(in->strs, 0, sizeof(in->strs)); /* strings moved to the copy */
+	memset(in->strs, 0, sizeof(in->strs)); /* strings and child table moved to the copy */
+	in->child = NULL;
+	in->child_input = NULL;
 	sample_entry_free(in);
 	copy->attached = 1;
 	copy->key = key->u64;
@@ -486,6 +528,8 @@ static ss_plugin_rc sample_write(ss_plugin_table_t* t, ss_plugin_table_entry_t* 
 		set_error("invalid field accessor");
 	} else if (!in) {
 		set_error("null value");
+	} else if (st->field_types[i] == SS_PLUGIN_ST_TABLE) {
+		set_error("table field %s is read-only", st->field_names[i]);
 	} else {
 		sample_entry* se = e;
 		if (st->field_types[i] == SS_PLUGIN_ST_STRING) {
@@ -560,6 +604,7 @@ typedef struct config {
 	int fail_init;
 	int types;
 	int badinput;
+	int sample_nested;
 } config;
 
 typedef struct plugin_state {
@@ -697,6 +742,7 @@ static int parse_config(config* c, const char* text)
 		else if (strcmp(k, "fail_init") == 0) c->fail_init = atoi(v);
 		else if (strcmp(k, "types") == 0) c->types = atoi(v);
 		else if (strcmp(k, "badinput") == 0) c->badinput = atoi(v);
+		else if (strcmp(k, "sample_nested") == 0) c->sample_nested = atoi(v);
 		else if (strcmp(k, "key_type") == 0 || strcmp(k, "nested_type") == 0 ||
 		         strcmp(k, "counter_key_type") == 0) {
 			ss_plugin_state_type t;
@@ -982,7 +1028,7 @@ static void init_checks_export(plugin_state* ps, const ss_plugin_init_tables_inp
 	rec(ps, "own.get_table_field.unknown_field", f == NULL, f != NULL, "ct_nope", 1);
 	uint32_t nf = 0;
 	const ss_plugin_table_fieldinfo* fi = fv->list_table_fields(ps->sample_h, &nf);
-	recf(ps, "own.list_table_fields", fi != NULL && nf == 2, nf, fi == NULL, "%s,%s",
+	recf(ps, "own.list_table_fields", fi != NULL && nf == (ps->cfg.sample_nested ? 3u : 2u), nf, fi == NULL, "%s,%s",
 	     fi && nf > 0 ? fi[0].name : "", fi && nf > 1 ? fi[1].name : "");
 }
 
@@ -1569,6 +1615,7 @@ CT_EXPORT ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc*
 	ps->owner_err = in->get_owner_last_error;
 	ps->log_fn = in->log_fn;
 	if (!parse_config(&ps->cfg, in->config ? in->config : "")) return ps;
+	if (ps->cfg.sample_nested) sample_add_children_field(&ps->sample);
 	if (ps->cfg.fail_init) {
 		set_error("init failure requested by config");
 		return ps;
