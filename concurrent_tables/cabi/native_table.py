@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._abi import ffi, lib
 from ..errors import (
+    AccessDeniedError,
     EntryExistsError,
     EntryNotFoundError,
     FieldDefinitionError,
@@ -263,7 +264,7 @@ class NativeTable:
             )
         return self.get_field(name, info.type)
 
-    def _resolve(self, field: NativeField | str) -> NativeField:
+    def _resolve(self, field: Field | str) -> NativeField:
         if isinstance(field, str):
             return self.field(field)
         if not isinstance(field, NativeField) or field.family is not self.family:
@@ -289,13 +290,18 @@ class NativeTable:
         del keep
         return e
 
-    def get_entry(self, key: Any, *, write: bool = False) -> NativeEntryHandle:
-        """A handle on the entry at `key` (EntryNotFoundError carrying the plugin's text)."""
+    def get_entry(
+        self, key: Any, *, write: bool = False, wrap: Callable[[NativeTable], Any] | None = None
+    ) -> NativeEntryHandle:
+        """A handle on the entry at `key` (EntryNotFoundError carrying the plugin's text).
+
+        `wrap`: applied to the nested tables its TABLE fields read as.
+        """
         self._check_thread()
         e = self._acquire(key)
         if e == ffi.NULL:
             raise self._raise(EntryNotFoundError, "get_table_entry", key=key)
-        return NativeEntryHandle(self, key, e, write=write, acquired=True)
+        return NativeEntryHandle(self, key, e, write=write, acquired=True, wrap=wrap)
 
     def read(self, key: Any) -> NativeEntryHandle:
         """A read handle on the entry at `key`."""
@@ -313,13 +319,15 @@ class NativeTable:
         lib.ct_disp_release_table_entry(self.input, e)
         return True
 
-    def create_entry(self) -> NativeDetachedEntry:
+    def create_entry(
+        self, *, wrap: Callable[[NativeTable], Any] | None = None
+    ) -> NativeDetachedEntry:
         """A new detached entry, every field at the plugin's default."""
         self._check_thread()
         e = lib.ct_disp_create_table_entry(self.input)
         if e == ffi.NULL:
             raise self._raise(PluginError, "create_table_entry")
-        return NativeDetachedEntry(self, None, e, write=True, acquired=False)
+        return NativeDetachedEntry(self, None, e, write=True, acquired=False, wrap=wrap)
 
     def add_entry(self, key: Any, entry: NativeDetachedEntry, *, replace: bool = False) -> bool:
         """Attach `entry` at `key`; True if it replaced an entry (EntryExistsError unless asked)."""
@@ -358,7 +366,11 @@ class NativeTable:
             raise self._raise(PluginError, "clear_table")
 
     def iterate(
-        self, callback: Callable[[NativeEntryHandle], bool | None], *, write: bool = False
+        self,
+        callback: Callable[[NativeEntryHandle], bool | None],
+        *,
+        write: bool = False,
+        wrap: Callable[[NativeTable], Any] | None = None,
     ) -> bool:
         """Call `callback(handle)` per entry, in the plugin's order, until it returns False.
 
@@ -369,7 +381,7 @@ class NativeTable:
         raised: list[BaseException] = []
 
         def visit(e: Any) -> bool:
-            h = NativeEntryHandle(self, None, e, write=write, acquired=False)
+            h = NativeEntryHandle(self, None, e, write=write, acquired=False, wrap=wrap)
             try:
                 return callback(h) is not False
             except BaseException as exc:
@@ -399,10 +411,17 @@ class NativeTable:
 class NativeEntryHandle:
     """A handle on one entry of a native table: `h[field]`, `h[field] = v`, `release()`."""
 
-    __slots__ = ("_acquired", "_how", "_key", "_ptr", "_table", "_tid", "write")
+    __slots__ = ("_acquired", "_how", "_key", "_ptr", "_table", "_tid", "_wrap", "write")
 
     def __init__(
-        self, table: NativeTable, key: Any, ptr: Any, *, write: bool, acquired: bool
+        self,
+        table: NativeTable,
+        key: Any,
+        ptr: Any,
+        *,
+        write: bool,
+        acquired: bool,
+        wrap: Callable[[NativeTable], Any] | None = None,
     ) -> None:
         self._table = table
         self._key = key
@@ -410,6 +429,7 @@ class NativeEntryHandle:
         self._tid = get_ident()
         self._acquired = acquired
         self._how = ""
+        self._wrap = wrap  # what nested tables are shown as (an importer's view, say)
         self.write = write
 
     @property
@@ -434,7 +454,7 @@ class NativeEntryHandle:
                 get_ident(),
             )
 
-    def __getitem__(self, field: NativeField | str) -> Any:
+    def __getitem__(self, field: Field | str) -> Any:
         self._live()
         t = self._table
         f = t._resolve(field)
@@ -447,17 +467,24 @@ class NativeEntryHandle:
         if ft is StateType.BOOL:
             return out.b != 0
         if ft is StateType.TABLE:
-            return _nested_view(t, f, out.table)
+            nested = _nested_view(t, f, out.table)
+            return nested if self._wrap is None else self._wrap(nested)
         assert ft is not None
         return getattr(out, MEMBER[ft])
 
     get = __getitem__
 
-    def __setitem__(self, field: NativeField | str, value: Any) -> None:
+    def __setitem__(self, field: Field | str, value: Any) -> None:
         self._live()
         t = self._table
         f = t._resolve(field)
         if not self.write:
+            if self._wrap is not None:  # an importer's view: the same words as ImportedTable
+                raise AccessDeniedError(
+                    f"cannot write field '{f.name}' of entry {self._key!r} in imported table "
+                    f"'{t.name}' through a read handle: writes need a write handle, taken "
+                    "with a TableWriter (get_entry(writer, key, write=True))"
+                )
             raise ReadOnlyHandleError(t.name, self._key, f.name)
         ft = f.type
         assert ft is not None
@@ -517,8 +544,11 @@ class NativeDetachedEntry(NativeEntryHandle):
     __slots__ = ()
 
     def release(self) -> None:
-        """A detached entry is ended by `destroy()` or `add_entry`, not by a release."""
-        return None
+        """Give the entry up: a detached entry never added is destroyed (like `destroy()`).
+
+        A callback scope's clean-up ends the detached entries taken in it this way.
+        """
+        self.destroy()
 
     def __exit__(self, t: object, v: object, tb: object) -> None:
         return None

@@ -31,6 +31,17 @@ def ct_extract_plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return compile_test_plugin(out, EXTRACT_ONLY, "ct_test_extract.so").path
 
 
+@pytest.fixture(scope="session")
+def ct_plugin_version_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The test plugin built to require other API versions: {"3.0.0": path, ...}."""
+    out = tmp_path_factory.mktemp("ct_native_versions")
+    paths = {}
+    for v in ("3.0.0", "3.11.7", "3.12.1", "3.13.0", "2.12.0", "bogus"):
+        flag = f'-DCT_TEST_API_VERSION="{v}"'
+        paths[v] = compile_test_plugin(out, (flag,), f"ct_test_{v}.so").path
+    return paths
+
+
 @pytest.fixture
 def directory() -> LocalDirectory:
     """A host directory with a Falco-shaped `threads` table holding thread 1 ("init")."""

@@ -1561,9 +1561,14 @@ static void stop_counter_thread(plugin_state* ps)
 /* exported plugin_* symbols                                                                      */
 /* ============================================================================================== */
 
+/* Overridable at build time (-DCT_TEST_API_VERSION='"3.0.0"') to test the host's version check. */
+#ifndef CT_TEST_API_VERSION
+#define CT_TEST_API_VERSION CT_PLUGIN_API_VERSION_STR
+#endif
+
 CT_EXPORT const char* plugin_get_required_api_version(void)
 {
-	return CT_PLUGIN_API_VERSION_STR;
+	return CT_TEST_API_VERSION;
 }
 
 CT_EXPORT const char* plugin_get_name(void)

@@ -1,0 +1,313 @@
+"""Native plugins and native tables inside the Python plugin host (`PluginHost`).
+
+- `RegistryDirectory`: a host's `TableRegistry` as the native registry callbacks see it, so
+  native and Python plugins share one registry: native plugins import Python plugins' tables
+  and the host's, and the tables they export are registered there.
+- `NativeBackend`: the `TableBackend` of an `ImportedTable` whose table a native plugin owns, so
+  a Python plugin imports a native table exactly like any other (tokens, the read-only rule,
+  confinement to the importing thread, nested tables as imported views).
+- `load_native_plugin(path)`: a `Plugin` for the host whose capabilities are the native
+  plugin's (parse, extract, capture listen). The host runs it like its Python plugins; what it
+  may do with tables in each callback is the access matrix, enforced by the owner side.
+
+    host = PluginHost([load_native_plugin("libparse.so", config="..."), MyExtractor()])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PluginError
+from ..fields import Field, FieldInfo
+from ..plugin import (
+    CaptureListenInput,
+    Event,
+    ExtractPlugin,
+    ExtractRequest,
+    ListenPlugin,
+    ParsePlugin,
+    Plugin,
+)
+from ..registry import LocalBackend, NestedFieldsBackend, TableRegistry
+from ..table import Table
+from ..tokens import TableReader, TablesInput, TableWriter
+from ..types import StateType
+from .directory import LocalDirectory
+from .loader import NativePlugin
+from .native_table import NativeDetachedEntry, NativeEntryHandle, NativeField, NativeTable
+
+if TYPE_CHECKING:
+    from ..registry import DetachedView, EntryView, ImportedTable
+
+
+class RegistryDirectory:
+    """A `TableRegistry` as a `TableDirectory` (the C registry callbacks' view of the host)."""
+
+    def __init__(self, registry: TableRegistry) -> None:
+        self.registry = registry
+
+    def names(self) -> list[tuple[str, StateType]]:
+        return [(i.name, i.key_type) for i in self.registry.list_tables()]
+
+    def find(self, name: str) -> Table[Any, Any] | NativeTable | None:
+        for info in self.registry.list_tables():
+            if info.name == name:
+                backend = self.registry.get_table(name, info.key_type)._backend
+                if isinstance(backend, LocalBackend):
+                    return backend.table
+                if isinstance(backend, NativeBackend):
+                    return backend.table
+                return None  # a kind of table the bridge cannot hand to C
+        return None
+
+    def add_native(self, table: NativeTable, owner: str) -> None:
+        self.registry.export(NativeBackend(table), owner=owner)
+
+
+# -- a native table behind an ImportedTable -------------------------------------------------------
+
+
+def _wrapper(view: ImportedTable) -> Callable[[NativeTable], Any]:
+    """Show nested native tables as imported views, children of `view`."""
+    return lambda nested: view._child(NativeBackend(nested))
+
+
+class NativeBackend:
+    """The `TableBackend` of a native plugin's table."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, table: NativeTable) -> None:
+        self.table = table
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+    @property
+    def key_type(self) -> StateType:
+        return self.table.key_type
+
+    @property
+    def thread_safe(self) -> bool:
+        return False
+
+    def size(self) -> int:
+        return self.table.size()
+
+    def get_entry(self, view: ImportedTable, key: Any, write: bool) -> EntryView:
+        return self.table.get_entry(key, write=write, wrap=_wrapper(view))
+
+    def create_entry(self, view: ImportedTable) -> DetachedView:
+        return self.table.create_entry(wrap=_wrapper(view))
+
+    def add_entry(self, key: Any, entry: DetachedView, replace: bool) -> bool:
+        if not isinstance(entry, NativeDetachedEntry):
+            raise PluginError(
+                f"add_entry on native table '{self.name}': the entry was not created by it"
+            )
+        return self.table.add_entry(key, entry, replace=replace)
+
+    def erase_entry(self, key: Any) -> None:
+        self.table.erase_entry(key)
+
+    def clear(self) -> None:
+        self.table.clear()
+
+    def iterate(
+        self, view: ImportedTable, callback: Callable[[EntryView], bool | None], write: bool
+    ) -> bool:
+        return self.table.iterate(callback, write=write, wrap=_wrapper(view))
+
+    def items(self, view: ImportedTable, write: bool) -> Iterator[EntryView]:
+        return self.table.items(write=write)  # raises: native entries live in their walk only
+
+    def get_field(self, name: str, type: StateType) -> Field:
+        return self.table.get_field(name, type)
+
+    def add_field(self, name: str, type: StateType) -> Field:
+        return self.table.add_field(name, type)
+
+    def list_fields(self) -> list[FieldInfo]:
+        return self.table.list_fields()
+
+    def nested(self, field: Field) -> NestedFieldsBackend:
+        return _NativeNested(self.table, (_native_field(self.table, field),))
+
+
+def _native_field(table: NativeTable, field: Field) -> NativeField:
+    if not isinstance(field, NativeField) or field.type is not StateType.TABLE:
+        raise PluginError(f"'{field.name}' is not a table field of native table '{table.name}'")
+    return field
+
+
+class _NativeNested:
+    """The fields of the native tables under one TABLE field path.
+
+    The ABI reaches a nested table only through an entry, so each operation walks the path
+    through temporary detached entries (created, read, destroyed), as the SDKs do at init. The
+    accessors it returns work on every nested table of that field.
+    """
+
+    def __init__(self, top: NativeTable, path: tuple[NativeField, ...]) -> None:
+        self._top = top
+        self._path = path
+        self._name, self._key_type = self._walk(lambda t: (t.name, t.key_type))
+
+    def _walk(self, fn: Callable[[NativeTable], Any]) -> Any:
+        made: list[NativeDetachedEntry] = []
+        try:
+            table = self._top
+            for f in self._path:
+                e = table.create_entry()
+                made.append(e)
+                nested = e[f]
+                assert isinstance(nested, NativeTable)
+                table = nested
+            return fn(table)
+        finally:
+            for e in reversed(made):
+                e.destroy()
+
+    @property
+    def name(self) -> str:
+        return str(self._name)
+
+    @property
+    def key_type(self) -> StateType:
+        kt: StateType = self._key_type
+        return kt
+
+    def get_field(self, name: str, type: StateType) -> Field:
+        f: Field = self._walk(lambda t: t.get_field(name, type))
+        return f
+
+    def add_field(self, name: str, type: StateType) -> Field:
+        f: Field = self._walk(lambda t: t.add_field(name, type))
+        return f
+
+    def list_fields(self) -> list[FieldInfo]:
+        fields: list[FieldInfo] = self._walk(lambda t: t.list_fields())
+        return fields
+
+    def nested(self, field: Field) -> NestedFieldsBackend:
+        return _NativeNested(self._top, (*self._path, _native_field(self._top, field)))
+
+
+# -- a native plugin in the host ------------------------------------------------------------------
+
+
+class NativePluginAdapter(Plugin):
+    """A native plugin run by `PluginHost` (made by `load_native_plugin`)."""
+
+    def __init__(self, native: NativePlugin) -> None:
+        self.native = native
+        self.name = native.name
+
+    def init(self, tables: TablesInput | None) -> None:
+        """plugin_init against the host's registry; a failed init is destroyed at once."""
+        if tables is not None:
+            self.native.session.directory = RegistryDirectory(tables._registry)
+        else:
+            self.native.session.directory = LocalDirectory()
+        self.native.table_access = tables is not None
+        try:
+            self.native.init()
+        except BaseException:
+            self.native.destroy()  # the host destroys only plugins whose init succeeded
+            raise
+
+    def destroy(self) -> None:
+        self.native.destroy()
+
+    def __repr__(self) -> str:
+        return f"<native plugin '{self.name}' {self.native.path}>"
+
+
+def _params(event: Event) -> tuple[bytes, ...]:
+    p = event.payload
+    if isinstance(p, bytes):
+        return (p,)
+    if isinstance(p, (tuple, list)) and all(isinstance(x, bytes) for x in p):
+        return tuple(p)
+    return ()
+
+
+class _NativeParse(NativePluginAdapter, ParsePlugin):
+    def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
+        """plugin_parse_event, if the plugin parses this event's type and source."""
+        self.native.parse_event(
+            event.type,
+            event.tid,
+            event.ts,
+            _params(event),
+            evtnum=event.evtnum or None,
+            source=event.source,
+        )
+
+
+class _NativeListen(NativePluginAdapter, ListenPlugin):
+    def capture_open(self, capture: CaptureListenInput) -> None:
+        self.native.capture_open()
+
+    def capture_close(self, capture: CaptureListenInput) -> None:
+        self.native.capture_close()
+
+
+class _NativeExtract(NativePluginAdapter, ExtractPlugin):
+    def extract(self, event: Event, request: ExtractRequest, reader: TableReader) -> Any:
+        """Run plugin_extract_fields (with no field requests, see NativePlugin.extract_fields).
+
+        Returns the plugin's return code; field values are not available.
+        """
+        rc = self.native.extract_fields(event.type, event.tid, event.ts, evtnum=event.evtnum)
+        if rc != 0:
+            raise PluginError(
+                f"plugin '{self.name}' failed to extract {request}: {self.native.last_error}"
+            )
+        return rc
+
+
+def load_native_plugin(
+    path: str,
+    config: str = "",
+    *,
+    fields: Sequence[str] = (),
+    extra_cdef: str = "",
+) -> NativePluginAdapter:
+    """Load a native plugin for `PluginHost`; its capabilities are the symbols it exports.
+
+    `fields`: the extraction fields to route to it (extract-capable plugins only).
+    """
+    native = NativePlugin(path, config, extra_cdef=extra_cdef)
+    bases: list[type[NativePluginAdapter]] = []
+    if native.can_parse:
+        bases.append(_NativeParse)
+    if native.can_extract:
+        bases.append(_NativeExtract)
+    if native.can_listen:
+        bases.append(_NativeListen)
+    if not bases:
+        native.destroy()
+        raise PluginError(
+            f"plugin '{native.name}' ({path}) neither parses, extracts nor listens: "
+            "the host runs no other kind of native plugin"
+        )
+    if fields and not native.can_extract:
+        native.destroy()
+        raise PluginError(f"plugin '{native.name}' does not extract fields")
+    cls = type(f"Native_{native.name}", tuple(bases), {})
+    adapter: NativePluginAdapter = cls(native)
+    if fields:
+        adapter.fields = tuple(fields)  # type: ignore[attr-defined]
+    return adapter
+
+
+__all__ = [
+    "NativeBackend",
+    "NativeEntryHandle",
+    "NativePluginAdapter",
+    "RegistryDirectory",
+    "load_native_plugin",
+]
