@@ -12,6 +12,7 @@ See docs/c-abi.md for the user guide.
 from __future__ import annotations
 
 from . import owner as _owner  # noqa: F401  (binds the owner callbacks)
+from .bench import bench_native_read
 from .context import current_session, last_error
 from .directory import LocalDirectory, TableDirectory
 from .exported import forget, table_input
@@ -36,6 +37,7 @@ __all__ = [
     "NativeTable",
     "PluginSession",
     "TableDirectory",
+    "bench_native_read",
     "current_session",
     "forget",
     "install",

@@ -108,7 +108,7 @@ def _acc(ref: TableRef, f: int) -> Accessor:
 
 def _check(grant: int, op: str) -> PluginSession | None:
     """The calling plugin (None on a plugin's own thread), if its phase grants `grant`."""
-    s: PluginSession | None = getattr(_tls, "session", None)
+    s: PluginSession | None = _tls.session
     if s is not None and not s.grants & grant:
         raise access_error(s, op)
     return s
@@ -247,7 +247,7 @@ def _read_entry_field(t: int, e: int, f: int, out: Any) -> int:
         acc = ACCESSORS.get(f)
         if acc is None or acc.registry is not ref.registry:
             acc = _acc(ref, f)
-        s: PluginSession | None = getattr(_tls, "session", None)
+        s: PluginSession | None = _tls.session
         if s is not None and not s.grants & READ:
             raise access_error(s, "read_entry_field")
         if out == NULL:

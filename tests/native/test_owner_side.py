@@ -511,3 +511,12 @@ def test_list_adapters_refuse_dynamic_fields() -> None:
             assert c.error == "can't add dynamic fields to stl_container_table_adapter"
     finally:
         c.close()
+
+
+def test_bench_native_read() -> None:
+    """The figure the stress bench reads: median ns of one native read on a Python table."""
+    from concurrent_tables.cabi import bench_native_read
+
+    ns = bench_native_read(5_000)
+    assert isinstance(ns, float) and 50 < ns < 100_000
+    assert 50 < bench_native_read(2_000, thread_safe=False, string=True) < 100_000
