@@ -103,15 +103,21 @@ def unpin(p: Pin) -> None:
 
 
 def drop_session_pins(session: PluginSession, how: str) -> None:
-    """The per-callback clean-up: forget acquired pins, destroy detached entries never added."""
-    for id in session.acquired:
+    """The per-callback clean-up: forget acquired pins, destroy detached entries never added.
+
+    A plugin's own thread may release one of these meanwhile (an entry acquired during
+    capture_open, say): the sets are copied first (one atomic step under the GIL).
+    """
+    acquired = list(session.acquired)
+    session.acquired.difference_update(acquired)
+    for id in acquired:
         PINS.pop(id, None)
-    session.acquired.clear()
-    for id in session.detached:
+    detached = list(session.detached)
+    session.detached.difference_update(detached)
+    for id in detached:
         p = PINS.pop(id, None)
         if p is not None and p.entry is not None and p.entry.alive:
             p.entry._end(how)
-    session.detached.clear()
 
 
 # -- one field, under the entry's lock ---------------------------------------------------------
