@@ -122,3 +122,33 @@ def test_capture_close_stops_a_long_pthread(ct_plugin_path: object) -> None:
         assert status["failures"] == 0
     finally:
         p.destroy()
+
+
+@pytest.mark.timeout(60)
+def test_pthread_survives_erase_and_replace_churn(ct_plugin_path: object) -> None:
+    """Python erases and re-adds the entry the pthread is counting on: failures, no crash."""
+    counters: Table[int, Counter] = Table("counters", U64, Counter, thread_safe=True)
+    iters = 5_000
+    config = f"import=0;export=0;counter_table=counters;counter_key=9;counter_iters={iters}"
+    p = load_plugin(ct_plugin_path, LocalDirectory(counters), config)  # type: ignore[arg-type]
+    try:
+        p.init()
+        p.capture_open()
+        churn = 0
+        deadline = time.monotonic() + 45
+        while not thread_done(p):
+            assert time.monotonic() < deadline
+            try:
+                counters.erase_entry(9)
+            except Exception:
+                pass
+            counters.add_entry(9, counters.create_entry(), replace=True)
+            churn += 1
+        status = thread_status(p)
+        assert status["iterations"] + status["failures"] == iters
+        assert status["iterations"] > 0 and churn > 0
+        if status["failures"]:
+            assert status["error"] == "get_entry found no element at given key"
+        p.capture_close()
+    finally:
+        p.destroy()

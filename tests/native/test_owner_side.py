@@ -520,3 +520,22 @@ def test_bench_native_read() -> None:
     ns = bench_native_read(5_000)
     assert isinstance(ns, float) and 50 < ns < 100_000
     assert 50 < bench_native_read(2_000, thread_safe=False, string=True) < 100_000
+
+
+def test_nested_handles_of_a_thread_without_a_plugin_come_from_a_ring() -> None:
+    """Outside any callback, nested handles come from a ring of 256 per thread."""
+    threads = threads_table()
+    for tid in range(1, 301):
+        add_thread(threads, tid)
+    t = table_input(threads)
+    fds = ffi.cast("void*", accessor_of(threads.get_field("file_descriptors", 10)).id)
+    out = ffi.new("ss_plugin_state_data*")
+    handles = []
+    for tid in range(1, 301):
+        e = lib.ct_disp_get_table_entry(t, data("s64", tid))
+        assert lib.ct_disp_read_entry_field(t, e, fds, out) == 0
+        handles.append(out.table)
+        lib.ct_disp_release_table_entry(t, e)
+    assert lib.ct_disp_get_table_size(handles[-1]) == 0  # recent: valid
+    assert lib.ct_disp_get_table_size(handles[0]) == 0  # the slot was reused: a live table
+    assert len({int(ffi.cast("uintptr_t", h)) for h in handles}) == 256
