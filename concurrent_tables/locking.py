@@ -384,10 +384,12 @@ class SharedDomain(ConfinedDomain):
             _tracer("release", self, table, key, write)
 
     def held_by_me(self, table: Table[Any, Any], key: Any) -> bool:
-        if table._borrows.get(key):
+        tid = get_ident()
+        # Borrows are the owner's lock-free handles: another thread's erase must not see them
+        # as its own (structural changes do not close the fast path).
+        if tid == self.owner and table._borrows.get(key):
             return True
         slot = table._slots.get(key)
-        tid = get_ident()
         return slot is not None and (slot.writer == tid or tid in slot.readers)
 
     def statistics(self) -> LockStatistics:

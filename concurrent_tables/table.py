@@ -249,7 +249,9 @@ class Table(Generic[K, S]):
     def clear(self) -> None:
         """Remove every entry. Raises ReentrancyError if this thread holds a handle here."""
         with self._domain.structural(self):
-            mine = [k for k in self._borrows] or [
+            # Borrows are the owner's (lock-free) handles, not another clearing thread's.
+            borrows = self._borrows if get_ident() == self._domain.owner else ()
+            mine = [k for k in borrows] or [
                 k for k in list(self._slots) if self._domain.held_by_me(self, k)
             ]
             if mine:
