@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import queue
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from threading import get_ident
 from typing import Any, Self
@@ -251,10 +251,16 @@ class PluginHost:
         return p
 
     def _drain(self) -> Iterator[Event]:
-        """Events pushed by async plugins so far, in arrival order."""
-        while True:
+        """Events pushed by async plugins so far, in arrival order.
+
+        Only those queued when the drain starts: events pushed meanwhile wait for the next
+        drain, so an async plugin pushing as fast as the loop handles its events cannot
+        starve the source.
+        """
+        pushed = self._pushed
+        for _ in range(pushed.qsize()):
             try:
-                yield self._pushed.get_nowait()
+                yield pushed.get_nowait()
             except queue.Empty:
                 return
 
@@ -294,7 +300,7 @@ class PluginHost:
         *,
         extract: Sequence[str] = (),
         source: str | None = None,
-    ) -> Iterator[EventResult]:
+    ) -> Generator[EventResult, None, None]:
         """`run`, one result at a time: yields each event's result as soon as it is processed.
 
         Init and the check of `extract` happen now; the capture opens at the first `next()`
@@ -312,7 +318,7 @@ class PluginHost:
 
     def _loop(
         self, stream: Iterator[Event], requests: list[ExtractRequest]
-    ) -> Iterator[EventResult]:
+    ) -> Generator[EventResult, None, None]:
         self.open_capture()
         try:
             for ev in stream:

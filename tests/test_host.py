@@ -284,6 +284,29 @@ def test_async_events_are_processed_between_source_events() -> None:
 
 
 @pytest.mark.timeout(10)
+def test_async_events_cannot_starve_the_source() -> None:
+    class Echo(ParsePlugin, AsyncPlugin):
+        """Pushes a new async event each time it parses one: an endless stream of them."""
+
+        def __init__(self) -> None:
+            self.sources: list[str] = []
+
+        def start_async(self, ctx: AsyncContext) -> None:
+            self.ctx = ctx
+            ctx.push(Event(ts=0, tid=1, type=2))
+
+        def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
+            self.sources.append(event.source)
+            if event.source == "async" and len(self.sources) < 50:
+                self.ctx.push(Event(ts=0, tid=1, type=2))
+
+    echo = Echo()
+    PluginHost([CountdownSource(3), echo]).run()
+    # One drain takes what was queued when it started: the source goes on between drains.
+    assert echo.sources == ["async", "syscall"] * 3 + ["async"]
+
+
+@pytest.mark.timeout(10)
 def test_background_errors_raised_at_close() -> None:
     class Broken(AsyncPlugin):
         def start_async(self, ctx: AsyncContext) -> None:
