@@ -6,24 +6,30 @@
     python -m stress bench [--json PATH] [--rounds N]
 
 Modules: `scenario` (the scenario model and registry), `scenarios` and `canaries` (the
-scenarios), `driver` (running one; the seam for the plugin host), `invariants`, `detect`
-(--detect), `monitor` (progress and watchdog), `report`, `bench`, `cli`. See docs/stress.md.
+scenarios), `api` (table operations for scenario code: raw tables or tokens), `driver` (running
+one; the threads driver), `invariants`, `detect` (--detect), `monitor` (progress and
+watchdog), `report`, `bench`, `cli`. See docs/stress.md.
 """
 
 from . import canaries, scenarios
-from .driver import Driver, ThreadDriver, run
+from .api import Api, OwnerApi, TokenApi
+from .driver import BaseDriver, Driver, ThreadDriver, run
 from .report import RunReport
 from .scenario import SCENARIOS, Lane, RunContext, RunOptions, Scenario, Worker, register
 
 __all__ = [
     "SCENARIOS",
+    "Api",
+    "BaseDriver",
     "Driver",
     "Lane",
+    "OwnerApi",
     "RunContext",
     "RunOptions",
     "RunReport",
     "Scenario",
     "ThreadDriver",
+    "TokenApi",
     "Worker",
     "canaries",
     "register",
