@@ -1,9 +1,11 @@
 """Running a scenario: timing, detection, watchdog, the report; the threads driver.
 
-A driver runs a scenario's pieces (see `stress.scenario`). `ThreadDriver` (here) uses raw
-tables and plain threads; a `HostDriver` will run them through a real `PluginHost`.
+Two drivers run a scenario's pieces (see `stress.scenario`):
 
-Drivers share `BaseDriver.drive`: switch interval, --detect (tracer, yields, error counting), the
+    HostDriver (stress.host_driver, the default)   through a real `PluginHost`
+    ThreadDriver (here, `--driver threads`)         raw tables and plain threads
+
+Both share `BaseDriver.drive`: switch interval, --detect (tracer, yields, error counting), the
 monitor (progress, watchdog), the final checks and the report. A driver supplies `_setup`
 (make the tables: `scenario.setup()`, one way or another) and `_run` (start the workers, run
 events on this thread until the deadline or a stop, stop and join the workers; returns the
@@ -260,9 +262,19 @@ class ThreadDriver(BaseDriver):
         return [t.name for t in threads if t.is_alive()]
 
 
+def make_driver(name: str) -> BaseDriver:
+    """A fresh driver by `--driver` name: "host" (the default) or "threads"."""
+    from .host_driver import HostDriver  # it builds on this module
+
+    drivers: dict[str, type[BaseDriver]] = {"host": HostDriver, "threads": ThreadDriver}
+    if name not in drivers:
+        raise ValueError(f"unknown driver {name!r}: expected one of {sorted(drivers)}")
+    return drivers[name]()
+
+
 def run(options: RunOptions, driver: Driver | None = None) -> RunReport:
-    """Run one scenario by name and return its report."""
+    """Run one scenario by name and return its report (driver: by `options.driver`)."""
     cls = SCENARIOS[options.scenario]
     ctx = RunContext(options, ViolationLog())
     scenario = cls(ctx)
-    return (driver or ThreadDriver()).drive(scenario, ctx)
+    return (driver or make_driver(options.driver)).drive(scenario, ctx)

@@ -132,6 +132,8 @@ class RunReport:
             "--duration",
             f"{options.duration_s:g}",
         ]
+        if driver != "host":
+            argv += ["--driver", driver]
         if options.switch_interval_s is not None:
             argv += ["--switch-interval", f"{options.switch_interval_s:g}"]
         if options.detect:

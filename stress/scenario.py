@@ -79,6 +79,7 @@ class RunOptions:
     """What `stress run` was asked for."""
 
     scenario: str = "parse-vs-background"
+    driver: str = "host"  # "host": through PluginHost; "threads": raw tables, plain threads
     duration_s: float = 5.0
     threads: int = 3
     seed: int = 0
