@@ -114,11 +114,12 @@ class BackgroundTask:
                 self.runs += 1
                 if result is False:
                     break
-                if self.interval:
-                    if self._stop.wait(self.interval):
-                        break
-                else:
-                    time.sleep(0)  # let other threads run between back-to-back calls
+                # interval 0: call again at once. No time.sleep(0) here: it hands the GIL to a
+                # busy thread (the capture thread) for a whole switch interval, capping a busy
+                # task at one run per interval (~200/s); the interpreter's switch interval
+                # already makes busy threads take turns.
+                if self.interval and self._stop.wait(self.interval):
+                    break
         finally:
             set_role(None)
 

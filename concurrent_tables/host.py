@@ -8,8 +8,10 @@
 created), opens the capture, runs the event loop (each event: every parse plugin with a reader
 and a writer, then the extract requests with a reader only), closes the capture and stops the
 background work, joining its threads and raising what they collected. `run(events=recorded)`
-replays a recorded list of events without any source plugin. The steps are also public
-(`init`, `open_capture`, `process`, `close_capture`) for finer control.
+replays a recorded list of events without any source plugin. `stream` is the same loop handing
+out one result at a time, for captures too long to keep every result (with `record=False`, the
+host keeps no event either). The steps are also public (`init`, `open_capture`, `process`,
+`close_capture`) for finer control.
 
 The host is used from one thread, the one that initialised it: imported tables are confined to
 it. Only listen routines and async tasks run elsewhere, on threads the host started.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import queue
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from threading import get_ident
 from typing import Any, Self
@@ -66,10 +68,13 @@ class PluginHost:
         *,
         registry: TableRegistry | None = None,
         stop_timeout: float = 5.0,
+        record: bool = True,
     ) -> None:
         self.registry = registry if registry is not None else TableRegistry()
         self.plugins: list[Plugin] = []
         self.stop_timeout = stop_timeout
+        #: Keep every processed event in `recorded` (off for long captures: it only grows).
+        self.record = record
         #: Every event processed, in order: replay them with run(events=host.recorded).
         self.recorded: list[Event] = []
         #: Errors collected from routines and async tasks at the last close.
@@ -235,7 +240,8 @@ class PluginHost:
                         result.values[str(r)] = p.extract(event, r, scope.reader)
                     except Exception as exc:
                         result.errors[str(r)] = exc
-        self.recorded.append(event)
+        if self.record:
+            self.recorded.append(event)
         return result
 
     def _extractor(self, request: ExtractRequest) -> ExtractPlugin:
@@ -245,10 +251,16 @@ class PluginHost:
         return p
 
     def _drain(self) -> Iterator[Event]:
-        """Events pushed by async plugins so far, in arrival order."""
-        while True:
+        """Events pushed by async plugins so far, in arrival order.
+
+        Only those queued when the drain starts: events pushed meanwhile wait for the next
+        drain, so an async plugin pushing as fast as the loop handles its events cannot
+        starve the source.
+        """
+        pushed = self._pushed
+        for _ in range(pushed.qsize()):
             try:
-                yield self._pushed.get_nowait()
+                yield pushed.get_nowait()
             except queue.Empty:
                 return
 
@@ -280,20 +292,46 @@ class PluginHost:
 
         Events pushed by async plugins are processed as they arrive, between source events.
         """
+        return list(self.stream(events, extract=extract, source=source))
+
+    def stream(
+        self,
+        events: Iterable[Event] | None = None,
+        *,
+        extract: Sequence[str] = (),
+        source: str | None = None,
+    ) -> Generator[EventResult, None, None]:
+        """`run`, one result at a time: yields each event's result as soon as it is processed.
+
+        Init and the check of `extract` happen now; the capture opens at the first `next()`
+        and closes when the events run out. Closing the iterator early (`close()`, or leaving a
+        `with contextlib.closing(...)` block) closes the source and the capture, and raises
+        BackgroundError then if the background work failed. Between two results, the calling
+        thread is outside any callback: no plugin runs.
+        """
         self.init()
         requests = [ExtractRequest.parse(r) for r in extract]
         for r in requests:
             self._extractor(r)  # unknown fields fail before the capture opens
         stream = iter(events) if events is not None else self._source_events(source)
-        results: list[EventResult] = []
+        return self._loop(stream, requests)
+
+    def _loop(
+        self, stream: Iterator[Event], requests: list[ExtractRequest]
+    ) -> Generator[EventResult, None, None]:
         self.open_capture()
         try:
             for ev in stream:
                 for pushed in self._drain():
-                    results.append(self.process(pushed, requests))
-                results.append(self.process(ev, requests))
+                    yield self.process(pushed, requests)
+                yield self.process(ev, requests)
             for pushed in self._drain():
-                results.append(self.process(pushed, requests))
+                yield self.process(pushed, requests)
+        except GeneratorExit:
+            # The consumer stopped early: end the capture; its background errors propagate.
+            _close_stream(stream)
+            self.close_capture()
+            raise
         except BaseException as exc:
             _close_stream(stream)
             try:
@@ -302,7 +340,6 @@ class PluginHost:
                 exc.add_note(f"also, while closing: {bg}")
             raise
         self.close_capture()
-        return results
 
     def destroy(self) -> None:
         """Close the capture if open, then destroy every plugin (in reverse load order)."""

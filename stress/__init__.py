@@ -1,31 +1,41 @@
 """Stress harness and benchmarks for concurrent_tables.
 
-    python -m stress run [--scenario NAME] [--duration S] [--threads N] [--seed N]
-                         [--switch-interval S] [--json PATH] [--detect]
+    python -m stress run [--scenario NAME] [--driver host|threads] [--duration S] [--threads N]
+                         [--seed N] [--switch-interval S] [--json PATH] [--detect]
     python -m stress list
     python -m stress bench [--json PATH] [--rounds N]
 
 Modules: `scenario` (the scenario model and registry), `scenarios` and `canaries` (the
-scenarios), `driver` (running one; the seam for the plugin host), `invariants`, `detect`
-(--detect), `monitor` (progress and watchdog), `report`, `bench`, `cli`. See docs/stress.md.
+scenarios), `api` (table operations for scenario code: raw tables or tokens), `driver` (running
+one; the threads driver), `host_driver` (through the plugin host, the default), `invariants`,
+`detect` (--detect), `monitor` (progress and watchdog), `report`, `bench`, `cli`. See
+docs/stress.md.
 """
 
 from . import canaries, scenarios
-from .driver import Driver, ThreadDriver, run
+from .api import Api, OwnerApi, TokenApi
+from .driver import BaseDriver, Driver, ThreadDriver, make_driver, run
+from .host_driver import HostDriver
 from .report import RunReport
 from .scenario import SCENARIOS, Lane, RunContext, RunOptions, Scenario, Worker, register
 
 __all__ = [
     "SCENARIOS",
+    "Api",
+    "BaseDriver",
     "Driver",
+    "HostDriver",
     "Lane",
+    "OwnerApi",
     "RunContext",
     "RunOptions",
     "RunReport",
     "Scenario",
     "ThreadDriver",
+    "TokenApi",
     "Worker",
     "canaries",
+    "make_driver",
     "register",
     "run",
     "scenarios",

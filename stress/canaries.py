@@ -27,6 +27,7 @@ from typing import Any
 
 from concurrent_tables import U32, U64, EntrySchema, Table
 
+from .api import Api
 from .invariants import CounterLedger
 from .scenario import Lane, Scenario, Worker, register
 
@@ -68,20 +69,21 @@ class UnsafeCounter(Scenario):
         self.ledger.record(lane.name, k)
         return 2
 
-    def _check(self, final: bool) -> int:
+    def _check(self, api: Api, final: bool) -> int:
+        t = api["counter"]
         for k in self.keys:
             done = self.ledger.completed(k)
-            with self.table.read(k) as h:
+            with api.read(t, k) as h:
                 v = h[self.f]
             self.ledger.check(self.ctx.violations, "counter", k, v, done, final=final)
         return len(self.keys)
 
-    def step(self, lane: Lane) -> int:
+    def parse(self, lane: Lane, event: Any, api: Api) -> int:
         time.sleep(0.001)
-        return self._check(final=False)
+        return self._check(api, final=False)
 
     def finish(self) -> None:
-        self._check(final=True)
+        self._check(self.direct, final=True)
 
 
 class Cell(EntrySchema):
@@ -133,7 +135,7 @@ class LockInversion(Scenario):
     def _idle(self, lane: Lane) -> int:
         return 1
 
-    def step(self, lane: Lane) -> int:
+    def parse(self, lane: Lane, event: Any, api: Api) -> int:
         time.sleep(0.001)
         return 1
 
@@ -173,6 +175,6 @@ class Deadlock(Scenario):
     def _backward(self, lane: Lane) -> int:
         return self._both(self.beta, self.alpha)
 
-    def step(self, lane: Lane) -> int:
+    def parse(self, lane: Lane, event: Any, api: Api) -> int:
         time.sleep(0.001)
         return 1

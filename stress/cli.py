@@ -47,6 +47,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="scenario to run (see `python -m stress list`); default parse-vs-background",
     )
+    r.add_argument(
+        "--driver",
+        default="host",
+        choices=("host", "threads"),
+        help="host: through the plugin host (default); threads: raw tables, plain threads",
+    )
     r.add_argument("--duration", type=_pos_float, default=5.0, metavar="S", help="seconds (5)")
     r.add_argument(
         "--threads", type=_pos_int, default=3, metavar="N", help="background threads (3)"
@@ -119,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
     opts = RunOptions(
         scenario=args.scenario,
+        driver=args.driver,
         duration_s=args.duration,
         threads=args.threads,
         seed=seed,

@@ -40,20 +40,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from concurrent_tables import (
+    AccessDeniedError,
     BorrowError,
     LockTimeoutError,
     ReentrancyError,
     StaleHandleError,
     Table,
+    ThreadAccessDeniedError,
     WrongThreadError,
 )
 
 from .scenario import derive_seed
 
-#: The errors --detect counts (every instance constructed, i.e. raised).
+#: The errors --detect counts (every instance constructed, i.e. raised). Each is counted
+#: under its own name: ThreadAccessDeniedError (a WrongThreadError from a plugin's thread, under
+#: the host) is not also a WrongThreadError or an AccessDeniedError here.
 COUNTED_ERRORS: tuple[type[Exception], ...] = (
     StaleHandleError,
     WrongThreadError,
+    ThreadAccessDeniedError,
+    AccessDeniedError,
     BorrowError,
     ReentrancyError,
     LockTimeoutError,
@@ -326,19 +332,30 @@ def count_errors() -> Iterator[Counter[str]]:
     lock = threading.Lock()
     saved = []
     for cls in COUNTED_ERRORS:
-        orig = cls.__dict__["__init__"]
-        saved.append((cls, orig))
+        own = cls.__dict__.get("__init__")  # None: inherited (AccessDeniedError)
+        saved.append((cls, own))
 
         def init(
-            self: Any, *a: Any, _orig: Any = orig, _name: str = cls.__name__, **k: Any
+            self: Any,
+            *a: Any,
+            _orig: Any = own,
+            _cls: type[Exception] = cls,
+            _name: str = cls.__name__,
+            **k: Any,
         ) -> None:
             with lock:
                 counts[_name] += 1
-            _orig(self, *a, **k)
+            if _orig is not None:
+                _orig(self, *a, **k)
+            else:
+                super(_cls, self).__init__(*a, **k)
 
         cls.__init__ = init  # type: ignore[method-assign]
     try:
         yield counts
     finally:
-        for cls, orig in saved:
-            cls.__init__ = orig  # type: ignore[method-assign]
+        for cls, own in saved:
+            if own is None:
+                del cls.__init__
+            else:
+                cls.__init__ = own  # type: ignore[method-assign]

@@ -1,28 +1,25 @@
-"""Running a scenario: threads, timing, detection, and the report.
+"""Running a scenario: timing, detection, watchdog, the report; the threads driver.
 
-THE SEAM FOR THE PLUGIN HOST. `ThreadDriver` drives a scenario's pieces itself: it calls
-`setup()` and `step()` on the calling thread and runs each `Worker` on a thread of its own. A
-`HostDriver` (once `concurrent_tables.host` lands) implements the same `Driver.drive()` by wrapping
-the scenario as plugins instead:
+Two drivers run a scenario's pieces (see `stress.scenario`):
 
-    scenario.setup()     -> a parse plugin's init (it creates and exports the tables)
-    scenario.step(lane)  -> the host's event loop: a source plugin emits event i, a parse plugin
-                            runs the parse half, an extract plugin the extract half (today the
-                            scenario's step does both on the capture thread)
-    workers (role)       -> "async": an async plugin's start/stop spawning the thread;
-                            "listen": a listen plugin's capture-open routine
-    check() / finish()   -> unchanged (harness code, not plugin code)
+    HostDriver (stress.host_driver, the default)   through a real `PluginHost`
+    ThreadDriver (here, `--driver threads`)         raw tables and plain threads
 
-Everything else here (tracer, watchdog, error counting, report) stays as it is; only
-`ThreadDriver._main_loop` and `ThreadDriver._start_workers` are host-specific.
+Both share `BaseDriver.drive`: switch interval, --detect (tracer, yields, error counting), the
+monitor (progress, watchdog), the final checks and the report. A driver supplies `_setup`
+(make the tables: `scenario.setup()`, one way or another) and `_run` (start the workers, run
+events on this thread until the deadline or a stop, stop and join the workers; returns the
+threads that did not end).
 """
 
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 import time
 import traceback
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -67,8 +64,13 @@ def tracing(detector: Detector | None) -> Iterator[None]:
         locking.set_tracer(old)
 
 
-class ThreadDriver:
-    """Runs the scenario's main step on this thread and each worker on its own thread."""
+class BaseDriver(ABC):
+    """What every driver shares; see the module docstring."""
+
+    #: Short name, as `--driver` spells it.
+    name: str = ""
+    #: What the main thread does, for the report's roles.
+    main_role: str = ""
 
     def __init__(self) -> None:
         self.thread_errors: list[dict[str, Any]] = []
@@ -89,14 +91,13 @@ class ThreadDriver:
         with switch_interval(interval), tracing(detector):
             with count_errors() if opts.detect else nullcontext(counts) as counted:
                 t0 = time.perf_counter()
-                main = Lane("main", 0, ctx.rng("lane", "main"))
-                scenario.setup()
+                self._setup(scenario, ctx)
                 workers = scenario.workers(max(opts.threads, scenario.min_threads))
+                main = Lane("main", 0, ctx.rng("lane", "main"))
                 lanes = [main] + [
                     Lane(w.name, i + 1, ctx.rng("lane", w.name)) for i, w in enumerate(workers)
                 ]
                 ctx.violations.t0 = time.monotonic()
-                threads = self._start_workers(workers, lanes[1:], ctx)
                 monitor = Monitor(
                     lanes,
                     ctx.violations,
@@ -107,10 +108,13 @@ class ThreadDriver:
                 )
                 monitor.start()
                 t_start = time.perf_counter()
-                self._main_loop(scenario, ctx, main, t_start + opts.duration_s)
-                self._finished.add("main")
-                ctx.stop.set()
-                hung = self._join(threads, opts.stall_s + 1.0)
+                hung = self._run(
+                    scenario,
+                    ctx,
+                    main,
+                    list(zip(workers, lanes[1:], strict=True)),
+                    t_start + opts.duration_s,
+                )
                 elapsed = time.perf_counter() - t_start
                 monitor.finish()
                 if hung and not monitor.deadlocked:
@@ -124,11 +128,12 @@ class ThreadDriver:
         return RunReport.build(
             options=opts,
             scenario=scenario,
+            driver=self.name,
             switch_interval_s=interval if interval is not None else sys.getswitchinterval(),
             elapsed_s=elapsed,
             setup_s=t_start - t0,
             lanes=lanes,
-            roles={"main": "parse+extract", **{w.name: w.role for w in workers}},
+            roles={"main": self.main_role, **{w.name: self._role(w) for w in workers}},
             violations=ctx.violations,
             lock_stats=lock_stats(ctx.tables),
             thread_errors=self.thread_errors,
@@ -138,51 +143,28 @@ class ThreadDriver:
             else {**detector.report(), "errors_raised": dict(counts)},
         )
 
-    # -- host-specific part -------------------------------------------------------------------
+    # -- driver-specific part -------------------------------------------------------------------
 
-    def _main_loop(self, scenario: Scenario, ctx: RunContext, lane: Lane, deadline: float) -> None:
-        stop = ctx.stop
-        step = scenario.step
-        next_check = time.perf_counter() + CHECK_EVERY_S
-        try:
-            while not stop.is_set():
-                lane.ops += step(lane)
-                now = time.perf_counter()
-                if now >= next_check:
-                    scenario.check()
-                    if now >= deadline:
-                        break
-                    next_check = now + CHECK_EVERY_S
-        except BaseException as exc:
-            self._thread_error("main", exc)
-            stop.set()
+    @abstractmethod
+    def _setup(self, scenario: Scenario, ctx: RunContext) -> None:
+        """Have `scenario.setup()` run on this thread (which then owns the tables)."""
 
-    def _start_workers(
-        self, workers: list[Worker], lanes: list[Lane], ctx: RunContext
-    ) -> list[threading.Thread]:
-        threads = []
-        for w, lane in zip(workers, lanes, strict=True):
-            t = threading.Thread(
-                target=self._worker_loop, args=(w, lane, ctx.stop), name=w.name, daemon=True
-            )
-            threads.append(t)
-        for t in threads:
-            t.start()
-        return threads
+    @abstractmethod
+    def _run(
+        self,
+        scenario: Scenario,
+        ctx: RunContext,
+        main: Lane,
+        workers: list[tuple[Worker, Lane]],
+        deadline: float,
+    ) -> list[str]:
+        """Start the workers, run events until `deadline` or `ctx.stop`, stop and join the
+        workers (waiting at most --stall + 1 s); return the names of those still running."""
+
+    def _role(self, w: Worker) -> str:
+        return w.role
 
     # -- common part ----------------------------------------------------------------------------
-
-    def _worker_loop(self, w: Worker, lane: Lane, stop: threading.Event) -> None:
-        step, pause = w.step, w.pause_s
-        try:
-            while not stop.is_set():
-                lane.ops += step(lane)
-                if pause:
-                    stop.wait(pause)
-        except BaseException as exc:
-            self._thread_error(w.name, exc)
-        finally:
-            self._finished.add(w.name)
 
     def _guard(self, name: str, fn: Any) -> None:
         try:
@@ -200,6 +182,78 @@ class ThreadDriver:
                 }
             )
 
+
+class ThreadDriver(BaseDriver):
+    """Raw tables: the main thread runs the three halves itself, each worker is a thread."""
+
+    name = "threads"
+    main_role = "source+parse+extract (raw tables)"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pushed: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def _setup(self, scenario: Scenario, ctx: RunContext) -> None:
+        scenario.setup()
+        ctx.push = self._pushed.put
+
+    def _run(
+        self,
+        scenario: Scenario,
+        ctx: RunContext,
+        main: Lane,
+        workers: list[tuple[Worker, Lane]],
+        deadline: float,
+    ) -> list[str]:
+        threads = [
+            threading.Thread(
+                target=self._worker_loop, args=(w, lane, ctx.stop), name=w.name, daemon=True
+            )
+            for w, lane in workers
+        ]
+        for t in threads:
+            t.start()
+        self._main_loop(scenario, ctx, main, deadline)
+        self._finished.add("main")
+        ctx.stop.set()
+        return self._join(threads, ctx.options.stall_s + 1.0)
+
+    def _main_loop(self, scenario: Scenario, ctx: RunContext, lane: Lane, deadline: float) -> None:
+        stop, pushed = ctx.stop, self._pushed
+        next_event, parse, extract = scenario.next_event, scenario.parse, scenario.extract
+        rng = ctx.rng("source")
+        rw, ro = ctx.owner_api(), ctx.owner_api(writable=False)
+        next_check = time.perf_counter() + CHECK_EVERY_S
+        try:
+            while not stop.is_set():
+                # Events from workers first, as the host does: those queued now, no more.
+                for _ in range(pushed.qsize()):
+                    ev = pushed.get_nowait()
+                    lane.ops += parse(lane, ev, rw) + extract(lane, ev, ro)
+                ev = next_event(rng)
+                lane.ops += parse(lane, ev, rw) + extract(lane, ev, ro)
+                now = time.perf_counter()
+                if now >= next_check:
+                    scenario.check()
+                    if now >= deadline:
+                        break
+                    next_check = now + CHECK_EVERY_S
+        except BaseException as exc:
+            self._thread_error("main", exc)
+            stop.set()
+
+    def _worker_loop(self, w: Worker, lane: Lane, stop: threading.Event) -> None:
+        step, pause = w.step, w.pause_s
+        try:
+            while not stop.is_set():
+                lane.ops += step(lane)
+                if pause:
+                    stop.wait(pause)
+        except BaseException as exc:
+            self._thread_error(w.name, exc)
+        finally:
+            self._finished.add(w.name)
+
     @staticmethod
     def _join(threads: list[threading.Thread], timeout: float) -> list[str]:
         deadline = time.monotonic() + timeout
@@ -208,9 +262,19 @@ class ThreadDriver:
         return [t.name for t in threads if t.is_alive()]
 
 
+def make_driver(name: str) -> BaseDriver:
+    """A fresh driver by `--driver` name: "host" (the default) or "threads"."""
+    from .host_driver import HostDriver  # it builds on this module
+
+    drivers: dict[str, type[BaseDriver]] = {"host": HostDriver, "threads": ThreadDriver}
+    if name not in drivers:
+        raise ValueError(f"unknown driver {name!r}: expected one of {sorted(drivers)}")
+    return drivers[name]()
+
+
 def run(options: RunOptions, driver: Driver | None = None) -> RunReport:
-    """Run one scenario by name and return its report."""
+    """Run one scenario by name and return its report (driver: by `options.driver`)."""
     cls = SCENARIOS[options.scenario]
     ctx = RunContext(options, ViolationLog())
     scenario = cls(ctx)
-    return (driver or ThreadDriver()).drive(scenario, ctx)
+    return (driver or make_driver(options.driver)).drive(scenario, ctx)

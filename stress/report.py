@@ -67,6 +67,7 @@ def lock_stats(tables: Sequence[Table[Any, Any]]) -> dict[str, Any]:
 class RunReport:
     scenario: str
     description: str
+    driver: str
     seed: int
     duration_s: float
     requested_duration_s: float
@@ -104,6 +105,7 @@ class RunReport:
         *,
         options: RunOptions,
         scenario: Scenario,
+        driver: str,
         switch_interval_s: float,
         elapsed_s: float,
         setup_s: float,
@@ -130,6 +132,8 @@ class RunReport:
             "--duration",
             f"{options.duration_s:g}",
         ]
+        if driver != "host":
+            argv += ["--driver", driver]
         if options.switch_interval_s is not None:
             argv += ["--switch-interval", f"{options.switch_interval_s:g}"]
         if options.detect:
@@ -137,6 +141,7 @@ class RunReport:
         return cls(
             scenario=options.scenario,
             description=scenario.description,
+            driver=driver,
             seed=options.seed,
             duration_s=round(elapsed_s, 4),
             requested_duration_s=options.duration_s,
@@ -176,7 +181,7 @@ class RunReport:
         ls = self.lock_stats
         out = [
             f"stress run: {self.scenario} - {self.description}",
-            f"  seed {self.seed}, {self.threads} background threads, "
+            f"  driver {self.driver}, seed {self.seed}, {self.threads} background threads, "
             f"{self.duration_s:.2f}s (setup {self.setup_s:.2f}s), "
             f"switch interval {self.switch_interval_s:g}s, "
             f"detect {'on' if self.detect_enabled else 'off'}",

@@ -1,20 +1,26 @@
-"""The scenario model: setup, a main-thread step, background workers, invariant checks.
+"""The scenario model: setup, the main thread's event in three halves, workers, checks.
 
-A scenario is a small class. The driver (`stress.driver`) creates it with a `RunContext`, calls
-`setup()` on the main thread (which therefore owns every table it creates), starts one thread per
-`Worker` returned by `workers()`, calls `step()` on the main thread in a loop and `check()` every
-few tens of milliseconds, then stops and joins the workers and calls `finish()`.
+A scenario is a small class. A driver (`stress.driver`) creates it with a `RunContext`, calls
+`setup()` on the main thread (which therefore owns every table it creates), starts one thread
+per `Worker` returned by `workers()`, and runs events on the main thread until the run stops,
+calling `check()` every few tens of milliseconds; then it stops and joins the workers and calls
+`finish()`. One event goes through three halves, the plugin host's event loop:
 
-The pieces map one-to-one onto the roles of the plugin host, which is the seam it will drive them
-through later (see `stress.driver`):
+    next_event(rng)            source: draw the next event (seeded; no table access)
+    parse(lane, event, api)    parse: apply it (read/write through `api`)
+    extract(lane, event, api)  extract: read what it refers to (`api` is read only)
 
-    setup()             plugin init: create and export tables
-    step(lane)          one event on the capture thread: source -> parse -> extract
-    workers()           async plugins' threads and listen plugins' routines
-    check() / finish()  the harness's own invariant checks (not plugin code)
+Events that workers hand to the main thread with `ctx.push(payload)` (an async plugin's
+events) go through `parse` and `extract` too, between two source events.
+
+Both drivers run the same code. `ThreadDriver` calls the halves itself with `OwnerApi`s over
+the raw tables and runs each worker on a thread; `HostDriver` runs them as plugins of a real
+`PluginHost`: setup() in a parse plugin's init (its tables exported), the halves in the
+source / parse / extract callbacks with `TokenApi`s over imported views, workers as listen
+routines and async tasks. Workers always use the raw tables (their plugin owns them).
 
 Scenario code reports broken invariants through `ctx.violation(kind, details)`; it never raises
-for them. Any exception escaping `step` or a worker's step is a *thread error* and fails the run.
+for them. Any exception escaping a half or a worker's step is a *thread error* and fails the run.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any, ClassVar
 from concurrent_tables import Table
 from concurrent_tables.schema import EntrySchema
 
+from .api import Api, OwnerApi
 from .invariants import ViolationLog
 
 #: One step of a thread: takes its lane, returns the number of table operations it made.
@@ -72,6 +79,7 @@ class RunOptions:
     """What `stress run` was asked for."""
 
     scenario: str = "parse-vs-background"
+    driver: str = "host"  # "host": through PluginHost; "threads": raw tables, plain threads
     duration_s: float = 5.0
     threads: int = 3
     seed: int = 0
@@ -83,6 +91,10 @@ class RunOptions:
     yield_probability: float = 0.5  # --detect: chance of a time.sleep(0) at each lock point
 
 
+def _no_driver(payload: Any) -> None:
+    raise RuntimeError("ctx.push: no driver is running this scenario")
+
+
 @dataclass
 class RunContext:
     """What a scenario may use: options, seeded RNGs, table factory, violation log, yields."""
@@ -90,10 +102,18 @@ class RunContext:
     options: RunOptions
     violations: ViolationLog
     stop: threading.Event = field(default_factory=threading.Event)
+    #: Tables in the lock statistics (made with track=True).
     tables: list[Table[Any, Any]] = field(default_factory=list)
+    #: Every table made, by name (what `OwnerApi` and the host driver's imports see).
+    by_name: dict[str, Table[Any, Any]] = field(default_factory=dict)
     #: Called by scenario code between the field writes of one write handle, to widen race
     #: windows. A no-op unless --detect installs the detector's seeded yield.
     yield_point: Callable[[], None] = lambda: None
+    #: Set by the host driver during its parse plugin's init: exports each table made.
+    export: Callable[[Table[Any, Any]], None] | None = None
+    #: Hands a payload to the main thread, which parses and extracts it as an event
+    #: (thread-safe; installed by the driver: an async plugin's push under the host).
+    push: Callable[[Any], None] = _no_driver
 
     @property
     def detect(self) -> bool:
@@ -123,8 +143,8 @@ class RunContext:
         """Create a table owned by the calling (main) thread.
 
         Under --detect the owner's lock-free fast path is off, so that every handle takes the
-        entry locks and passes the tracer. Seam for the host: there, the exporting plugin's init
-        creates the table and registers it; this is the one place that would change.
+        entry locks and passes the tracer. Under the host driver this runs in the parse
+        plugin's init, which exports the table (`export`).
         """
         t: Table[Any, Any] = Table(
             name,
@@ -134,9 +154,18 @@ class RunContext:
             fast_path=not self.options.detect,
             timeout=self.lock_timeout_s,
         )
+        if name in self.by_name:
+            raise ValueError(f"table {name!r} made twice")
+        self.by_name[name] = t
         if track:
             self.tables.append(t)
+        if self.export is not None:
+            self.export(t)
         return t
+
+    def owner_api(self, *, writable: bool = True) -> OwnerApi:
+        """An api over the raw tables (live: tables made later are seen)."""
+        return OwnerApi(self.by_name, writable=writable)
 
     def violation(self, kind: str, **details: Any) -> None:
         self.violations.add(kind, details)
@@ -158,18 +187,28 @@ class Scenario(ABC):
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
+        #: The raw tables, for workers and the harness's own checks.
+        self.direct = ctx.owner_api()
 
     @abstractmethod
     def setup(self) -> None:
-        """Create the tables and the initial entries (main thread)."""
-
-    @abstractmethod
-    def step(self, lane: Lane) -> int:
-        """One main-thread event; returns the number of table operations made."""
+        """Create the tables (`ctx.make_table`) and the initial entries (main thread)."""
 
     @abstractmethod
     def workers(self, n: int) -> list[Worker]:
         """`n` background workers (n >= min_threads)."""
+
+    def next_event(self, rng: random.Random) -> Any:
+        """Source half: the next event's payload, drawn from `rng` only (no table access)."""
+        return None
+
+    @abstractmethod
+    def parse(self, lane: Lane, event: Any, api: Api) -> int:
+        """Parse half: apply `event` (a source event or a pushed payload); returns table ops."""
+
+    def extract(self, lane: Lane, event: Any, api: Api) -> int:
+        """Extract half, after parse: read what `event` refers to (`api` is read only)."""
+        return 0
 
     def check(self) -> None:  # noqa: B027 (optional hook)
         """Online checks, called on the main thread between steps."""

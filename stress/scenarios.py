@@ -1,7 +1,8 @@
 """The real scenarios: `parse-vs-background` (default), `writers`, `churn`.
 
-Each drives thread-safe tables directly, the way the plugin host will (see `stress.driver`).
-Deliberately broken scenarios live in `stress.canaries`.
+Each splits its main-thread work into the host's halves (source `next_event`, `parse`,
+`extract`, through an `Api`) and runs its workers on the raw thread-safe tables; see
+`stress.scenario`. Deliberately broken scenarios live in `stress.canaries`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import queue
 import random
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from concurrent_tables import (
@@ -16,11 +18,13 @@ from concurrent_tables import (
     U8,
     U32,
     U64,
+    AccessDeniedError,
     BorrowError,
     EntryExistsError,
     EntryHandle,
     EntryNotFoundError,
     EntrySchema,
+    EntryView,
     Field,
     ForeignFieldError,
     InvalidValueError,
@@ -33,6 +37,7 @@ from concurrent_tables import (
     WrongThreadError,
 )
 
+from .api import Api
 from .invariants import CounterLedger, Tally, checksum
 from .scenario import Lane, RunContext, Scenario, Worker, register
 
@@ -74,6 +79,11 @@ def _write_in(table: Table[Any, Any], key: Any) -> None:
         pass
 
 
+def _write_api(api: Api, table: Any, key: Any) -> None:
+    with api.write(table, key):
+        pass
+
+
 def _use(h: EntryHandle, f: Field) -> Any:
     return h[f]
 
@@ -109,7 +119,34 @@ STABLE_TIDS = range(1, 17)  # never erased: the counters live here
 OWN_TIDS = range(1000, 1200)  # created and erased by the parser only
 ASYNC_BASE = 10_000_000  # async lane i inserts ASYNC_BASE * (i + 1) + n
 ASYNC_INFLIGHT = 32  # announced entries an async lane keeps before it waits for acks
-PROBE_EVERY = 256  # main steps between misuse probes
+ASYNC_PACE = 2  # beyond ASYNC_INFLIGHT, a lane announces once per ASYNC_PACE source events
+PROBE_EVERY = 256  # every 256th event is a "probe" event: misuse probes
+
+
+@dataclass(frozen=True, slots=True)
+class ProcEvent:
+    """A synthetic process event, as the source emits it.
+
+    `kind`: syscall (tid, fd), execve (tid, text = new comm), clone (tid), exit (tid),
+    open (tid, fd, text = file name), close (tid, fd), probe (tid). After parsing, the extract
+    half reads thread `look_tid` and its fd `look_fd`, which exist once the event is parsed.
+    """
+
+    kind: str
+    tid: int
+    fd: int = 0
+    text: str = ""
+    look_tid: int = 1
+    look_fd: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """Pushed by async lane `lane` once it inserted thread `tid` (with comm `comm`)."""
+
+    lane: str
+    tid: int
+    comm: str
 
 
 @register
@@ -124,10 +161,10 @@ class ParseVsBackground(Scenario):
 
     def __init__(self, ctx: RunContext) -> None:
         super().__init__(ctx)
-        self.events: queue.SimpleQueue[tuple[str, int, str]] = queue.SimpleQueue()
         self.acks: dict[str, queue.SimpleQueue[int]] = {}
-        self.own: dict[int, set[int]] = {}  # parser-created tid -> its open fds (main only)
-        self.steps = 0
+        self.world: dict[int, set[int]] = {}  # the source's model: parser-created tid -> fds
+        self.made = 0  # events the source made
+        self.steps = 0  # source events parsed
         self.tally = Tally()  # shared by the async threads
         self.seen_announced = 0
         self.probes = 0
@@ -153,7 +190,7 @@ class ParseVsBackground(Scenario):
         self.g_csum = self.f_fds.nested.get("csum", U32)
         self.cfg = make_config(self.ctx)
         for tid in STABLE_TIDS:
-            self._insert(tid, f"init-{tid}", 0)
+            self._insert(self.direct, tid, f"init-{tid}", 0)
 
     def workers(self, n: int) -> list[Worker]:
         out = [Worker("listen-0", "listen", self._listen_step, pause_s=0.002)]
@@ -166,7 +203,7 @@ class ParseVsBackground(Scenario):
 
     # -- records -------------------------------------------------------------------------------
 
-    def _fill(self, h: EntryHandle, tid: int, pid: int, comm: str, exe: str, gen: int) -> None:
+    def _fill(self, h: EntryView, tid: int, pid: int, comm: str, exe: str, gen: int) -> None:
         """Write the identity record under one write handle, yielding between fields."""
         y = self.ctx.yield_point
         h[self.f_tid] = tid
@@ -180,7 +217,7 @@ class ParseVsBackground(Scenario):
         y()
         h[self.f_csum] = checksum(tid, pid, comm, exe, gen)
 
-    def _verify(self, h: EntryHandle, key: int) -> None:
+    def _verify(self, h: EntryView, key: int) -> None:
         tid, pid, comm = h[self.f_tid], h[self.f_pid], h[self.f_comm]
         exe, gen, cs = h[self.f_exe], h[self.f_gen], h[self.f_csum]
         if checksum(tid, pid, comm, exe, gen) != cs:
@@ -194,7 +231,7 @@ class ParseVsBackground(Scenario):
         elif tid != key:
             self.ctx.violation("wrong-entry", table="threads", key=key, tid=tid)
 
-    def _fill_fd(self, fh: EntryHandle, fd: int, name: str, typ: int) -> None:
+    def _fill_fd(self, fh: EntryView, fd: int, name: str, typ: int) -> None:
         y = self.ctx.yield_point
         fh[self.g_fd] = fd
         fh[self.g_name] = name
@@ -203,176 +240,189 @@ class ParseVsBackground(Scenario):
         y()
         fh[self.g_csum] = checksum(fd, name, typ)
 
-    def _verify_fd(self, fh: EntryHandle, tid: int, fd: int) -> None:
+    def _verify_fd(self, fh: EntryView, tid: int, fd: int) -> None:
         got = (fh[self.g_fd], fh[self.g_name], fh[self.g_type])
         if checksum(*got) != fh[self.g_csum] or got[0] != fd:
             self.ctx.violation(
                 "torn-read", table="file_descriptors", tid=tid, fd=fd, record=list(got)
             )
 
-    def _new_entry(self, tid: int, comm: str, origin: int) -> Any:
-        e = self.threads.create_entry()
+    def _insert(self, api: Api, tid: int, comm: str, origin: int) -> None:
+        """Create thread `tid` with fds 0-2, then attach it (EntryExistsError if present)."""
+        t = api["threads"]
+        e = api.create(t)
         self._fill(e, tid, tid, comm, f"/usr/bin/{comm}", 0)
         e[self.f_origin] = origin
-        fds: Table[Any, Any] = e[self.f_fds]
+        fds = e[self.f_fds]
         for fd in (0, 1, 2):
-            fe = fds.create_entry()
+            fe = api.create(fds)
             self._fill_fd(fe, fd, f"/dev/pts/{fd}", 1)
-            fds.add_entry(fd, fe)
-        return e
+            api.add(fds, fd, fe)
+        api.add(t, tid, e)
 
-    def _insert(self, tid: int, comm: str, origin: int) -> None:
-        self.threads.add_entry(tid, self._new_entry(tid, comm, origin))
+    # -- source: a consistent stream of process events ----------------------------------------
 
-    # -- main thread: parse + extract -----------------------------------------------------------
-
-    def step(self, lane: Lane) -> int:
-        rng = lane.rng
-        ops = self._drain_announcements()
-        r = rng.random()
-        if r < 0.55:
-            ops += self._syscall(lane, rng.choice(STABLE_TIDS), rng.randrange(3))
-        elif r < 0.70:
-            pool = STABLE_TIDS if not self.own or rng.random() < 0.5 else list(self.own)
-            ops += self._execve(rng.choice(pool), rng)
-        elif r < 0.80:
-            ops += self._clone(rng)
-        elif r < 0.88:
-            ops += self._exit(rng)
+    def next_event(self, rng: random.Random) -> ProcEvent:
+        """The next event of a small simulated system (the source's own model, `world`)."""
+        self.made += 1
+        world = self.world
+        if self.made % PROBE_EVERY == 0:
+            kind, tid, fd, text = "probe", rng.choice(STABLE_TIDS), 0, ""
         else:
-            ops += self._open_close(rng)
-        ops += self._extract(rng)
-        self.steps += 1
-        if self.steps % PROBE_EVERY == 0:
-            ops += self._probes(rng)
-        return ops
+            r = rng.random()
+            if r >= 0.80 and not world:
+                r = 0.75  # exit, open or close need a parser-created thread: clone one
+            elif 0.70 <= r < 0.80 and len(world) >= len(OWN_TIDS) // 2:
+                r = 0.85  # enough threads: exit one instead
+            fd, text = 0, ""
+            if r < 0.55:
+                kind, tid, fd = "syscall", rng.choice(STABLE_TIDS), rng.randrange(3)
+            elif r < 0.70:
+                pool = STABLE_TIDS if not world or rng.random() < 0.5 else list(world)
+                kind, tid, text = "execve", rng.choice(pool), f"p{rng.randrange(1000)}"
+            elif r < 0.80:
+                kind, tid = "clone", rng.choice(OWN_TIDS)
+                while tid in world:
+                    tid = OWN_TIDS[(tid - OWN_TIDS[0] + 1) % len(OWN_TIDS)]
+                world[tid] = {0, 1, 2}
+            elif r < 0.88:
+                kind, tid = "exit", rng.choice(list(world))
+                del world[tid]
+            else:
+                tid = rng.choice(list(world))
+                fds = world[tid]
+                if len(fds) > 3 and rng.random() < 0.5:
+                    kind, fd = "close", rng.choice(sorted(fds - {0, 1, 2}))
+                    fds.discard(fd)
+                else:
+                    kind, fd = "open", max(fds) + 1
+                    text = f"/tmp/f{fd}"
+                    fds.add(fd)
+        if world and rng.random() < 0.4:
+            look = rng.choice(list(world))
+            look_fd = rng.choice(sorted(world[look]))
+        else:
+            look, look_fd = rng.choice(STABLE_TIDS), rng.randrange(3)
+        return ProcEvent(kind, tid, fd, text, look, look_fd)
 
-    def _syscall(self, lane: Lane, tid: int, fd: int) -> int:
+    # -- parse -----------------------------------------------------------------------------------
+
+    def parse(self, lane: Lane, event: Any, api: Api) -> int:
+        if event.__class__ is Announce:
+            return self._announced(event, api)
+        self.steps += 1
+        kind = event.kind
+        if kind == "syscall":
+            return self._syscall(lane, api, event.tid, event.fd)
+        if kind == "execve":
+            return self._execve(api, event.tid, event.text)
+        if kind == "clone":
+            return self._clone(api, event.tid)
+        if kind == "exit":
+            return self._exit(api, event.tid)
+        if kind == "open":
+            return self._open(api, event.tid, event.fd, event.text)
+        if kind == "close":
+            return self._close(api, event.tid, event.fd)
+        return self._probes(event.tid)
+
+    def _syscall(self, lane: Lane, api: Api, tid: int, fd: int) -> int:
         """A read/write on a stable thread: count the event, touch the fd (nested lock)."""
         y = self.ctx.yield_point
-        with self.threads.write(tid) as h:
+        with api.write(api["threads"], tid) as h:
             n = h[self.f_num]
             y()
             h[self.f_num] = n + 1
             h[self.f_seen] = self.steps
-            fds: Table[Any, Any] = h[self.f_fds]
-            with fds.write(fd) as fh:
+            with api.write(h[self.f_fds], fd) as fh:
                 self._fill_fd(fh, fd, f"/dev/pts/{fd}", 1 + self.steps % 8)
         self.ledger.record(lane.name, tid)
         return 2
 
-    def _execve(self, tid: int, rng: random.Random) -> int:
-        with self.threads.write(tid) as h:
-            gen = h[self.f_gen] + 1
-            comm = f"p{rng.randrange(1000)}"
-            self._fill(h, tid, h[self.f_pid], comm, f"/usr/bin/{comm}", gen)
+    def _execve(self, api: Api, tid: int, comm: str) -> int:
+        try:
+            with api.write(api["threads"], tid) as h:
+                gen = h[self.f_gen] + 1
+                self._fill(h, tid, h[self.f_pid], comm, f"/usr/bin/{comm}", gen)
+        except EntryNotFoundError:
+            self.ctx.violation("lost-entry", table="threads", key=tid, why="execve: no thread")
         return 1
 
-    def _clone(self, rng: random.Random) -> int:
-        if len(self.own) >= len(OWN_TIDS) // 2:
-            return self._exit(rng)
-        tid = rng.choice(OWN_TIDS)
-        while tid in self.own:
-            tid = OWN_TIDS[(tid - OWN_TIDS[0] + 1) % len(OWN_TIDS)]
+    def _clone(self, api: Api, tid: int) -> int:
         try:
-            self._insert(tid, f"c{tid}", 0)
+            self._insert(api, tid, f"c{tid}", 0)
         except EntryExistsError:
             self.ctx.violation("lost-entry", table="threads", key=tid, why="erased tid exists")
-            return 1
-        self.own[tid] = {0, 1, 2}
         return 1
 
-    def _exit(self, rng: random.Random) -> int:
-        if not self.own:
-            return 0
-        tid = rng.choice(list(self.own))
-        del self.own[tid]
+    def _exit(self, api: Api, tid: int) -> int:
         try:
-            self.threads.erase_entry(tid)
+            api.erase(api["threads"], tid)
         except EntryNotFoundError:
             self.ctx.violation("lost-entry", table="threads", key=tid, why="own tid vanished")
         return 1
 
-    def _open_close(self, rng: random.Random) -> int:
-        if not self.own:
-            return self._clone(rng)
-        tid = rng.choice(list(self.own))
-        open_fds = self.own[tid]
-        with self.threads.read(tid) as h:
-            fds: Table[Any, Any] = h[self.f_fds]
-            if len(open_fds) > 3 and rng.random() < 0.5:
-                fd = rng.choice(sorted(open_fds - {0, 1, 2}))
-                open_fds.discard(fd)
+    def _open(self, api: Api, tid: int, fd: int, name: str) -> int:
+        """A structural change of a nested table under a read handle on its parent."""
+        try:
+            with api.read(api["threads"], tid) as h:
+                fds = h[self.f_fds]
+                fe = api.create(fds)
+                self._fill_fd(fe, fd, name, 2)
                 try:
-                    fds.erase_entry(fd)
+                    api.add(fds, fd, fe)
+                except EntryExistsError:
+                    self.ctx.violation("lost-entry", table="file_descriptors", tid=tid, fd=fd,
+                                       why="closed fd exists")  # fmt: skip
+        except EntryNotFoundError:
+            self.ctx.violation("lost-entry", table="threads", key=tid, why="open: no thread")
+        return 2
+
+    def _close(self, api: Api, tid: int, fd: int) -> int:
+        try:
+            with api.read(api["threads"], tid) as h:
+                try:
+                    api.erase(h[self.f_fds], fd)
                 except EntryNotFoundError:
                     self.ctx.violation("lost-entry", table="file_descriptors", tid=tid, fd=fd)
-            else:
-                fd = max(open_fds) + 1
-                fe = fds.create_entry()
-                self._fill_fd(fe, fd, f"/tmp/f{fd}", 2)
-                fds.add_entry(fd, fe)
-                open_fds.add(fd)
-        return 2
-
-    def _extract(self, rng: random.Random) -> int:
-        """Extraction: read comm/pid/exe (+ checksum); an fd opened earlier must be there."""
-        if self.own and rng.random() < 0.4:
-            tid = rng.choice(list(self.own))
-            fd = rng.choice(sorted(self.own[tid]))
-        else:
-            tid, fd = rng.choice(STABLE_TIDS), rng.randrange(3)
-        try:
-            with self.threads.read(tid) as h:
-                self._verify(h, tid)
-                fds: Table[Any, Any] = h[self.f_fds]
-                try:
-                    with fds.read(fd) as fh:
-                        self._verify_fd(fh, tid, fd)
-                except EntryNotFoundError:
-                    self.ctx.violation("visibility", table="file_descriptors", tid=tid, fd=fd)
         except EntryNotFoundError:
-            self.ctx.violation("visibility", table="threads", key=tid, why="parsed tid missing")
+            self.ctx.violation("lost-entry", table="threads", key=tid, why="close: no thread")
         return 2
 
-    def _drain_announcements(self) -> int:
-        """Async events: each names an entry an async thread inserted before announcing it."""
-        ops = 0
-        for _ in range(8):
-            try:
-                lane, tid, comm = self.events.get_nowait()
-            except queue.Empty:
-                break
-            self.seen_announced += 1
-            try:
-                with self.threads.read(tid) as h:
-                    self._verify(h, tid)
-                    if h[self.f_comm] != comm or h[self.f_origin] != 1:
-                        self.ctx.violation(
-                            "visibility",
-                            table="threads",
-                            key=tid,
-                            why="values written before the announcement are not visible",
-                            comm=h[self.f_comm],
-                            expected=comm,
-                        )
-                    fds: Table[Any, Any] = h[self.f_fds]
-                    if fds.size() != 3:
-                        self.ctx.violation("visibility", table="file_descriptors", tid=tid)
-                    with fds.read(1) as fh:
-                        self._verify_fd(fh, tid, 1)
-            except EntryNotFoundError as exc:
-                self.ctx.violation(
-                    "visibility", table="threads", key=tid, why=f"announced entry missing: {exc}"
-                )
-            self.acks[lane].put(tid)
-            ops += 2
-        return ops
+    def _announced(self, event: Announce, api: Api) -> int:
+        """An async lane inserted `event.tid` before announcing it: it must be all there."""
+        tid = event.tid
+        self.seen_announced += 1
+        try:
+            with api.read(api["threads"], tid) as h:
+                self._verify(h, tid)
+                if h[self.f_comm] != event.comm or h[self.f_origin] != 1:
+                    self.ctx.violation(
+                        "visibility",
+                        table="threads",
+                        key=tid,
+                        why="values written before the announcement are not visible",
+                        comm=h[self.f_comm],
+                        expected=event.comm,
+                    )
+                fds = h[self.f_fds]
+                if api.size(fds) != 3:
+                    self.ctx.violation("visibility", table="file_descriptors", tid=tid)
+                with api.read(fds, 1) as fh:
+                    self._verify_fd(fh, tid, 1)
+        except EntryNotFoundError as exc:
+            self.ctx.violation(
+                "visibility", table="threads", key=tid, why=f"announced entry missing: {exc}"
+            )
+        self.acks[event.lane].put(tid)
+        return 2
 
-    def _probes(self, rng: random.Random) -> int:
-        """Misuse that must raise: stale handle, re-entrant locks, borrow conflict, bad values."""
+    def _probes(self, tid: int) -> int:
+        """Misuse that must raise: stale handle, re-entrant locks, borrow conflict, bad values.
+
+        On the raw tables: the parser is their owner (the owner-side API).
+        """
         ctx, t = self.ctx, self.threads
-        tid = rng.choice(STABLE_TIDS)
         with t.read(tid) as h:
             pass
         n = expect_raises(ctx, "read via a released handle", StaleHandleError, _use, h, self.f_comm)
@@ -395,7 +445,32 @@ class ParseVsBackground(Scenario):
         self.probes += n
         return n
 
-    # -- background: listen routine and async threads --------------------------------------------
+    # -- extract ---------------------------------------------------------------------------------
+
+    def extract(self, lane: Lane, event: Any, api: Api) -> int:
+        """Read the thread the event points at (+ checksum) and one of its fds."""
+        if event.__class__ is Announce:
+            return 0
+        tid, fd = event.look_tid, event.look_fd
+        threads = api["threads"]
+        n = 2
+        if event.kind == "probe":  # extract is read only, whoever runs it
+            n += expect_raises(self.ctx, "write in the extract phase", AccessDeniedError,
+                               _write_api, api, threads, tid)  # fmt: skip
+            self.probes += 1
+        try:
+            with api.read(threads, tid) as h:
+                self._verify(h, tid)
+                try:
+                    with api.read(h[self.f_fds], fd) as fh:
+                        self._verify_fd(fh, tid, fd)
+                except EntryNotFoundError:
+                    self.ctx.violation("visibility", table="file_descriptors", tid=tid, fd=fd)
+        except EntryNotFoundError:
+            self.ctx.violation("visibility", table="threads", key=tid, why="parsed tid missing")
+        return n
+
+    # -- background: listen routine and async threads (the owner's raw tables) -------------------
 
     def _listen_step(self, lane: Lane) -> int:
         """Walk the table (read handles, nested fds for some), then refresh a few counters."""
@@ -435,6 +510,7 @@ class ParseVsBackground(Scenario):
         acks = self.acks[name]
         inflight: set[int] = set()
         counter = 0
+        direct = self.direct
 
         def step(lane: Lane) -> int:
             nonlocal counter
@@ -450,17 +526,22 @@ class ParseVsBackground(Scenario):
                 except EntryNotFoundError:
                     self.ctx.violation("lost-entry", table="threads", key=tid, by=name)
                 ops += 1
-            if len(inflight) < ASYNC_INFLIGHT:
+            # Back-pressure: at most ASYNC_INFLIGHT unacknowledged entries, and a budget that
+            # grows with the source events parsed, or a slow parser (--detect) would spend
+            # all its time on announcements (the host handles every queued one between two
+            # source events).
+            budget = ASYNC_INFLIGHT + self.steps // ASYNC_PACE
+            if len(inflight) < ASYNC_INFLIGHT and counter < budget:
                 tid = base + counter
                 comm = f"a{i}-{counter}"
                 counter += 1
                 try:
-                    self._insert(tid, comm, 1)
+                    self._insert(direct, tid, comm, 1)
                 except EntryExistsError:
                     self.ctx.violation("lost-entry", table="threads", key=tid, why="key exists")
                     return ops + 1
                 inflight.add(tid)
-                self.events.put((name, tid, comm))
+                self.ctx.push(Announce(name, tid, comm))  # an async event for the parser
                 self.tally.add("async entries announced")
                 ops += 1
             else:
@@ -512,6 +593,14 @@ class Counters(EntrySchema):
     csum: U32  # checksum(count, a, b, writer)
 
 
+@dataclass(frozen=True, slots=True)
+class CounterEvent:
+    """Increment `keys` (one, or two in key order), or read and verify `keys[0]`."""
+
+    keys: tuple[int, ...]
+    read: bool
+
+
 @register
 class Writers(Scenario):
     """Many writers increment counters on a few hot entries, some two at a time (in key order)."""
@@ -540,7 +629,7 @@ class Writers(Scenario):
         self.ledger = CounterLedger(self.keys, ["main", *(w.name for w in out)])
         return out
 
-    def _bump(self, h: EntryHandle, who: str) -> None:
+    def _bump(self, h: EntryView, who: str) -> None:
         y = self.ctx.yield_point
         c = h[self.f_count] + 1
         y()
@@ -552,38 +641,52 @@ class Writers(Scenario):
         y()
         h[self.f_csum] = checksum(c, c * 3, c ^ 0x5555, who)
 
-    def _verify(self, h: EntryHandle, key: int) -> int:
+    def _verify(self, h: EntryView, key: int) -> int:
         c, a, b, w = h[self.f_count], h[self.f_a], h[self.f_b], h[self.f_writer]
         if checksum(c, a, b, w) != h[self.f_csum] or a != c * 3 or b != c ^ 0x5555:
             self.ctx.violation("torn-read", table="counters", key=key, record=[c, a, b, w])
         return int(c)
 
-    def _increment(self, lane: Lane) -> int:
-        rng, t = lane.rng, self.table
+    def _draw(self, rng: random.Random) -> tuple[int, ...]:
+        """Keys of one increment: 25% two entries (in key order), else one."""
         if rng.random() < 0.25:
             k1, k2 = sorted(rng.sample(self.keys, 2))
-            with t.write(k1) as h1, t.write(k2) as h2:
-                self._bump(h1, lane.name)
-                self._bump(h2, lane.name)
-            self.ledger.record(lane.name, k1)
-            self.ledger.record(lane.name, k2)
+            return (k1, k2)
+        return (rng.choice(self.keys),)
+
+    def _increment(self, api: Api, who: str, keys: tuple[int, ...]) -> int:
+        t = api["counters"]
+        if len(keys) == 2:
+            k1, k2 = keys
+            with api.write(t, k1) as h1, api.write(t, k2) as h2:
+                self._bump(h1, who)
+                self._bump(h2, who)
+            self.ledger.record(who, k1)
+            self.ledger.record(who, k2)
             self.tally.add("two-entry increments")
             return 2
-        k = rng.choice(self.keys)
-        with t.write(k) as h:
-            self._bump(h, lane.name)
-        self.ledger.record(lane.name, k)
+        with api.write(t, keys[0]) as h:
+            self._bump(h, who)
+        self.ledger.record(who, keys[0])
         return 1
 
     def _writer_step(self, lane: Lane) -> int:
-        return self._increment(lane)
+        return self._increment(self.direct, lane.name, self._draw(lane.rng))
 
-    def step(self, lane: Lane) -> int:
-        if lane.rng.random() < 0.5:
-            return self._increment(lane)
-        k = lane.rng.choice(self.keys)
+    def next_event(self, rng: random.Random) -> CounterEvent:
+        if rng.random() < 0.5:
+            return CounterEvent(self._draw(rng), read=False)
+        return CounterEvent((rng.choice(self.keys),), read=True)
+
+    def parse(self, lane: Lane, event: Any, api: Api) -> int:
+        return 0 if event.read else self._increment(api, lane.name, event.keys)
+
+    def extract(self, lane: Lane, event: Any, api: Api) -> int:
+        if not event.read:
+            return 0
+        k = event.keys[0]
         done = self.ledger.completed(k)
-        with self.table.read(k) as h:
+        with api.read(api["counters"], k) as h:
             v = self._verify(h, k)
         self.ledger.check(self.ctx.violations, "counters", k, v, done, final=False)
         return 1
@@ -630,13 +733,13 @@ class Churn(Scenario):
         self.cfg = make_config(self.ctx)
         self.tally = Tally()
         for k in range(0, CHURN_KEYS, 2):
-            self._insert(k, 0, replace=False)
+            self._insert(self.direct, k, 0, replace=False)
 
     def workers(self, n: int) -> list[Worker]:
         roles = [CHURN_ROLES[i % len(CHURN_ROLES)] for i in range(n)]
         return [Worker(f"{r}-{i}", r, self._worker_step(r)) for i, r in enumerate(roles)]
 
-    def _fill(self, h: EntryHandle, k: int, gen: int) -> None:
+    def _fill(self, h: EntryView, k: int, gen: int) -> None:
         y = self.ctx.yield_point
         payload = f"item-{k}-{gen}"
         h[self.f_key] = k
@@ -647,47 +750,47 @@ class Churn(Scenario):
         y()
         h[self.f_csum] = checksum(k, gen, payload)
 
-    def _verify(self, h: EntryHandle, k: int) -> None:
+    def _verify(self, h: EntryView, k: int) -> None:
         key, gen, payload = h[self.f_key], h[self.f_gen], h[self.f_payload]
         if checksum(key, gen, payload) != h[self.f_csum]:
             self.ctx.violation("torn-read", table="churn", key=k, record=[key, gen, payload])
         elif key != k:
             self.ctx.violation("wrong-entry", table="churn", key=k, found=key)
 
-    def _insert(self, k: int, gen: int, *, replace: bool) -> None:
-        e = self.table.create_entry()
+    def _insert(self, api: Api, k: int, gen: int, *, replace: bool) -> None:
+        t = api["churn"]
+        e = api.create(t)
         self._fill(e, k, gen)
-        self.table.add_entry(k, e, replace=replace)
+        api.add(t, k, e, replace=replace)
 
-    def _op(self, op: str, lane: Lane) -> int:
-        rng, t = lane.rng, self.table
-        k = rng.randrange(CHURN_KEYS)
+    def _op(self, op: str, k: int, rng: random.Random, api: Api) -> int:
+        t = api["churn"]
         try:
             if op == "inserter":
-                self._insert(k, rng.randrange(1 << 30), replace=rng.random() < 0.3)
+                self._insert(api, k, rng.randrange(1 << 30), replace=rng.random() < 0.3)
             elif op == "eraser":
                 if rng.random() < 0.002:
-                    t.clear()
+                    api.clear(t)
                     self.tally.add("clears")
                 else:
-                    t.erase_entry(k)
+                    api.erase(t, k)
             elif op == "reader":
-                with t.read(k) as h:
+                with api.read(t, k) as h:
                     self._verify(h, k)
             elif op == "updater":
-                with t.write(k) as h:
+                with api.write(t, k) as h:
                     self._fill(h, k, h[self.f_gen] + 1)
             else:
-                return self._walk(lane)
+                return self._walk(rng, api)
         except (EntryNotFoundError, EntryExistsError) as exc:
             self.tally.add(type(exc).__name__)
         return 1
 
-    def _walk(self, lane: Lane) -> int:
+    def _walk(self, rng: random.Random, api: Api) -> int:
         """Iterate in key order, verifying (some walks update); sometimes erase mid-walk."""
-        prev, n, t = None, 0, self.table
-        write = lane.rng.random() < 0.3
-        for h in t.items(write=write):
+        prev, n, t = None, 0, api["churn"]
+        write = rng.random() < 0.3
+        for h in api.items(t, write=write):
             k = h.key
             if prev is not None and k <= prev:
                 self.ctx.violation("iteration-order", table="churn", prev=prev, key=k)
@@ -696,24 +799,27 @@ class Churn(Scenario):
             if write:
                 self._fill(h, k, h[self.f_gen] + 1)
             n += 1
-            r = lane.rng.random()
+            r = rng.random()
             if r < 0.02:
-                other = (k + 1 + lane.rng.randrange(CHURN_KEYS - 1)) % CHURN_KEYS
+                other = (k + 1 + rng.randrange(CHURN_KEYS - 1)) % CHURN_KEYS
                 try:
-                    t.erase_entry(other)
+                    api.erase(t, other)
                 except EntryNotFoundError:
                     pass
             elif r < 0.03:
                 n += expect_raises(self.ctx, "erase the entry being visited", ReentrancyError,
-                                   t.erase_entry, k)  # fmt: skip
+                                   api.erase, t, k)  # fmt: skip
         self.tally.add("write walks" if write else "walks")
         return n + 1
 
     def _worker_step(self, role: str) -> Any:
+        direct = self.direct
+
         def step(lane: Lane) -> int:
-            op = role if lane.rng.random() < 0.6 else lane.rng.choice(CHURN_ROLES)
-            n = self._op(op, lane)
-            if lane.rng.random() < 0.005:
+            rng = lane.rng
+            op = role if rng.random() < 0.6 else rng.choice(CHURN_ROLES)
+            n = self._op(op, rng.randrange(CHURN_KEYS), rng, direct)
+            if rng.random() < 0.005:
                 n += expect_raises(
                     self.ctx, "single-threaded table from a worker", WrongThreadError,
                     _read_in, self.cfg, 0,
@@ -722,8 +828,17 @@ class Churn(Scenario):
 
         return step
 
-    def step(self, lane: Lane) -> int:
-        return self._op(lane.rng.choice(CHURN_ROLES), lane)
+    def next_event(self, rng: random.Random) -> tuple[str, int]:
+        """(operation, key): "reader" events are the extract half's, the rest the parser's."""
+        return rng.choice(CHURN_ROLES), rng.randrange(CHURN_KEYS)
+
+    def parse(self, lane: Lane, event: Any, api: Api) -> int:
+        op, k = event
+        return 0 if op == "reader" else self._op(op, k, lane.rng, api)
+
+    def extract(self, lane: Lane, event: Any, api: Api) -> int:
+        op, k = event
+        return self._op(op, k, lane.rng, api) if op == "reader" else 0
 
     def finish(self) -> None:
         prev = None

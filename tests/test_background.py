@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -105,3 +106,20 @@ def test_misuse() -> None:
         task.start()
     assert task.join(5)
     assert BackgroundTask(lambda: None).join(0)  # never started: nothing to wait for
+
+
+@pytest.mark.timeout(10)
+def test_busy_task_is_not_throttled_by_a_busy_thread() -> None:
+    # With interval 0 the task runs back to back. A time.sleep(0) between runs used to hand
+    # the GIL to the busy thread for a whole switch interval: ~200 runs/s (about 60 here).
+    runs = [0]
+
+    def target() -> None:
+        runs[0] += 1
+
+    task = BackgroundTask(target, name="busy").start()
+    end = time.perf_counter() + 0.3
+    while time.perf_counter() < end:  # a busy capture thread
+        pass
+    assert task.stop(timeout=5)
+    assert runs[0] > 2_000, runs[0]

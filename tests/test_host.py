@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -89,6 +90,56 @@ def test_replay_without_source() -> None:
     results = replay.run(events=recorded)
     assert [r.event.evtnum for r in results] == [1, 2, 3, 4]
     assert snapshot(exporter.table) == {e: (4 - e, 104 - e) for e in (1, 2, 3, 4)}
+
+
+def test_stream_hands_out_results_one_at_a_time() -> None:
+    class Endless(SourcePlugin):
+        closed = False
+
+        def open(self) -> Iterator[Event]:
+            n = 0
+            while True:
+                n += 1
+                yield Event(ts=n, tid=1, type=1, payload=f"{n % 5} events remaining")
+
+        def close(self) -> None:
+            self.closed = True
+
+    log: list[str] = []
+    src = Endless()
+    host = PluginHost([src, DirectExporter(), Log(log)], record=False)
+    results = host.stream(extract=["log.evtnum"])
+    assert log == ["init tables=True"]  # init now, the capture opens at the first next()
+    seen = []
+    with closing(results):
+        for r in results:
+            seen.append(r.values["log.evtnum"])
+            assert log[-1] == f"extract {r.event.evtnum}"  # nothing runs between results
+            if len(seen) == 3:
+                break
+        assert log[-1] != "close"
+    assert seen == [1, 2, 3]
+    assert log[-1] == "close" and src.closed  # closing the iterator ended the capture
+    assert host.recorded == []  # record=False keeps no events
+    with pytest.raises(PluginError, match="no loaded plugin extracts field 'nope'"):
+        host.stream(extract=["nope"])  # checked at the call, not at the first next()
+
+
+@pytest.mark.timeout(10)
+def test_stream_closed_early_raises_background_errors() -> None:
+    class Broken(AsyncPlugin):
+        def start_async(self, ctx: AsyncContext) -> None:
+            ctx.start_task(self.fail)
+
+        def fail(self) -> None:
+            raise RuntimeError("async failure")
+
+    host = PluginHost([CountdownSource(), DirectExporter(), Broken()])
+    results = host.stream()
+    next(results)
+    with pytest.raises(BackgroundError, match="async failure"):
+        results.close()
+    assert [type(e) for e in host.background_errors] == [RuntimeError]
 
 
 def test_no_source_and_no_events() -> None:
@@ -230,6 +281,29 @@ def test_async_events_are_processed_between_source_events() -> None:
     ]
     pusher.ctx.push(Event(ts=0, tid=0, type=0))  # after stop: dropped
     assert pusher.ctx.dropped == 1
+
+
+@pytest.mark.timeout(10)
+def test_async_events_cannot_starve_the_source() -> None:
+    class Echo(ParsePlugin, AsyncPlugin):
+        """Pushes a new async event each time it parses one: an endless stream of them."""
+
+        def __init__(self) -> None:
+            self.sources: list[str] = []
+
+        def start_async(self, ctx: AsyncContext) -> None:
+            self.ctx = ctx
+            ctx.push(Event(ts=0, tid=1, type=2))
+
+        def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
+            self.sources.append(event.source)
+            if event.source == "async" and len(self.sources) < 50:
+                self.ctx.push(Event(ts=0, tid=1, type=2))
+
+    echo = Echo()
+    PluginHost([CountdownSource(3), echo]).run()
+    # One drain takes what was queued when it started: the source goes on between drains.
+    assert echo.sources == ["async", "syscall"] * 3 + ["async"]
 
 
 @pytest.mark.timeout(10)

@@ -157,6 +157,21 @@ def test_conflicts(table: Table[Any, Any]) -> None:
     assert not table._borrows and not table._slots
 
 
+def test_owner_borrows_are_not_another_threads_handles() -> None:
+    # The owner's lock-free handles live in `_borrows`; a foreign thread's erase/clear must
+    # not take them for its own (it used to raise ReentrancyError "this thread holds ...").
+    t: Table[Any, Any] = Table("rec", I64, Rec, thread_safe=True)
+    for k in (1, 2):
+        t.add_entry(k, t.create_entry())
+    with t.read(2) as h:  # lock-free: no other thread inside
+        assert in_thread(lambda: t.erase_entry(2)) is None
+        assert in_thread(t.clear) is None
+        assert h["pid"] == 0  # the handle keeps its erased entry alive
+        with pytest.raises(ReentrancyError):
+            t.erase_entry(2)  # the owner's own borrow still counts for the owner
+    assert len(t) == 0
+
+
 def test_getter_refuses_a_handle_class_with_its_own_init() -> None:
     class Custom(ReadHandle):
         __slots__ = ()

@@ -1,4 +1,9 @@
-"""The stress harness, run in-process through its CLI entry function (`stress.cli.main`)."""
+"""The stress harness, run in-process through its CLI entry function (`stress.cli.main`).
+
+Every registered scenario has a short run (1-2 s) through the plugin host, the default driver
+(`HOST_RUNS` names the test that runs it); the real scenarios and the canary also run on the
+raw-table threads driver.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,17 @@ from stress.detect import Witness, _cycles
 from stress.scenario import SCENARIOS
 
 REAL = ["parse-vs-background", "writers", "churn"]
+DRIVERS = ["host", "threads"]
+
+#: Where each registered scenario runs through the host.
+HOST_RUNS = {
+    "parse-vs-background": "test_real_scenarios_pass, test_detect_on_real_scenario",
+    "writers": "test_real_scenarios_pass",
+    "churn": "test_real_scenarios_pass",
+    "unsafe-counter": "test_unsafe_counter_is_caught",
+    "lock-inversion": "test_detect_reports_inverted_lock_order",
+    "deadlock": "test_watchdog_catches_a_real_deadlock",
+}
 
 
 def run(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
@@ -21,25 +37,45 @@ def run(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
     return code, json.loads(out.read_text())
 
 
+def test_every_scenario_has_a_host_run() -> None:
+    assert set(HOST_RUNS) == set(SCENARIOS)
+
+
 @pytest.mark.timeout(20)
+@pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("scenario", REAL)
-def test_real_scenarios_pass(tmp_path: Path, scenario: str) -> None:
-    code, rep = run(tmp_path, "--scenario", scenario, "--duration", "1.2")
+def test_real_scenarios_pass(tmp_path: Path, scenario: str, driver: str) -> None:
+    code, rep = run(tmp_path, "--scenario", scenario, "--duration", "1.2", "--driver", driver)
     assert code == 0, rep["violations"] or rep["thread_errors"]
+    assert rep["driver"] == driver
     assert rep["ops"] > 1000
     assert rep["lock_stats"]["acquisitions"] > 0
     assert all(n > 0 for n in rep["ops_by_thread"].values()), rep["ops_by_thread"]
+    if scenario == "parse-vs-background":
+        summary = rep["scenario_summary"]
+        # Async events reached the parser (under the host: AsyncContext.push, the event loop).
+        assert summary["async entries verified by the parser"] > 0
+        assert summary["misuse probes (all must raise)"] > 0
+        if driver == "host":
+            assert rep["roles"]["listen-0"] == "listen (listen routine)"
+            assert rep["roles"]["async-0"] == "async (async task)"
 
 
 @pytest.mark.timeout(20)
-def test_unsafe_counter_is_caught(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, rep = run(tmp_path, "--scenario", "unsafe-counter", "--duration", "1.5")
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_unsafe_counter_is_caught(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], driver: str
+) -> None:
+    code, rep = run(
+        tmp_path, "--scenario", "unsafe-counter", "--duration", "1.2", "--driver", driver
+    )
     assert code == 1
     assert rep["violation_counts"].get("lost-update", 0) > 0
     assert rep["first_violation_s"] < 1.0
     lost = next(v for v in rep["violations"] if v["kind"] == "lost-update")
     assert lost["details"]["value"] < lost["details"]["completed"]
     assert "caught, as it must be" in capsys.readouterr().out
+    assert ("--driver threads" in rep["reproduce"]) == (driver == "threads")
 
 
 @pytest.mark.timeout(20)
@@ -48,6 +84,7 @@ def test_json_report_schema(tmp_path: Path) -> None:
     assert code == 0
     for key, typ in {
         "scenario": str,
+        "driver": str,
         "seed": int,
         "duration_s": float,
         "threads": int,
@@ -63,6 +100,7 @@ def test_json_report_schema(tmp_path: Path) -> None:
     }.items():
         assert isinstance(rep[key], typ), key
     assert rep["scenario"] == "parse-vs-background"
+    assert rep["driver"] == "host"  # the default
     assert rep["seed"] == 7 and rep["threads"] == 2
     for key in ("acquisitions", "contended", "longest_wait_s", "timeouts", "errors", "tables"):
         assert key in rep["lock_stats"], key
@@ -99,6 +137,10 @@ def test_detect_on_real_scenario(tmp_path: Path) -> None:
     assert d["errors_raised"].get("ReentrancyError", 0) > 0
     assert d["errors_raised"].get("StaleHandleError", 0) > 0
     assert d["errors_raised"].get("BorrowError", 0) > 0
+    # Under the host: a write from the extract phase is denied by the table API, and an async
+    # task touching the parser's single-threaded table is denied with the matrix rule.
+    assert d["errors_raised"].get("AccessDeniedError", 0) > 0
+    assert d["errors_raised"].get("ThreadAccessDeniedError", 0) > 0
     assert rep["switch_interval_s"] == pytest.approx(1e-6)
 
 
