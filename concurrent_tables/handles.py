@@ -21,6 +21,7 @@ from .errors import (
     StaleHandleError,
 )
 from .fields import Field
+from .locking import unborrow
 from .types import StateType, value_problem
 
 if TYPE_CHECKING:
@@ -154,31 +155,22 @@ class EntryHandle:
     def release(self) -> None:
         """End the handle's scope and release its lock. Releasing twice is a no-op."""
         tid = self._tid
-        if tid != get_ident():  # never true for a live handle used by its own thread
+        if tid != get_ident():
             if tid == _DEAD:
                 return
             self._check()
         self._tid = _DEAD
-        grant = self._grant
         table = self._table
-        if grant is None:  # a lock-free borrow (owner fast path or single-threaded table)
-            borrows = table._borrows
-            key = self._key
-            b = borrows[key]
-            if b == 1 or b == -1:
-                del borrows[key]
-            else:
-                borrows[key] = b - 1
-            slots = table._slots
-            if slots and key in slots:  # another thread waits for this key: wake it
-                table._domain.wake()
+        if self._grant is None:  # a lock-free borrow (owner fast path or single-threaded table)
+            unborrow(table, self._key)
         else:
-            table._domain.release(table, self._key, self.write, grant)
+            table._domain.release(table, self._key, self.write, self._grant)
 
     def __enter__(self) -> EntryHandle:
         return self
 
-    # Same body as release(): `with` blocks are the hot path, and a call costs ~60 ns here.
+    # release() with `unborrow` inlined: `with` blocks are the hot path, and a call costs
+    # ~60 ns here.
     def __exit__(self, t: object, v: object, tb: object) -> None:
         tid = self._tid
         if tid != get_ident():  # never true for a live handle used by its own thread

@@ -227,8 +227,7 @@ class ConfinedDomain:
 
     def fast_undo(self, table: Table[Any, Any], key: Any, write: bool) -> None:
         """Take back a borrow just published (the key turned out taken, or missing)."""
-        _unborrow(table, key, write)
-        self.wake()
+        unborrow(table, key)
 
     def fast_conflict(self, table: Table[Any, Any], key: Any, write: bool, b: int) -> None:
         self.errors += 1
@@ -250,12 +249,20 @@ class ConfinedDomain:
         return LockStatistics(False, 0, 0, 0.0, 0, self.errors, 0)
 
 
-def _unborrow(table: Table[Any, Any], key: Any, write: bool) -> None:
-    b = table._borrows[key]
-    if write or b == 1:
-        del table._borrows[key]
+def unborrow(table: Table[Any, Any], key: Any) -> None:
+    """End one lock-free borrow of `key` and wake whoever waits for it.
+
+    The one definition of a borrow's end; `EntryHandle.__exit__` inlines the same steps.
+    """
+    borrows = table._borrows
+    b = borrows[key]
+    if b == 1 or b == -1:
+        del borrows[key]
     else:
-        table._borrows[key] = b - 1
+        borrows[key] = b - 1
+    slots = table._slots
+    if slots and key in slots:  # another thread waits for this key: wake it
+        table._domain.wake()
 
 
 class _NoLock:

@@ -117,19 +117,25 @@ class TableBackend(Protocol):
     def nested(self, field: Field) -> NestedFieldsBackend: ...
 
 
-class _ImportedRead(ApiReadHandle):
-    """An API read handle whose nested tables come back as imported views."""
+class _NestedAsImported:
+    """Mixin: nested tables read through an imported entry come back as imported views."""
 
-    __slots__ = ("_view",)
+    __slots__ = ()
     _view: ImportedTable
 
     def __getitem__(self, field: Field | str) -> Any:
-        v = ApiReadHandle.__getitem__(self, field)
+        v = super().__getitem__(field)  # type: ignore[misc]
         if v.__class__ is Table:
             return self._view._child(LocalBackend(v))
         return v
 
     get = __getitem__
+
+
+class _ImportedRead(_NestedAsImported, ApiReadHandle):
+    """An API read handle whose nested tables come back as imported views."""
+
+    __slots__ = ("_view",)
 
     def __setitem__(self, field: Field | str, value: Any) -> None:
         name = field.name if isinstance(field, Field) else field
@@ -142,34 +148,16 @@ class _ImportedRead(ApiReadHandle):
     set = __setitem__
 
 
-class _ImportedWrite(ApiWriteHandle):
+class _ImportedWrite(_NestedAsImported, ApiWriteHandle):
     """An API write handle whose nested tables come back as imported views."""
 
     __slots__ = ("_view",)
-    _view: ImportedTable
-
-    def __getitem__(self, field: Field | str) -> Any:
-        v = ApiWriteHandle.__getitem__(self, field)
-        if v.__class__ is Table:
-            return self._view._child(LocalBackend(v))
-        return v
-
-    get = __getitem__
 
 
-class _ImportedDetached(ApiDetachedEntry):
+class _ImportedDetached(_NestedAsImported, ApiDetachedEntry):
     """An API detached entry whose nested tables come back as imported views."""
 
     __slots__ = ("_view",)
-    _view: ImportedTable
-
-    def __getitem__(self, field: Field | str) -> Any:
-        v = ApiDetachedEntry.__getitem__(self, field)
-        if v.__class__ is Table:
-            return self._view._child(LocalBackend(v))
-        return v
-
-    get = __getitem__
 
 
 _Getter = Callable[[Table[Any, Any], Any], EntryHandle]

@@ -40,7 +40,7 @@ from .handles import (
     ReadHandle,
     WriteHandle,
 )
-from .locking import ConfinedDomain, LockStatistics, SharedDomain
+from .locking import ConfinedDomain, LockStatistics, SharedDomain, unborrow
 from .schema import EntrySchema
 from .types import INT_RANGES, KEY_TYPES, StateType, coerce_state_type
 
@@ -419,14 +419,5 @@ def borrow_now(table: Table[Any, Any], key: Any, write: bool) -> bool:
     return True
 
 
-def unborrow_now(table: Table[Any, Any], key: Any) -> None:
-    """End a borrow taken by `borrow_now` (the same steps as a lock-free handle's release)."""
-    borrows = table._borrows
-    b = borrows[key]
-    if b == 1 or b == -1:
-        del borrows[key]
-    else:
-        borrows[key] = b - 1
-    slots = table._slots
-    if slots and key in slots:  # another thread waits for this key: wake it
-        table._domain.wake()
+#: End a borrow taken by `borrow_now`.
+unborrow_now = unborrow
