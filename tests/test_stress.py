@@ -190,5 +190,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "memory_threadsafe_vs_single",
     ):
         assert rep[key] > 0, key
-    assert rep["native_read_ns"] is None
+    assert 0 < rep["native_read_ns"] < 1_000_000
+    assert len(rep["native_read_ns_per_round"]) == 1
+    assert "native_read_ns" in rep["targets"]
     assert rep["contention"]["main_wait_ns"]["p99"] >= rep["contention"]["main_wait_ns"]["p50"]
