@@ -4,7 +4,7 @@
  * header concurrent_tables/native/ct_plugin_api.h.
  *
  * Build: gcc -shared -fPIC -O2 -Wall -Werror -pthread -I concurrent_tables/native ct_test_plugin.c -o x.so
- * (tests/native/build.py does this once per test session).
+ * (concurrent_tables/cabi/build.py does this: once per test session, and per `stress run --scenario native`).
  *
  * Config: "key=value;key=value" (all optional):
  *   import=1          import the host table below at init and run the init checks (default 1)
