@@ -33,6 +33,9 @@ TEST_PLUGIN_CDEF = """
 const char* ct_test_report(void* s);
 const char* ct_test_thread_status(void* s);
 int ct_test_thread_done(void* s);
+const char* ct_test_hammer_status(void* s);
+uint64_t ct_test_hammer_completed(void* s, uint64_t key);
+uint64_t ct_test_hammer_ops(void* s, uint32_t thread);
 """
 
 
