@@ -5,19 +5,28 @@
     python -m stress list
     python -m stress bench [--json PATH] [--rounds N]
 
-Modules: `scenario` (the scenario model and registry), `scenarios` and `canaries` (the
+Modules: `scenario` (the scenario model and registry), `scenarios`, `native` and `canaries` (the
 scenarios), `api` (table operations for scenario code: raw tables or tokens), `driver` (running
 one; the threads driver), `host_driver` (through the plugin host, the default), `invariants`,
 `detect` (--detect), `monitor` (progress and watchdog), `report`, `bench`, `cli`. See
 docs/stress.md.
 """
 
-from . import canaries, scenarios
+from . import canaries, native, scenarios
 from .api import Api, OwnerApi, TokenApi
 from .driver import BaseDriver, Driver, ThreadDriver, make_driver, run
 from .host_driver import HostDriver
 from .report import RunReport
-from .scenario import SCENARIOS, Lane, RunContext, RunOptions, Scenario, Worker, register
+from .scenario import (
+    SCENARIOS,
+    Lane,
+    RunContext,
+    RunOptions,
+    Scenario,
+    ScenarioUnavailable,
+    Worker,
+    register,
+)
 
 __all__ = [
     "SCENARIOS",
@@ -31,11 +40,13 @@ __all__ = [
     "RunOptions",
     "RunReport",
     "Scenario",
+    "ScenarioUnavailable",
     "ThreadDriver",
     "TokenApi",
     "Worker",
     "canaries",
     "make_driver",
+    "native",
     "register",
     "run",
     "scenarios",

@@ -7,8 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import canaries, scenarios  # noqa: F401 - importing registers the scenarios
-from .scenario import SCENARIOS, RunOptions
+from . import canaries, native, scenarios  # noqa: F401 - importing registers the scenarios
+from .scenario import SCENARIOS, RunOptions, ScenarioUnavailable
 
 
 def _pos_float(text: str) -> float:
@@ -136,7 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
         yield_probability=args.yield_probability,
     )
-    report = run(opts)
+    try:
+        report = run(opts)
+    except ScenarioUnavailable as exc:
+        print(f"stress run: cannot run scenario {args.scenario!r}: {exc}", file=sys.stderr)
+        return 2
     print(report.summary())
     sys.stdout.flush()
     if args.json:

@@ -31,7 +31,15 @@ from .detect import Detector, count_errors
 from .invariants import ViolationLog
 from .monitor import Monitor, thread_stacks
 from .report import RunReport, lock_stats
-from .scenario import SCENARIOS, Lane, RunContext, RunOptions, Scenario, Worker
+from .scenario import (
+    SCENARIOS,
+    Lane,
+    RunContext,
+    RunOptions,
+    Scenario,
+    ScenarioUnavailable,
+    Worker,
+)
 
 #: How often the main loop runs the scenario's online checks.
 CHECK_EVERY_S = 0.05
@@ -273,8 +281,16 @@ def make_driver(name: str) -> BaseDriver:
 
 
 def run(options: RunOptions, driver: Driver | None = None) -> RunReport:
-    """Run one scenario by name and return its report (driver: by `options.driver`)."""
+    """Run one scenario by name and return its report (driver: by `options.driver`).
+
+    Raises ScenarioUnavailable, before anything runs, if the scenario cannot run here.
+    """
     cls = SCENARIOS[options.scenario]
+    if driver is None and options.driver not in cls.drivers:
+        raise ScenarioUnavailable(
+            f"scenario {cls.name!r} runs only with --driver {' or '.join(cls.drivers)}"
+        )
     ctx = RunContext(options, ViolationLog())
     scenario = cls(ctx)
+    scenario.prepare()
     return (driver or make_driver(options.driver)).drive(scenario, ctx)

@@ -178,13 +178,15 @@ class HostDriver(BaseDriver):
         self.state = ScenarioState(self, scenario, ctx)
         self.extractor = ScenarioExtract(scenario, ctx)
         self.host = PluginHost(
-            [ScenarioSource(scenario, ctx), self.state, self.extractor],
+            [ScenarioSource(scenario, ctx), self.state, *scenario.host_plugins(), self.extractor],
             stop_timeout=ctx.options.stall_s + 1.0,
             record=False,
         )
         self.host.init()  # the state plugin's init runs scenario.setup()
 
     def _role(self, w: Worker) -> str:
+        if w.role == "native":
+            return "native (a C pthread of a native plugin; an async task mirrors its ops)"
         return f"{w.role} ({'listen routine' if w.role == 'listen' else 'async task'})"
 
     def task_body(self, w: Worker, lane: Lane, ctx: RunContext) -> Callable[[], bool]:

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from concurrent_tables import Table
+from concurrent_tables import Plugin, Table
 from concurrent_tables.schema import EntrySchema
 
 from .api import Api, OwnerApi
@@ -89,6 +89,10 @@ class RunOptions:
     json_path: str | None = None
     progress: bool = True
     yield_probability: float = 0.5  # --detect: chance of a time.sleep(0) at each lock point
+
+
+class ScenarioUnavailable(RuntimeError):
+    """The scenario cannot run here (no C compiler, a driver it does not support, ...)."""
 
 
 def _no_driver(payload: Any) -> None:
@@ -184,11 +188,21 @@ class Scenario(ABC):
     switch_interval_s: ClassVar[float | None] = None
     #: The fewest background threads that make sense.
     min_threads: ClassVar[int] = 1
+    #: The drivers (`--driver`) that can run it.
+    drivers: ClassVar[tuple[str, ...]] = ("host", "threads")
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         #: The raw tables, for workers and the harness's own checks.
         self.direct = ctx.owner_api()
+
+    def prepare(self) -> None:  # noqa: B027 (optional hook)
+        """Before the driver starts: build what the run needs (raise ScenarioUnavailable)."""
+
+    def host_plugins(self) -> list[Plugin]:
+        """Extra plugins for the host driver, loaded after the state plugin (whose init has
+        made and exported the tables) and before the extract plugin."""
+        return []
 
     @abstractmethod
     def setup(self) -> None:

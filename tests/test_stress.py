@@ -2,7 +2,8 @@
 
 Every registered scenario has a short run (1-2 s) through the plugin host, the default driver
 (`HOST_RUNS` names the test that runs it); the real scenarios and the canary also run on the
-raw-table threads driver.
+raw-table threads driver. The `native` scenario compiles the C test plugin with gcc and runs
+through the host only.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ HOST_RUNS = {
     "unsafe-counter": "test_unsafe_counter_is_caught",
     "lock-inversion": "test_detect_reports_inverted_lock_order",
     "deadlock": "test_watchdog_catches_a_real_deadlock",
+    "native": "test_native_scenario_passes",
 }
 
 
@@ -59,6 +61,42 @@ def test_real_scenarios_pass(tmp_path: Path, scenario: str, driver: str) -> None
         if driver == "host":
             assert rep["roles"]["listen-0"] == "listen (listen routine)"
             assert rep["roles"]["async-0"] == "async (async task)"
+
+
+@pytest.mark.timeout(60)
+def test_native_scenario_passes(tmp_path: Path) -> None:
+    code, rep = run(tmp_path, "--scenario", "native", "--duration", "1.5")
+    assert code == 0, rep["violations"] or rep["thread_errors"]
+    assert rep["driver"] == "host"
+    ops = rep["ops_by_thread"]
+    assert all(n > 0 for n in ops.values()), ops
+    assert {"main", "reader-0", "writer-1", "writer-2", "c-pthread-0", "c-pthread-1"} == set(ops)
+    assert rep["roles"]["c-pthread-0"].startswith("native (a C pthread")
+    assert rep["roles"]["reader-0"] == "listen (listen routine)"
+    summary = rep["scenario_summary"]
+    assert summary["C increments (c_count)"] > 0
+    assert summary["C seqlock reads checked"] > 0
+    assert summary["python increments (py_seq)"] > 0
+    assert summary["C-side torn reads / undone increments"] == "0 / 0"
+    # The pthreads' entry locks are the table's: counted in its statistics.
+    assert rep["lock_stats"]["tables"]["rows"]["acquisitions"] > ops["c-pthread-0"]
+
+
+def test_native_scenario_needs_the_host(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "--scenario", "native", "--driver", "threads", "--no-progress"])
+    assert code == 2
+    assert "runs only with --driver host" in capsys.readouterr().err
+
+
+def test_native_scenario_without_a_compiler(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CC", "no-such-cc-for-ct-tests")
+    code = main(["run", "--scenario", "native", "--duration", "0.5", "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cannot run scenario 'native'" in err
+    assert "C compiler not found: 'no-such-cc-for-ct-tests'" in err
 
 
 @pytest.mark.timeout(20)
@@ -170,7 +208,7 @@ def test_cycle_finder() -> None:
 def test_list_and_registry(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in [*REAL, "unsafe-counter"]:
+    for name in [*REAL, "unsafe-counter", "native"]:
         assert name in out
     assert "lock-inversion" not in out  # hidden
     assert {"lock-inversion", "deadlock"} <= set(SCENARIOS)
@@ -190,5 +228,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "memory_threadsafe_vs_single",
     ):
         assert rep[key] > 0, key
-    assert rep["native_read_ns"] is None
+    assert 0 < rep["native_read_ns"] < 1_000_000
+    assert len(rep["native_read_ns_per_round"]) == 1
+    assert "native_read_ns" in rep["targets"]
     assert rep["contention"]["main_wait_ns"]["p99"] >= rep["contention"]["main_wait_ns"]["p50"]

@@ -1,8 +1,8 @@
 """The native test plugin end to end against Python-owned tables, through the real bridge.
 
-The plugin (tests/native/ct_test_plugin.c) calls every vtable function from C, with good and bad
-inputs, and records each result and the owner error it read right after; these tests check each
-code and text against the reference's catalogue (table-abi.md §9).
+The plugin (concurrent_tables/native/ct_test_plugin.c) calls every vtable function from C, with
+good and bad inputs, and records each result and the owner error it read right after; these tests
+check each code and text against the reference's catalogue (table-abi.md §9).
 """
 
 from __future__ import annotations

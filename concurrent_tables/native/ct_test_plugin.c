@@ -4,7 +4,7 @@
  * header concurrent_tables/native/ct_plugin_api.h.
  *
  * Build: gcc -shared -fPIC -O2 -Wall -Werror -pthread -I concurrent_tables/native ct_test_plugin.c -o x.so
- * (tests/native/build.py does this once per test session).
+ * (concurrent_tables/cabi/build.py does this: once per test session, and per `stress run --scenario native`).
  *
  * Config: "key=value;key=value" (all optional):
  *   import=1          import the host table below at init and run the init checks (default 1)
@@ -22,6 +22,10 @@
  *   counter_field=ct_counter   table counter_table (key type counter_key_type, int64|uint64),
  *   counter_key_type=uint64    counter_iters times through the capture-listen vtables; stopped
  *   counter_iters=1000         and joined at capture_close
+ *   hammer_table=     the `native` stress scenario: at capture_open start hammer_threads pthreads
+ *   hammer_threads=2  (1..8) that hammer table hammer_table (UINT64 keys 0..hammer_keys-1, 1..64,
+ *   hammer_keys=16    entries made by the host; UINT64 fields c_count, c_x, py_seq, py_a, py_b)
+ *                     through the capture-listen vtables until capture_close; see "hammer threads"
  *   event_types=3     comma-separated event types for plugin_get_parse_event_types (empty: none listed)
  *   fail_init=0       make plugin_init fail (returns a state anyway, with an error)
  *   types=0           add a dynamic field of every state type (ct_t_<type>) at init; the parse
@@ -605,7 +609,23 @@ typedef struct config {
 	int types;
 	int badinput;
 	int sample_nested;
+	char hammer_table[128];
+	uint32_t hammer_threads;
+	uint32_t hammer_keys;
 } config;
+
+#define HAMMER_MAX_THREADS 8
+#define HAMMER_MAX_KEYS 64
+
+struct plugin_state;
+
+/* One hammer pthread (see "hammer threads" below). */
+typedef struct hammer_thread {
+	struct plugin_state* ps;
+	uint32_t index;
+	pthread_t thr;
+	atomic_ullong ops; /* entry acquisitions */
+} hammer_thread;
 
 typedef struct plugin_state {
 	config cfg;
@@ -654,6 +674,33 @@ typedef struct plugin_state {
 	atomic_ullong thr_iterations;
 	atomic_ullong thr_failures;
 	char thr_error[512];
+
+	/* hammer threads (hammer_table=...) */
+	ss_plugin_table_t* hm_tbl;
+	ss_plugin_table_field_t* hm_c_count;
+	ss_plugin_table_field_t* hm_c_x;
+	ss_plugin_table_field_t* hm_py_seq;
+	ss_plugin_table_field_t* hm_py_a;
+	ss_plugin_table_field_t* hm_py_b;
+	ss_plugin_table_reader_vtable_ext hm_reader;
+	ss_plugin_table_writer_vtable_ext hm_writer;
+	ct_get_owner_last_error_fn hm_owner_err;
+	ss_plugin_owner_t* hm_owner;
+	hammer_thread hm_threads[HAMMER_MAX_THREADS];
+	uint32_t hm_started; /* threads running */
+	atomic_int hm_stop;
+	atomic_ullong hm_completed[HAMMER_MAX_KEYS]; /* increments of c_count done, per key */
+	atomic_ullong hm_calls;       /* vtable calls made */
+	atomic_ullong hm_seq_reads;   /* consistent (seq unchanged) reads of a Python record */
+	atomic_ullong hm_seq_retries; /* reads where py_seq moved meanwhile (not checked) */
+	atomic_ullong hm_torn;
+	atomic_ullong hm_lost;
+	atomic_ullong hm_failures;
+	pthread_mutex_t hm_mu; /* guards the first-problem texts below */
+	char hm_torn_first[256];
+	char hm_lost_first[256];
+	char hm_error[512];
+	strbuf hm_report;
 
 	/* results */
 	strbuf checks;
@@ -709,6 +756,8 @@ static int parse_config(config* c, const char* text)
 	c->counter_iters = 1000;
 	c->event_types[0] = 3;
 	c->n_event_types = 1;
+	c->hammer_threads = 2;
+	c->hammer_keys = 16;
 
 	char* dup = xstrdup(text);
 	int ok = 1;
@@ -743,6 +792,9 @@ static int parse_config(config* c, const char* text)
 		else if (strcmp(k, "types") == 0) c->types = atoi(v);
 		else if (strcmp(k, "badinput") == 0) c->badinput = atoi(v);
 		else if (strcmp(k, "sample_nested") == 0) c->sample_nested = atoi(v);
+		else if (strcmp(k, "hammer_table") == 0) copy_str(c->hammer_table, sizeof(c->hammer_table), v);
+		else if (strcmp(k, "hammer_threads") == 0) c->hammer_threads = (uint32_t)strtoul(v, NULL, 0);
+		else if (strcmp(k, "hammer_keys") == 0) c->hammer_keys = (uint32_t)strtoul(v, NULL, 0);
 		else if (strcmp(k, "key_type") == 0 || strcmp(k, "nested_type") == 0 ||
 		         strcmp(k, "counter_key_type") == 0) {
 			ss_plugin_state_type t;
@@ -1558,6 +1610,220 @@ static void stop_counter_thread(plugin_state* ps)
 }
 
 /* ============================================================================================== */
+/* hammer threads (capture_open .. capture_close): the `native` stress scenario                   */
+/* ============================================================================================== */
+/*
+ * Each of hammer_threads pthreads loops, through the capture-listen vtables (one entry pin at a
+ * time, each read/write call atomic on its own, no lock held between calls -- what the host
+ * guarantees for a native entry handle):
+ *
+ *  1. increment: on its own keys (key % hammer_threads == its index, in turn), read c_count,
+ *     write c_count + 1, then write c_x = 3 * (c_count + 1). The thread is the only writer of
+ *     c_count and c_x of its keys, so the value it reads must equal the increments it completed
+ *     (else: "lost", an update of ours undone by someone). `completed` is bumped after both
+ *     writes returned, so a Python reader that loaded it first must see c_count >= it, and
+ *     under one read handle c_x is 3 * c_count or 3 * (c_count - 1) (at most one call behind).
+ *  2. seqlock read of a Python record (any key): read py_seq, py_a, py_b, py_seq again. Python
+ *     writes all three under one write handle and bumps py_seq every time, so if both reads of
+ *     py_seq agree no Python write ended in between, and py_a == 3 * py_seq and
+ *     py_b == py_seq ^ 0x5555 must hold (else: "torn"). If py_seq moved, the read is retried
+ *     later (not checked: four calls are not atomic together).
+ */
+
+static void hm_note(plugin_state* ps, char* dst, size_t n, const char* fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void hm_note(plugin_state* ps, char* dst, size_t n, const char* fmt, ...)
+{
+	pthread_mutex_lock(&ps->hm_mu);
+	if (!dst[0]) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(dst, n, fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&ps->hm_mu);
+}
+
+static void hm_fail(plugin_state* ps, const char* what, uint64_t key)
+{
+	if (atomic_fetch_add(&ps->hm_failures, 1) != 0) return;
+	const char* err = ps->hm_owner_err ? ps->hm_owner_err(ps->hm_owner) : NULL;
+	hm_note(ps, ps->hm_error, sizeof(ps->hm_error), "%s (key %" PRIu64 "): %s", what, key,
+	        err ? err : "(no owner error)");
+}
+
+static int hm_read(plugin_state* ps, ss_plugin_table_entry_t* e, ss_plugin_table_field_t* f, uint64_t* out)
+{
+	ss_plugin_state_data d;
+	memset(&d, 0, sizeof(d));
+	atomic_fetch_add(&ps->hm_calls, 1);
+	if (ps->hm_reader.read_entry_field(ps->hm_tbl, e, f, &d) != SS_PLUGIN_SUCCESS) return 0;
+	*out = d.u64;
+	return 1;
+}
+
+static int hm_write(plugin_state* ps, ss_plugin_table_entry_t* e, ss_plugin_table_field_t* f, uint64_t v)
+{
+	ss_plugin_state_data d;
+	memset(&d, 0, sizeof(d));
+	d.u64 = v;
+	atomic_fetch_add(&ps->hm_calls, 1);
+	return ps->hm_writer.write_entry_field(ps->hm_tbl, e, f, &d) == SS_PLUGIN_SUCCESS;
+}
+
+static ss_plugin_table_entry_t* hm_get(plugin_state* ps, hammer_thread* ht, uint64_t k)
+{
+	ss_plugin_state_data key;
+	memset(&key, 0, sizeof(key));
+	key.u64 = k;
+	atomic_fetch_add(&ps->hm_calls, 1);
+	ss_plugin_table_entry_t* e = ps->hm_reader.get_table_entry(ps->hm_tbl, &key);
+	if (e) atomic_fetch_add(&ht->ops, 1);
+	else hm_fail(ps, "get_table_entry", k);
+	return e;
+}
+
+static void hm_release(plugin_state* ps, ss_plugin_table_entry_t* e)
+{
+	atomic_fetch_add(&ps->hm_calls, 1);
+	ps->hm_reader.release_table_entry(ps->hm_tbl, e);
+}
+
+static uint64_t xorshift64(uint64_t* s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+static void hm_increment(plugin_state* ps, hammer_thread* ht, uint64_t k)
+{
+	ss_plugin_table_entry_t* e = hm_get(ps, ht, k);
+	if (!e) return;
+	uint64_t v, want = atomic_load(&ps->hm_completed[k]);
+	if (!hm_read(ps, e, ps->hm_c_count, &v)) {
+		hm_fail(ps, "read_entry_field c_count", k);
+	} else {
+		if (v != want) {
+			atomic_fetch_add(&ps->hm_lost, 1);
+			hm_note(ps, ps->hm_lost_first, sizeof(ps->hm_lost_first),
+			        "key %" PRIu64 ": its only writer read c_count %" PRIu64 " after completing %" PRIu64
+			        " increments",
+			        k, v, want);
+		}
+		if (!hm_write(ps, e, ps->hm_c_count, v + 1)) hm_fail(ps, "write_entry_field c_count", k);
+		else if (!hm_write(ps, e, ps->hm_c_x, 3 * (v + 1))) hm_fail(ps, "write_entry_field c_x", k);
+		else atomic_fetch_add(&ps->hm_completed[k], 1);
+	}
+	hm_release(ps, e);
+}
+
+static void hm_seq_read(plugin_state* ps, hammer_thread* ht, uint64_t k)
+{
+	ss_plugin_table_entry_t* e = hm_get(ps, ht, k);
+	if (!e) return;
+	uint64_t s1, a, b, s2;
+	if (hm_read(ps, e, ps->hm_py_seq, &s1) && hm_read(ps, e, ps->hm_py_a, &a) &&
+	    hm_read(ps, e, ps->hm_py_b, &b) && hm_read(ps, e, ps->hm_py_seq, &s2)) {
+		if (s1 != s2) {
+			atomic_fetch_add(&ps->hm_seq_retries, 1);
+		} else {
+			atomic_fetch_add(&ps->hm_seq_reads, 1);
+			if (a != 3 * s1 || b != (s1 ^ 0x5555)) {
+				atomic_fetch_add(&ps->hm_torn, 1);
+				hm_note(ps, ps->hm_torn_first, sizeof(ps->hm_torn_first),
+				        "key %" PRIu64 ": py_seq %" PRIu64 " (read twice), py_a %" PRIu64 ", py_b %" PRIu64, k,
+				        s1, a, b);
+			}
+		}
+	} else {
+		hm_fail(ps, "read_entry_field py_*", k);
+	}
+	hm_release(ps, e);
+}
+
+static void* hammer_main(void* arg)
+{
+	hammer_thread* ht = arg;
+	plugin_state* ps = ht->ps;
+	const uint32_t n = ps->cfg.hammer_threads, nkeys = ps->cfg.hammer_keys;
+	uint64_t rng = 0x9E3779B97F4A7C15ull ^ (((uint64_t)ht->index + 1) * 0xBF58476D1CE4E5B9ull);
+	uint64_t own = ht->index;
+	while (!atomic_load(&ps->hm_stop)) {
+		hm_increment(ps, ht, own);
+		own += n;
+		if (own >= nkeys) own = ht->index;
+		hm_seq_read(ps, ht, xorshift64(&rng) % nkeys);
+	}
+	return NULL;
+}
+
+/* At init: the table and its five UINT64 fields. Returns 0 with the error set on failure. */
+static int init_hammer(plugin_state* ps, const ss_plugin_init_tables_input* ti)
+{
+	config* c = &ps->cfg;
+	if (c->hammer_threads < 1 || c->hammer_threads > HAMMER_MAX_THREADS) {
+		set_error("hammer_threads must be 1..%d, got %u", HAMMER_MAX_THREADS, c->hammer_threads);
+		return 0;
+	}
+	if (c->hammer_keys < c->hammer_threads || c->hammer_keys > HAMMER_MAX_KEYS) {
+		set_error("hammer_keys must be hammer_threads..%d, got %u", HAMMER_MAX_KEYS, c->hammer_keys);
+		return 0;
+	}
+	ps->hm_tbl = ti->get_table(ps->owner, c->hammer_table, SS_PLUGIN_ST_UINT64);
+	if (!ps->hm_tbl) {
+		set_error("hammer: no table '%s' with uint64 keys", c->hammer_table);
+		return 0;
+	}
+	struct {
+		const char* name;
+		ss_plugin_table_field_t** f;
+	} fields[] = {
+	    {"c_count", &ps->hm_c_count}, {"c_x", &ps->hm_c_x}, {"py_seq", &ps->hm_py_seq},
+	    {"py_a", &ps->hm_py_a},       {"py_b", &ps->hm_py_b},
+	};
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		*fields[i].f = ti->fields_ext->get_table_field(ps->hm_tbl, fields[i].name, SS_PLUGIN_ST_UINT64);
+		if (!*fields[i].f) {
+			const char* err = owner_error(ps);
+			set_error("hammer: uint64 field '%s' of '%s': %s", fields[i].name, c->hammer_table, err ? err : "");
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static void stop_hammer(plugin_state* ps)
+{
+	atomic_store(&ps->hm_stop, 1);
+	for (uint32_t i = 0; i < ps->hm_started; i++) pthread_join(ps->hm_threads[i].thr, NULL);
+	ps->hm_started = 0;
+}
+
+static int start_hammer(plugin_state* ps, const ss_plugin_capture_listen_input* in)
+{
+	ps->hm_reader = *in->table_reader_ext;
+	ps->hm_writer = *in->table_writer_ext;
+	ps->hm_owner_err = in->get_owner_last_error;
+	ps->hm_owner = in->owner;
+	atomic_store(&ps->hm_stop, 0);
+	for (uint32_t i = 0; i < ps->cfg.hammer_threads; i++) {
+		hammer_thread* ht = &ps->hm_threads[i];
+		ht->ps = ps;
+		ht->index = i;
+		if (pthread_create(&ht->thr, NULL, hammer_main, ht) != 0) {
+			stop_hammer(ps);
+			set_error("pthread_create failed (hammer thread %u)", i);
+			return 0;
+		}
+		ps->hm_started = i + 1;
+	}
+	return 1;
+}
+
+/* ============================================================================================== */
 /* exported plugin_* symbols                                                                      */
 /* ============================================================================================== */
 
@@ -1610,6 +1876,7 @@ CT_EXPORT ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc*
 		return NULL;
 	}
 	sample_init(&ps->sample);
+	pthread_mutex_init(&ps->hm_mu, NULL);
 	ps->phase = "init";
 	*rc = SS_PLUGIN_FAILURE;
 	if (!in) {
@@ -1644,6 +1911,7 @@ CT_EXPORT ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc*
 	if (ps->cfg.badinput) init_checks_badinput(ps, ti);
 	if (ps->cfg.do_export) init_checks_export(ps, ti);
 	if (ps->cfg.counter_table[0]) init_counter(ps, ti);
+	if (ps->cfg.hammer_table[0] && !init_hammer(ps, ti)) return ps;
 	if (ps->cfg.count && !(ps->tbl && ps->f_counter)) {
 		set_error("count=1 needs the imported table and its ct_counter field");
 		return ps;
@@ -1658,7 +1926,10 @@ CT_EXPORT void plugin_destroy(ss_plugin_t* s)
 	plugin_state* ps = s;
 	if (!ps) return;
 	stop_counter_thread(ps);
+	stop_hammer(ps);
+	pthread_mutex_destroy(&ps->hm_mu);
 	sample_fini(&ps->sample);
+	sb_free(&ps->hm_report);
 	sb_free(&ps->checks);
 	sb_free(&ps->report);
 	sb_free(&ps->thr_report);
@@ -1783,6 +2054,7 @@ CT_EXPORT ss_plugin_rc plugin_capture_open(ss_plugin_t* s, const ss_plugin_captu
 		ss_plugin_table_field_t* f = ps->init_fields->add_table_field(ps->tbl, "ct_late", SS_PLUGIN_ST_UINT64);
 		rec(ps, "access.add_table_field.capture_open", f == NULL, f != NULL, NULL, 1);
 	}
+	if (ps->hm_tbl && !ps->hm_started && !start_hammer(ps, in)) return SS_PLUGIN_FAILURE;
 	if (!ps->ctr_tbl || !ps->ctr_field || ps->thr_started) return SS_PLUGIN_SUCCESS;
 
 	ps->ctr_reader = *in->table_reader_ext;
@@ -1821,6 +2093,7 @@ CT_EXPORT ss_plugin_rc plugin_capture_close(ss_plugin_t* s, const ss_plugin_capt
 	ps->owner = in->owner;
 	ps->owner_err = in->get_owner_last_error;
 	stop_counter_thread(ps);
+	stop_hammer(ps);
 	rec(ps, "capture_close", 1, 0, NULL, 0);
 	return SS_PLUGIN_SUCCESS;
 }
@@ -1861,4 +2134,50 @@ CT_EXPORT int ct_test_thread_done(ss_plugin_t* s)
 {
 	plugin_state* ps = s;
 	return atomic_load(&ps->thr_done);
+}
+
+/* JSON status of the hammer threads; valid until the next call or plugin_destroy. */
+CT_EXPORT const char* ct_test_hammer_status(ss_plugin_t* s)
+{
+	plugin_state* ps = s;
+	strbuf* sb = &ps->hm_report;
+	sb->len = 0;
+	uint64_t increments = 0;
+	for (uint32_t k = 0; k < ps->cfg.hammer_keys && k < HAMMER_MAX_KEYS; k++)
+		increments += atomic_load(&ps->hm_completed[k]);
+	sb_printf(sb, "{\"threads\":%u,\"keys\":%u,\"running\":%u,\"ops\":[", ps->cfg.hammer_threads,
+	          ps->cfg.hammer_keys, ps->hm_started);
+	for (uint32_t i = 0; i < ps->cfg.hammer_threads && i < HAMMER_MAX_THREADS; i++)
+		sb_printf(sb, "%s%llu", i ? "," : "", (unsigned long long)atomic_load(&ps->hm_threads[i].ops));
+	sb_printf(sb,
+	          "],\"increments\":%" PRIu64 ",\"calls\":%llu,\"seq_reads\":%llu,\"seq_retries\":%llu,"
+	          "\"torn\":%llu,\"lost\":%llu,\"failures\":%llu",
+	          increments, (unsigned long long)atomic_load(&ps->hm_calls),
+	          (unsigned long long)atomic_load(&ps->hm_seq_reads),
+	          (unsigned long long)atomic_load(&ps->hm_seq_retries), (unsigned long long)atomic_load(&ps->hm_torn),
+	          (unsigned long long)atomic_load(&ps->hm_lost), (unsigned long long)atomic_load(&ps->hm_failures));
+	pthread_mutex_lock(&ps->hm_mu);
+	sb_add(sb, ",\"torn_first\":");
+	sb_json(sb, ps->hm_torn_first[0] ? ps->hm_torn_first : NULL);
+	sb_add(sb, ",\"lost_first\":");
+	sb_json(sb, ps->hm_lost_first[0] ? ps->hm_lost_first : NULL);
+	sb_add(sb, ",\"error\":");
+	sb_json(sb, ps->hm_error[0] ? ps->hm_error : NULL);
+	pthread_mutex_unlock(&ps->hm_mu);
+	sb_add(sb, "}");
+	return sb->buf;
+}
+
+/* Increments of c_count completed on `key` by the hammer threads (0 for an unknown key). */
+CT_EXPORT uint64_t ct_test_hammer_completed(ss_plugin_t* s, uint64_t key)
+{
+	plugin_state* ps = s;
+	return key < HAMMER_MAX_KEYS ? atomic_load(&ps->hm_completed[key]) : 0;
+}
+
+/* Entry acquisitions made so far by hammer thread `thread`. */
+CT_EXPORT uint64_t ct_test_hammer_ops(ss_plugin_t* s, uint32_t thread)
+{
+	plugin_state* ps = s;
+	return thread < HAMMER_MAX_THREADS ? atomic_load(&ps->hm_threads[thread].ops) : 0;
 }
