@@ -1,5 +1,8 @@
 """concurrent_tables: Falco-style plugin state tables, safe across threads."""
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .access import Capability, ThreadAccessDeniedError, ThreadRole
 from .background import BackgroundError, BackgroundTask
 from .errors import (
@@ -29,6 +32,7 @@ from .errors import (
     TablesError,
     WrongThreadError,
 )
+from .falco import add_thread, threads_table
 from .fields import Field, FieldInfo
 from .handles import DetachedEntry, EntryHandle
 from .host import EventResult, PluginHost
@@ -67,6 +71,25 @@ from .tokens import (
     ValidatedTableWriter,
 )
 from .types import I8, I16, I32, I64, U8, U16, U32, U64, Bool, StateType, String
+
+if TYPE_CHECKING:
+    from .cabi import NativeTable, bench_native_read
+    from .cabi.hostlink import load_native_plugin
+
+# The C bridge loads its compiled cffi module and binds its callbacks on first use only.
+_NATIVE = {
+    "NativeTable": ".cabi",
+    "bench_native_read": ".cabi",
+    "load_native_plugin": ".cabi.hostlink",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _NATIVE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'concurrent_tables' has no attribute '{name}'")
+    return getattr(importlib.import_module(module, __name__), name)
+
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -121,6 +144,7 @@ __all__ = [
     "LocalBackend",
     "LockStatistics",
     "LockTimeoutError",
+    "NativeTable",
     "NestedFields",
     "NestedTable",
     "ParsePlugin",
@@ -153,6 +177,10 @@ __all__ = [
     "ValidatedTableReader",
     "ValidatedTableWriter",
     "WrongThreadError",
+    "add_thread",
     "api_name",
+    "bench_native_read",
     "factory",
+    "load_native_plugin",
+    "threads_table",
 ]
