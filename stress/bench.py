@@ -398,7 +398,7 @@ def run_bench(
             "native_read_ns": "one native read_entry_field (int64 field, thread-safe Python "
             "table, owner fast path) through the C dispatcher during a parse callback, timed in "
             "C; median of batches per round, median over rounds",
-            "threadsafe": "owner thread alone: lock-free fast path (no other thread inside)",
+            "threadsafe": "owner thread: lock-free fast path (no other thread on its keys)",
             "threadsafe_locked": "fast_path=False: every handle takes its entry lock",
             "contention": "main thread + 2 busy writers on other keys vs main thread alone; "
             "wait = time to obtain the write handle, GIL waits included",
