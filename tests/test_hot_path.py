@@ -66,9 +66,10 @@ def in_thread(fn: Callable[[], Any]) -> BaseException | None:
         except BaseException as exc:
             box[0] = exc
 
-    th = threading.Thread(target=run)
+    th = threading.Thread(target=run, daemon=True)
     th.start()
     th.join(10)
+    assert not th.is_alive()
     return box[0]
 
 

@@ -39,7 +39,7 @@ def build(thread_safe: bool, n: int = N) -> tuple[Table[int, Row], int]:
 
 def touch(t: Table[int, Any], n: int) -> None:
     """Take and release a write handle on n entries from another thread (so: locked ones)."""
-    th = threading.Thread(target=lambda: [t.write(k).release() for k in range(n)])
+    th = threading.Thread(target=lambda: [t.write(k).release() for k in range(n)], daemon=True)
     th.start()
     th.join(60)
     assert not th.is_alive()

@@ -185,9 +185,10 @@ def test_confined_to_the_importing_thread(sample: Any) -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    th = threading.Thread(target=other)
+    th = threading.Thread(target=other, daemon=True)
     th.start()
-    th.join()
+    th.join(10)
+    assert not th.is_alive()
     assert isinstance(errors[0], WrongThreadError)
 
 

@@ -57,18 +57,19 @@ def test_pthread_writes_while_python_threads_read_and_write(ct_plugin_path: obje
                 with counters.write(7) as h:
                     h[py] += 1
 
-        threads = [threading.Thread(target=reader) for _ in range(3)]
-        threads.append(threading.Thread(target=writer))
+        threads = [threading.Thread(target=reader, daemon=True) for _ in range(3)]
+        threads.append(threading.Thread(target=writer, daemon=True))
         for t in threads:
             t.start()
         deadline = time.monotonic() + 45
         while not thread_done(p):
             assert time.monotonic() < deadline, thread_status(p)
             time.sleep(0.01)
-        threads[-1].join()
+        threads[-1].join(45)
         stop.set()
         for t in threads:
-            t.join()
+            t.join(10)
+            assert not t.is_alive()
         status = thread_status(p)
         assert status["failures"] == 0 and status["iterations"] == iters, status
         assert problems == []

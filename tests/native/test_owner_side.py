@@ -425,9 +425,10 @@ def test_single_threaded_table_refuses_other_threads() -> None:
         results["size"] = lib.ct_disp_get_table_size(t)
         results["error"] = last_error()
 
-    th = threading.Thread(target=other)
+    th = threading.Thread(target=other, daemon=True)
     th.start()
-    th.join()
+    th.join(10)
+    assert not th.is_alive()
     assert results["entry"] == NULL and results["size"] == U64_ERROR
     assert "can only be used in the thread that created it" in results["error"]
     assert last_error() != results["error"]  # errors of threads without a plugin stay per thread
@@ -456,7 +457,7 @@ def test_native_calls_take_the_entry_locks() -> None:
         done.set()
 
     h = rows.write(1)
-    th = threading.Thread(target=writer)
+    th = threading.Thread(target=writer, daemon=True)
     th.start()
     time.sleep(0.2)
     assert not done.is_set()  # blocked on the entry's lock
