@@ -543,7 +543,7 @@ class TableRegistry:
     """Every table a host's plugins exported, by name. One per host; safe across threads."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()  # first in the lock order: taken before any table lock
+        self._lock = threading.Lock()  # a leaf: held around its dicts only, never with another
         self._tables: dict[str, TableBackend] = {}
         self._owners: dict[str, str | None] = {}
 
