@@ -86,7 +86,7 @@ class FieldRegistry:
     """The fields of one table, or of every nested table under one parent field.
 
     Reads (`get`, `listing`) take no lock: the name maps are replaced, never mutated, so a
-    reader sees the old or the new map whole. `add_field` serialises on `_lock`, a leaf lock.
+    reader sees the old or the new map whole. `add` serialises on `_lock`, a leaf lock.
     """
 
     def __init__(self, table_name: str, schema: type[EntrySchema]) -> None:

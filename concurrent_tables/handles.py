@@ -235,15 +235,6 @@ class ApiWriteHandle(WriteHandle):
     api = True
 
 
-#: (write, api) -> handle class
-HANDLE_CLASSES: dict[tuple[bool, bool], type[EntryHandle]] = {
-    (False, False): ReadHandle,
-    (True, False): WriteHandle,
-    (False, True): ApiReadHandle,
-    (True, True): ApiWriteHandle,
-}
-
-
 class DetachedEntry(WriteHandle):
     """A new entry not yet in any table (from `create_entry`): writable, unshared, no lock.
 

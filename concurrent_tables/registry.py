@@ -347,9 +347,7 @@ class ImportedTable:
         )
 
     def _check_fields(self, op: str) -> None:
-        tid = get_ident()
-        if tid != self._thread:
-            raise wrong_thread_error(f"imported table '{self.name}'", self._thread, tid)
+        self._check_fields_thread()
         init = self._init
         if init is not None and not init.alive:
             raise AccessDeniedError(
@@ -427,20 +425,14 @@ class ImportedTable:
 
         Returns True if every entry was visited. write=True needs a writer.
         """
-        if write:
-            self._check(token, TableWriter, "iterate_entries")
-        else:
-            self._check(token, TableReader, "iterate_entries")
+        self._check(token, TableWriter if write else TableReader, "iterate_entries")
         return self._backend.iterate(self, callback, write)
 
     def items(
         self, token: TableReader | TableWriter, *, write: bool = False
     ) -> Iterator[EntryView]:
         """Yield a handle per entry in key order; each is released when the loop moves on."""
-        if write:
-            self._check(token, TableWriter, "iterate_entries")
-        else:
-            self._check(token, TableReader, "iterate_entries")
+        self._check(token, TableWriter if write else TableReader, "iterate_entries")
         walk = self._backend.items(self, write)
         close = getattr(walk, "close", None)
         if close is not None:
@@ -543,7 +535,7 @@ class TableRegistry:
     """Every table a host's plugins exported, by name. One per host; safe across threads."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()  # first in the lock order: taken before any table lock
+        self._lock = threading.Lock()  # a leaf: held around its dicts only, never with another
         self._tables: dict[str, TableBackend] = {}
         self._owners: dict[str, str | None] = {}
 

@@ -104,8 +104,6 @@ class LockInversion(Scenario):
         for t in (self.alpha, self.beta):
             for k in (1, 2):
                 t.add_entry(k, t.create_entry())
-        self.f_alpha = self.alpha.get_field("n", U64)
-        self.f_beta = self.beta.get_field("n", U64)
         self.gate = threading.Lock()  # never traced: it hides the inversion from the run
 
     def workers(self, n: int) -> list[Worker]:

@@ -61,15 +61,6 @@ def set_error(text: str) -> None:
         _tls.error = c
 
 
-def thread_error() -> Any:
-    """The last error recorded by this thread outside any plugin callback (cdata or None)."""
-    return getattr(_tls, "error", None)
-
-
-def clear_thread_error() -> None:
-    _tls.error = None
-
-
 def last_error() -> str | None:
     """The caller's last error as text: the current plugin's, else this thread's own."""
     s: PluginSession | None = getattr(_tls, "session", None)

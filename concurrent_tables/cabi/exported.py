@@ -90,11 +90,6 @@ def forget(table: Table[Any, Any]) -> None:
             REFS.pop(ref.id, None)
 
 
-def exported_tables() -> list[Table[Any, Any]]:
-    """Tables that currently have a top-level handle."""
-    return list(_TOP)
-
-
 class SlotPool:
     """Short-lived nested-table handles (`ss_plugin_table_input` slots), reused after `reset`.
 
@@ -136,14 +131,6 @@ class SlotPool:
             REFS.pop(id, None)
         self._live.clear()
         self._by_table.clear()
-
-    @property
-    def in_use(self) -> int:
-        return len(self._live)
-
-    @property
-    def allocated(self) -> int:
-        return len(self._slots)
 
 
 # -- field accessors ------------------------------------------------------------------------------

@@ -121,10 +121,6 @@ def _key(ref: TableRef, key: Any) -> Any:
     return k
 
 
-def _field_type(data_type: int) -> StateType:
-    return known_type(data_type)
-
-
 # -- fields ---------------------------------------------------------------------------------------
 
 
@@ -155,7 +151,7 @@ def _get_table_field(t: int, name: Any, data_type: int) -> int:
     try:
         ref = _ref(t)
         _check(FIELDS, "get_table_field")
-        want = _field_type(data_type)
+        want = known_type(data_type)
         f: Field = ref.table.get_field(_field_name(name), want)
         return accessor_of(f).id
     except BaseException as exc:
@@ -168,7 +164,7 @@ def _add_table_field(t: int, name: Any, data_type: int) -> int:
     try:
         ref = _ref(t)
         _check(FIELDS, "add_table_field")
-        want = _field_type(data_type)
+        want = known_type(data_type)
         f: Field = ref.table.add_field(_field_name(name), want)
         return accessor_of(f).id
     except BaseException as exc:
