@@ -203,7 +203,6 @@ class ConfinedDomain:
         self.owner = owner if owner is not None else get_ident()
         # The thread that may take lock-free handles (0: none). Table.read/write read it inline.
         self.fast_tid = self.owner
-        self.acquisitions = 0  # locked acquisitions (SharedDomain)
         self.errors = 0
 
     def check_thread(self, what: str) -> None:
@@ -225,7 +224,7 @@ class ConfinedDomain:
     def wake(self) -> None:
         """Wake threads waiting for the owner's lock-free handle on some key (SharedDomain)."""
 
-    def fast_undo(self, table: Table[Any, Any], key: Any, write: bool) -> None:
+    def fast_undo(self, table: Table[Any, Any], key: Any) -> None:
         """Take back a borrow just published (the key turned out taken, or missing)."""
         unborrow(table, key)
 
@@ -298,6 +297,7 @@ class SharedDomain(ConfinedDomain):
         if not self.fast_path:
             self.fast_tid = 0
         self._pool: list[_FairRWLock] = []
+        self.acquisitions = 0  # locked handles, counted at release
         self.contended = 0
         self.longest_wait = 0.0
         self.timeouts = 0

@@ -354,11 +354,11 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
                 borrows[key] = b + 1
             slots = self._slots
             if slots and key in slots:  # read after publishing the borrow: the Dekker half
-                d.fast_undo(self, key, write)  # another thread is on this key: take the lock
+                d.fast_undo(self, key)  # another thread is on this key: take the lock
             else:
                 values = self._entries.get(key)
                 if values is None:
-                    d.fast_undo(self, key, write)
+                    d.fast_undo(self, key)
                     raise EntryNotFoundError(self.name, key)
                 h = new(cls)  # = cls(self, key, values, None, tid), without the __init__ call
                 h._table = self
@@ -383,10 +383,13 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
     return get
 
 
-Table.read = _handle_getter(False, ReadHandle)  # type: ignore[method-assign]
-Table.read.__doc__ = "A shared read handle on the entry at `key` (see get_entry)."
-Table.write = _handle_getter(True, WriteHandle)  # type: ignore[method-assign]
-Table.write.__doc__ = "An exclusive write handle on the entry at `key` (see get_entry)."
+for _stub, _getter in (
+    (Table.read, _handle_getter(False, ReadHandle)),
+    (Table.write, _handle_getter(True, WriteHandle)),
+):
+    _getter.__doc__ = _stub.__doc__  # the stubs above hold the documentation
+    setattr(Table, _stub.__name__, _getter)
+del _stub, _getter
 
 
 def borrow_now(table: Table[Any, Any], key: Any, write: bool) -> bool:
@@ -414,7 +417,7 @@ def borrow_now(table: Table[Any, Any], key: Any, write: bool) -> bool:
         borrows[key] = b + 1
     slots = table._slots
     if slots and key in slots:  # read after publishing the borrow: the Dekker half
-        d.fast_undo(table, key, write)
+        d.fast_undo(table, key)
         return False
     return True
 
