@@ -204,21 +204,49 @@ def _local_nested(table: str, field: Field) -> NestedFieldsBackend:
     return _LocalNested(field.nested, key)
 
 
-class LocalBackend:
-    """A Python `Table` behind an imported view; its own domain and locks do the work."""
+class ForwardingBackend:
+    """What every backend forwards to its table unchanged: names, fields, erase and clear.
+
+    `LocalBackend` (a Python `Table`) and the C bridge's `NativeBackend` (a `NativeTable`)
+    derive from it; both tables spell these operations the same way.
+    """
 
     __slots__ = ("table",)
 
-    def __init__(self, table: Table[Any, Any]) -> None:
+    def __init__(self, table: Any) -> None:
         self.table = table
 
     @property
     def name(self) -> str:
-        return self.table.name
+        return str(self.table.name)
 
     @property
     def key_type(self) -> StateType:
-        return self.table.key_type
+        return StateType(self.table.key_type)
+
+    def erase_entry(self, key: Any) -> None:
+        self.table.erase_entry(key)
+
+    def clear(self) -> None:
+        self.table.clear()
+
+    def get_field(self, name: str, type: StateType) -> Field:
+        f: Field = self.table.get_field(name, type)
+        return f
+
+    def add_field(self, name: str, type: StateType) -> Field:
+        f: Field = self.table.add_field(name, type)
+        return f
+
+    def list_fields(self) -> list[FieldInfo]:
+        return list(self.table.list_fields())
+
+
+class LocalBackend(ForwardingBackend):
+    """A Python `Table` behind an imported view; its own domain and locks do the work."""
+
+    __slots__ = ()
+    table: Table[Any, Any]
 
     @property
     def thread_safe(self) -> bool:
@@ -246,12 +274,6 @@ class LocalBackend:
             )
         return self.table.add_entry(key, entry, replace=replace)
 
-    def erase_entry(self, key: Any) -> None:
-        self.table.erase_entry(key)
-
-    def clear(self) -> None:
-        self.table.clear()
-
     def iterate(
         self, view: ImportedTable, callback: Callable[[EntryView], bool | None], write: bool
     ) -> bool:
@@ -275,15 +297,6 @@ class LocalBackend:
                 yield h
             finally:
                 h.release()
-
-    def get_field(self, name: str, type: StateType) -> Field:
-        return self.table.get_field(name, type)
-
-    def add_field(self, name: str, type: StateType) -> Field:
-        return self.table.add_field(name, type)
-
-    def list_fields(self) -> list[FieldInfo]:
-        return self.table.list_fields()
 
     def nested(self, field: Field) -> NestedFieldsBackend:
         return _local_nested(self.table.name, field)

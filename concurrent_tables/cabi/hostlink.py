@@ -29,7 +29,7 @@ from ..plugin import (
     ParsePlugin,
     Plugin,
 )
-from ..registry import LocalBackend, NestedFieldsBackend, TableRegistry
+from ..registry import ForwardingBackend, LocalBackend, NestedFieldsBackend, TableRegistry
 from ..table import Table
 from ..tokens import TableReader, TablesInput, TableWriter
 from ..types import StateType
@@ -73,21 +73,11 @@ def _wrapper(view: ImportedTable) -> Callable[[NativeTable], Any]:
     return lambda nested: view._child(NativeBackend(nested))
 
 
-class NativeBackend:
+class NativeBackend(ForwardingBackend):
     """The `TableBackend` of a native plugin's table."""
 
-    __slots__ = ("table",)
-
-    def __init__(self, table: NativeTable) -> None:
-        self.table = table
-
-    @property
-    def name(self) -> str:
-        return self.table.name
-
-    @property
-    def key_type(self) -> StateType:
-        return self.table.key_type
+    __slots__ = ()
+    table: NativeTable
 
     @property
     def thread_safe(self) -> bool:
@@ -109,12 +99,6 @@ class NativeBackend:
             )
         return self.table.add_entry(key, entry, replace=replace)
 
-    def erase_entry(self, key: Any) -> None:
-        self.table.erase_entry(key)
-
-    def clear(self) -> None:
-        self.table.clear()
-
     def iterate(
         self, view: ImportedTable, callback: Callable[[EntryView], bool | None], write: bool
     ) -> bool:
@@ -122,15 +106,6 @@ class NativeBackend:
 
     def items(self, view: ImportedTable, write: bool) -> Iterator[EntryView]:
         return self.table.items(write=write)  # raises: native entries live in their walk only
-
-    def get_field(self, name: str, type: StateType) -> Field:
-        return self.table.get_field(name, type)
-
-    def add_field(self, name: str, type: StateType) -> Field:
-        return self.table.add_field(name, type)
-
-    def list_fields(self) -> list[FieldInfo]:
-        return self.table.list_fields()
 
     def nested(self, field: Field) -> NestedFieldsBackend:
         return _NativeNested(self.table, (_native_field(self.table, field),))
