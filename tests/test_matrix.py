@@ -49,6 +49,15 @@ def denied(fn: Callable[[], object], match: str | None = None) -> AccessDeniedEr
     return info.value
 
 
+def record(outcomes: dict[str, BaseException | None], name: str, fn: Callable[[], object]) -> None:
+    """Run `fn` and record what it raised (None if it did not raise) under `name`."""
+    try:
+        fn()
+        outcomes[name] = None
+    except Exception as exc:
+        outcomes[name] = exc
+
+
 class Counter(EntrySchema):
     n: U64
 
@@ -325,22 +334,15 @@ class ListenRoutines(ListenPlugin):
         capture.start_routine(lambda: bool(self.imported.size(reader)), name="raiser")
 
     def _probe(self, reader: TableReader) -> bool:
-        def attempt(name: str, fn: Callable[[], object]) -> None:
-            try:
-                fn()
-                self.outcomes[name] = None
-            except Exception as exc:
-                self.outcomes[name] = exc
-
         def own_insert() -> None:
             e = self.own_ts.create_entry()
             e["n"] = 1
             self.own_ts.add_entry(len(self.own_ts), e)
 
-        attempt("own thread-safe", own_insert)
-        attempt("own single-threaded", lambda: self.own_st.create_entry())
-        attempt("imported", lambda: self.imported.size(reader))
-        attempt("token", lambda: reader.validate())
+        record(self.outcomes, "own thread-safe", own_insert)
+        record(self.outcomes, "own single-threaded", lambda: self.own_st.create_entry())
+        record(self.outcomes, "imported", lambda: self.imported.size(reader))
+        record(self.outcomes, "token", lambda: reader.validate())
         self.ran.set()
         return False  # one run is enough
 
@@ -413,13 +415,6 @@ class AsyncOwner(ParsePlugin, AsyncPlugin):
         ctx.start_task(self._work, interval=0.001)
 
     def _work(self) -> bool:
-        def attempt(name: str, fn: Callable[[], object]) -> None:
-            try:
-                fn()
-                self.outcomes[name] = None
-            except Exception as exc:
-                self.outcomes[name] = exc
-
         def own_insert() -> None:
             e = self.own_ts.create_entry()
             e["n"] = 7
@@ -427,9 +422,9 @@ class AsyncOwner(ParsePlugin, AsyncPlugin):
             with self.own_ts.read(0) as h:
                 assert h["n"] == 7
 
-        attempt("own thread-safe", own_insert)
-        attempt("own single-threaded", lambda: len(self.own_st))
-        attempt("imported", lambda: self.imported.get_field("remaining", U64))
+        record(self.outcomes, "own thread-safe", own_insert)
+        record(self.outcomes, "own single-threaded", lambda: len(self.own_st))
+        record(self.outcomes, "imported", lambda: self.imported.get_field("remaining", U64))
         self.ran.set()
         return False
 
