@@ -22,6 +22,7 @@ from ..errors import (
     TablesError,
 )
 from ..fields import Field
+from ..handles import API
 from ..table import borrow_now, unborrow_now
 from ..types import StateType, value_problem
 from . import pins
@@ -257,7 +258,7 @@ def _read_entry_field(t: int, e: int, f: int, out: Any) -> int:
                     v = acc.default
                 else:
                     if v is None and acc.nested:
-                        v = p.table._nested_table(p.values, acc.field)
+                        v = p.table.nested_table(p.values, acc.field)
             finally:
                 unborrow_now(p.table, p.key)
         else:
@@ -352,7 +353,7 @@ def _create_table_entry(t: int) -> int:
     try:
         ref = _ref(t)
         s = _check("create_table_entry")
-        entry = ref.table.create_entry(_api=True)
+        entry = ref.table.create_entry(API)
         return pins.pin(ref.table, None, entry._values, pins.DETACHED, s, entry).id
     except BaseException as exc:
         _fail(exc)
