@@ -242,7 +242,10 @@ static int parse_config(plugin_state* ps, const char* text)
 CT_EXPORT const char* plugin_get_required_api_version(void) { return CT_PLUGIN_API_VERSION_STR; }
 CT_EXPORT const char* plugin_get_name(void) { return "ct_stress_workload"; }
 CT_EXPORT const char* plugin_get_version(void) { return "0.1.0"; }
-CT_EXPORT const char* plugin_get_description(void) { return "concurrent_tables stress workload: pthreads on a Python table"; }
+CT_EXPORT const char* plugin_get_description(void)
+{
+	return "concurrent_tables stress workload: pthreads on a Python table";
+}
 CT_EXPORT const char* plugin_get_contact(void) { return "concurrent_tables maintainers"; }
 
 CT_EXPORT const char* plugin_get_last_error(ss_plugin_t* s)
