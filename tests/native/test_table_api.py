@@ -94,6 +94,7 @@ def test_every_slot_passes_with_the_catalogued_errors(
     assert parse["read_entry_field.string"]["detail"] == "init"
     assert init["init.nested.get_table_name"]["detail"] == "file_descriptors"
     assert parse["event"]["detail"] == "syscall"
+    assert "plugin_sample" not in directory  # it imports only
     # the dynamic counter went 0 -> 1 -> 2 -> 3 over the three events
     with threads_of(directory).read(1) as h:
         assert h["ct_counter"] == 3

@@ -14,7 +14,9 @@
 #ifndef CT_CHECKS_H
 #define CT_CHECKS_H
 
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strdup, strtok_r with any -std */
+#endif
 #include "ct_plugin_api.h"
 
 #include <inttypes.h>
