@@ -1180,13 +1180,15 @@ static int wait_grant(CtCore *t, CtEntry *e, PyObject *key, int write, int64_t t
             if (left < slice)
                 slice = left;
         }
-        PyLockStatus r;
+        /* Granted, timed out or interrupted by a signal: the checks below tell which. */
         Py_BEGIN_ALLOW_THREADS
-        r = PyThread_acquire_lock_timed(w.sem, (PY_TIMEOUT_T)(slice / 1000 + 1), 1);
+        PyThread_acquire_lock_timed(w.sem, (PY_TIMEOUT_T)(slice / 1000 + 1), 1);
         Py_END_ALLOW_THREADS
         if (w.granted)
             break;
-        if (r == PY_LOCK_INTR && PyErr_CheckSignals() < 0) {
+        /* Every slice, not only on EINTR: a signal that came while this thread was not inside
+         * the semaphore wait interrupted nothing, but its handler must run now. */
+        if (PyErr_CheckSignals() < 0) {
             failed = 1;
             break;
         }
