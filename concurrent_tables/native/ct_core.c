@@ -15,32 +15,43 @@
  *
  * Entry state machine
  * -------------------
- *   `state` counts the live grants: 0 free, n > 0 n read handles, -1 one write handle.
- *   Every transition below runs while holding the GIL and without calling Python code in the
- *   middle: the GIL is the only mutex of the core, so no state ever needs a lock of its own,
- *   and there is no lock order beyond "entry state -> nothing" (docs/thread-safety.md).
+ *   `state` counts the grants: 0 free, n > 0 n readers, -1 one writer. A grant is *claimed*
+ *   when its handle exists (linked in `holders`); a waiter granted by a releaser holds an
+ *   unclaimed grant until it runs again. Every transition below runs while holding the GIL
+ *   and without calling Python code in the middle: the GIL is the only mutex of the core, so
+ *   no state needs a lock of its own, and there is no lock order beyond "entry state ->
+ *   nothing" (docs/thread-safety.md).
  *
- *     acquire read   free, or readers and nobody queued           -> state + 1
- *                    this thread already reads the entry          -> state + 1 (a second read
+ *     acquire, no live handle (holders empty)                    -> granted at once: state =
+ *                    1 or -1, after taking back any unclaimed grants (see "barging" below)
+ *     acquire read   readers hold it, no waiter without a grant  -> state + 1
+ *                    this thread already reads the entry         -> state + 1 (a second read
  *                                                  shares the first: never queues behind a
  *                                                  writer, which would deadlock)
- *     acquire write  free and nobody queued                       -> state = -1
- *     acquire, this thread holds a conflicting handle             -> ReentrancyError
+ *     acquire, this thread holds a conflicting handle            -> ReentrancyError
  *                                                  (BorrowError in a confined domain), at once
- *     acquire, another thread holds a conflicting handle, or threads are queued
- *                    thread-safe domain only                      -> enqueue, wait (below)
- *     release        state - 1 (or 0 for a writer); then grant queued threads in FIFO order:
- *                    the head writer if the entry is free, else every reader at the head.
+ *     acquire, another thread holds a conflicting handle, or a waiter without a grant is
+ *                    queued (thread-safe domain only)            -> enqueue, wait (below)
+ *     release        state - 1 (or 0 for a writer); then grant queued waiters in FIFO order:
+ *                    the first writer if the entry is free, else every reader up to it.
  *
  *   Waiting. A thread that must wait queues a waiter (on its C stack) holding a fresh
  *   semaphore, releases the GIL and blocks on the semaphore in slices of at most 50 ms. A
- *   releaser grants a waiter by updating `state` for it, marking it granted and posting its
- *   semaphore: the hand-over is done by the releaser under the GIL, so no wake-up is lost and
- *   a woken waiter never has to retry. Between slices the waiter runs signal handlers (a
- *   KeyboardInterrupt ends the wait), checks its deadline, and recovers holders whose thread
- *   has exited. A waiter that gives up leaves the queue in the same C call, and the threads
- *   queued behind it are granted if they now can.
+ *   releaser grants a waiter by counting it in `state`, marking it granted and posting its
+ *   semaphore, all under the GIL: no wake-up is lost. The waiter, once it has the GIL again,
+ *   claims its grant (leaves the queue, gets its handle). Between slices it runs signal
+ *   handlers (a KeyboardInterrupt ends the wait), checks its deadline, and recovers holders
+ *   whose thread has exited. A waiter that gives up leaves the queue in the same C call
+ *   (giving back a grant it got meanwhile), and the waiters behind it are granted if they now
+ *   can.
  *
+ *   Barging. A granted waiter may have to wait up to a GIL switch interval before it runs.
+ *   A thread that asks for the entry meanwhile, while no handle on it is live, takes it at
+ *   once and the unclaimed grants are taken back; the waiters are granted again when that
+ *   thread releases. Without this, the running thread would block behind threads that cannot
+ *   run yet (a convoy: every hand-over costs a GIL switch). A waiter is overtaken only while
+ *   it cannot run, so it is not starved: it claims on its next run if nobody holds the entry.
+
  *   After a wait the waiter checks that its entry is still the one at the key: if the entry
  *   was erased or replaced meanwhile, it gives the grant back and starts again (a handle is
  *   linearised at its acquisition, as in the Python backend).
@@ -416,20 +427,29 @@ static void busy_changed(CtDomain *d, int was, CtEntry *e)
     d->in_use += entry_busy(e) - was;
 }
 
-/* Grant queued waiters in FIFO order: the head writer if free, else the readers at the head. */
+/* Grant queued waiters in FIFO order: the head writer if free, else the readers at the head.
+ * A granted waiter stays queued until it runs again and claims its grant. */
 static void grant_waiters(CtEntry *e)
 {
-    CtWaiter *w;
-    while ((w = e->waitq) != NULL) {
+    for (CtWaiter *w = e->waitq; w != NULL; w = w->next) {
+        if (w->granted)
+            continue;
         if (w->write ? e->state != 0 : e->state < 0)
             break;
         e->state = w->write ? -1 : e->state + 1;
-        e->waitq = w->next;
         w->granted = 1;
         PyThread_release_lock(w->sem);
         if (w->write)
             break;
     }
+}
+
+/* Take back the grants of waiters that have not run since (only when no handle is live). */
+static void revoke_grants(CtEntry *e)
+{
+    for (CtWaiter *w = e->waitq; w != NULL; w = w->next)
+        w->granted = 0;
+    e->state = 0;
 }
 
 static void entry_ungrant(CtDomain *d, CtEntry *e, int write)
@@ -1084,9 +1104,16 @@ static PyTypeObject DetachedType = {
 /* Grant at once if the state allows: 1 granted, 0 must wait, -1 error (conflict). */
 static int try_grant(CtCore *t, CtEntry *e, PyObject *key, unsigned long me, int write)
 {
-    if (e->state == 0 && e->waitq == NULL) {
+    if (e->holders == NULL) {
+        /* No live handle: the entry is free, or granted to waiters that have not run since
+         * (they wait for the GIL). Taking it now keeps the running thread running instead of
+         * forming a convoy behind threads that cannot run yet; those waiters are granted again
+         * at its release, and claim their grant when they next run. */
+        int was = entry_busy(e);
+        if (e->state != 0)
+            revoke_grants(e);
         e->state = write ? -1 : 1;
-        t->domain->in_use++;
+        busy_changed(t->domain, was, e);
         return 1;
     }
     CtHandle *mine = find_holder(e, me);
@@ -1098,9 +1125,14 @@ static int try_grant(CtCore *t, CtEntry *e, PyObject *key, unsigned long me, int
         e->state++; /* a second read by this thread shares its first: never queues */
         return 1;
     }
-    if (!write && e->state >= 0 && e->waitq == NULL) {
-        e->state++;
-        return 1;
+    if (!write && e->state >= 0) {
+        int pending = 0;
+        for (CtWaiter *w = e->waitq; w != NULL && !pending; w = w->next)
+            pending = !w->granted;
+        if (!pending) {
+            e->state++;
+            return 1;
+        }
     }
     if (!t->domain->thread_safe) { /* a holder of another thread: its handle crossed over */
         conflict_error(t, key, e->state < 0, write);
@@ -1188,11 +1220,7 @@ static int wait_grant(CtCore *t, CtEntry *e, PyObject *key, int write, int64_t t
             break;
         /* Every slice, not only on EINTR: a signal that came while this thread was not inside
          * the semaphore wait interrupted nothing, but its handler must run now. */
-        if (PyErr_CheckSignals() < 0) {
-            failed = 1;
-            break;
-        }
-        if (recover_dead_holders(e) < 0) {
+        if (PyErr_CheckSignals() < 0 || recover_dead_holders(e) < 0) {
             failed = 1;
             break;
         }
@@ -1201,15 +1229,13 @@ static int wait_grant(CtCore *t, CtEntry *e, PyObject *key, int write, int64_t t
     d->contended++;
     if (waited > d->longest_wait)
         d->longest_wait = waited;
-    if (failed && w.granted) { /* granted while the error was raised: give it back */
-        entry_ungrant(d, e, write);
-    }
-    else if (failed) {
-        was = entry_busy(e);
-        waiter_dequeue(e, &w);
+    was = entry_busy(e);
+    waiter_dequeue(e, &w); /* claimed, or given up */
+    if (failed && w.granted)
+        e->state = write ? 0 : e->state - 1; /* granted as the error came: give it back */
+    if (failed)
         grant_waiters(e); /* those queued behind this waiter may go now */
-        busy_changed(d, was, e);
-    }
+    busy_changed(d, was, e);
     PyThread_free_lock(w.sem);
     return failed ? -1 : 1;
 }

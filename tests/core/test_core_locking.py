@@ -318,3 +318,22 @@ def test_no_torn_row(switchy: None) -> None:
         th.join(5)
     assert not w.is_alive() and bad == []
     assert in_use(t) == 0
+
+
+def test_a_running_thread_overtakes_a_granted_waiter_that_has_not_run() -> None:
+    """Barging: the waiter's grant is taken back and given again at the next release."""
+    t = make_core()
+    h = t.write(0)
+    th, box = start(lambda: t.write(0, 5).release())
+    assert queued(t, 0)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(10.0)  # the waiter cannot take the GIL between the two lines below
+    try:
+        h.release()  # grants the waiter, which cannot run yet
+        again = t.write(0, 0)  # taken at once: no live handle on the entry
+        assert t._entry_state(0) == (-1, 1, 1)
+    finally:
+        sys.setswitchinterval(old)
+    again.release()  # granted to the waiter again
+    th.join(5)
+    assert box == [None] and t._entry_state(0) == (0, 0, 0) and in_use(t) == 0
