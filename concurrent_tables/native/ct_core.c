@@ -49,8 +49,8 @@
  *   A thread that asks for the entry meanwhile, while no handle on it is live, takes it at
  *   once and the unclaimed grants are taken back; the waiters are granted again when that
  *   thread releases. Without this, the running thread would block behind threads that cannot
- *   run yet (a convoy: every hand-over costs a GIL switch). A waiter is overtaken only while
- *   it cannot run, so it is not starved: it claims on its next run if nobody holds the entry.
+ *   run yet (a convoy: every hand-over costs a GIL switch). A waiter is overtaken at most
+ *   once per wait, so it is not starved by a thread that keeps taking the entry.
 
  *   After a wait the waiter checks that its entry is still the one at the key: if the entry
  *   was erased or replaced meanwhile, it gives the grant back and starts again (a handle is
@@ -97,10 +97,11 @@
 
 static PyObject *E_EntryNotFound, *E_EntryExists, *E_ForeignEntry, *E_ForeignField;
 static PyObject *E_InvalidKey, *E_InvalidValue, *E_ReadOnlyField, *E_ReadOnlyHandle;
-static PyObject *E_Reentrancy, *E_Borrow, *E_LockTimeout, *E_StaleHandle;
+static PyObject *E_Reentrancy, *E_Borrow, *E_LockTimeout, *E_StaleHandle, *E_InvalidTimeout;
 static PyTypeObject *FieldType;
 static PyObject *value_problem_fn; /* concurrent_tables.types.value_problem */
 static PyObject *g_tracer;         /* set_tracer's callable, or NULL */
+static PyObject *g_table_timeout;  /* concurrent_tables.table.TABLE_TIMEOUT, fetched on first use */
 static PyObject *S_acquire, *S_acquired, *S_release;
 
 /* Offsets of Field's __slots__, read directly on the hot path. */
@@ -157,15 +158,18 @@ struct CtHandle {
     CtCore *table;
     CtEntry *entry; /* NULL once released */
     PyObject *key;
+    PyObject *view;     /* NULL: the owner's rules; else handles.ApiRules (table API rules) */
+    PyObject *how_text; /* NULL, or the text a stale use quotes (set by whoever ended it) */
     unsigned long tid;
     CtHandle *next, *prev; /* in entry->holders while live (READ/WRITE) */
-    unsigned char mode, api, how;
+    unsigned char mode, how;
 };
 
 struct CtWaiter {
     CtWaiter *next;
     PyThread_type_lock sem;
     int write, granted;
+    int overtaken; /* its grant was taken back once: the next one is not */
 };
 
 static PyTypeObject DomainType, CoreType, EntryType, HandleType, DetachedType;
@@ -241,35 +245,47 @@ static int thread_alive(unsigned long tid)
     return 0;
 }
 
-/* Parse a timeout: None, or seconds >= 0 (inf and huge values: for ever). */
-static int parse_timeout(PyObject *o, int64_t *ns, double *secs)
+/* Parse a timeout as locking.domains.checked_timeout does: None, or seconds >= 0 (an int or a
+ * float, not a bool; inf and huge values wait for ever); else InvalidTimeoutError. */
+static int parse_timeout(PyObject *table_name, PyObject *o, int64_t *ns, double *secs)
 {
-    double d;
+    double d = -1.0;
     if (o == Py_None) {
         *ns = -1;
         *secs = INFINITY;
         return 0;
     }
-    if (PyLong_Check(o)) {
+    if (PyFloat_Check(o))
+        d = PyFloat_AS_DOUBLE(o);
+    else if (PyLong_Check(o) && !PyBool_Check(o)) {
         int ovf;
         long long v = PyLong_AsLongLongAndOverflow(o, &ovf);
         if (v == -1 && PyErr_Occurred())
             return -1;
-        d = ovf > 0 ? INFINITY : ovf < 0 ? -INFINITY : (double)v;
+        d = ovf > 0 ? INFINITY : ovf < 0 ? -1.0 : (double)v;
     }
-    else {
-        d = PyFloat_AsDouble(o);
-        if (d == -1.0 && PyErr_Occurred())
-            return -1;
-    }
-    if (isnan(d) || d < 0) {
-        PyErr_Format(PyExc_ValueError, "timeout must be None or a number of seconds >= 0, not %R",
-                     o);
+    if (!(d >= 0)) { /* negative, NaN, or not a number */
+        raise_with(E_InvalidTimeout, "(OO)", table_name, o);
         return -1;
     }
     *secs = d;
     *ns = d >= FOREVER_S ? -1 : (int64_t)(d * 1e9);
     return 0;
+}
+
+/* Whether `o` is TABLE_TIMEOUT, "the table's own timeout" (-1 on error). */
+static int is_table_timeout(PyObject *o)
+{
+    if (g_table_timeout == NULL) {
+        PyObject *mod = PyImport_ImportModule("concurrent_tables.table");
+        if (mod == NULL)
+            return -1;
+        g_table_timeout = PyObject_GetAttrString(mod, "TABLE_TIMEOUT");
+        Py_DECREF(mod);
+        if (g_table_timeout == NULL)
+            return -1;
+    }
+    return o == g_table_timeout;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -318,7 +334,14 @@ static PyMethodDef domain_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *domain_get_fast_tid(CtDomain *Py_UNUSED(d), void *Py_UNUSED(c))
+{
+    return PyLong_FromLong(0);
+}
+
 static PyGetSetDef domain_getset[] = {
+    {"fast_tid", (getter)domain_get_fast_tid, NULL,
+     "0: no thread takes lock-free borrows (every handle is a grant of the entry's state)", NULL},
     {"owner", (getter)domain_get_owner, NULL, "the owner thread's id", NULL},
     {"thread_safe", (getter)domain_get_thread_safe, NULL, "any thread may use the tables", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -406,6 +429,58 @@ static int entry_grow(CtEntry *e, PyObject *defaults, Py_ssize_t size)
     return 0;
 }
 
+/* An entry reads as a sequence of its values, as the Python backend's value list does: the C
+ * bridge's pins index it (past the end: IndexError, a dynamic field never stored) and grow it. */
+static Py_ssize_t entry_len(CtEntry *e) { return e->nvalues; }
+
+static PyObject *entry_item(CtEntry *e, Py_ssize_t i)
+{
+    if (i < 0 || i >= e->nvalues) {
+        PyErr_SetString(PyExc_IndexError, "entry slot out of range");
+        return NULL;
+    }
+    return Py_NewRef(e->values[i]);
+}
+
+static int entry_ass_item(CtEntry *e, Py_ssize_t i, PyObject *v)
+{
+    if (v == NULL) {
+        PyErr_SetString(PyExc_TypeError, "entry slots cannot be deleted");
+        return -1;
+    }
+    if (i < 0 || i >= e->nvalues) {
+        PyErr_SetString(PyExc_IndexError, "entry slot out of range");
+        return -1;
+    }
+    PyObject *old = e->values[i];
+    e->values[i] = Py_NewRef(v);
+    Py_DECREF(old);
+    return 0;
+}
+
+static PyObject *entry_extend(CtEntry *e, PyObject *values)
+{
+    PyObject *list = PySequence_List(values);
+    if (list == NULL)
+        return NULL;
+    int r = entry_grow(e, list, e->nvalues + PyList_GET_SIZE(list));
+    Py_DECREF(list);
+    if (r < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PySequenceMethods entry_as_sequence = {
+    .sq_length = (lenfunc)entry_len,
+    .sq_item = (ssizeargfunc)entry_item,
+    .sq_ass_item = (ssizeobjargproc)entry_ass_item,
+};
+
+static PyMethodDef entry_methods[] = {
+    {"extend", (PyCFunction)entry_extend, METH_O, "Append values (dynamic field slots)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyTypeObject EntryType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.Entry",
     .tp_basicsize = offsetof(CtEntry, inl),
@@ -415,6 +490,8 @@ static PyTypeObject EntryType = {
     .tp_dealloc = (destructor)entry_dealloc,
     .tp_traverse = (traverseproc)entry_traverse,
     .tp_clear = (inquiry)entry_clear,
+    .tp_as_sequence = &entry_as_sequence,
+    .tp_methods = entry_methods,
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -444,12 +521,20 @@ static void grant_waiters(CtEntry *e)
     }
 }
 
-/* Take back the grants of waiters that have not run since (only when no handle is live). */
-static void revoke_grants(CtEntry *e)
+/* Take back the grants of waiters that have not run since (only when no handle is live), unless
+ * one of them was overtaken before: 1 if taken back, 0 if not. */
+static int revoke_grants(CtEntry *e)
 {
     for (CtWaiter *w = e->waitq; w != NULL; w = w->next)
-        w->granted = 0;
+        if (w->granted && w->overtaken)
+            return 0;
+    for (CtWaiter *w = e->waitq; w != NULL; w = w->next)
+        if (w->granted) {
+            w->granted = 0;
+            w->overtaken = 1;
+        }
     e->state = 0;
+    return 1;
 }
 
 static void entry_ungrant(CtDomain *d, CtEntry *e, int write)
@@ -651,6 +736,8 @@ static CtHandle *handle_alloc(PyTypeObject *type)
     h->table = NULL;
     h->entry = NULL;
     h->key = NULL;
+    h->view = NULL;
+    h->how_text = NULL;
     h->next = h->prev = NULL;
     h->how = HOW_LIVE;
     return h;
@@ -670,6 +757,8 @@ static const char *how_text(int how)
 /* Raise for a handle used while dead, or from another thread. Returns NULL. */
 static PyObject *handle_misuse(CtHandle *h, unsigned long me)
 {
+    if (h->how != HOW_LIVE && h->how_text != NULL)
+        return raise_with(E_StaleHandle, "(OOO)", h->table->name, h->key, h->how_text);
     if (h->how != HOW_LIVE)
         return raise_with(E_StaleHandle, "(OOs)", h->table->name, h->key, how_text(h->how));
     PyObject *what = PyUnicode_FromFormat("handle on entry %R of table '%U'", h->key,
@@ -716,6 +805,10 @@ static int handle_release_live(CtHandle *h, int trace)
 static PyObject *resolve_field(CtHandle *h, PyObject *field)
 {
     PyObject *registry = h->table->registry;
+    if (registry == NULL) { /* its table was cleared by the cyclic GC */
+        PyErr_SetString(PyExc_RuntimeError, "the handle's table was garbage-collected");
+        return NULL;
+    }
     if (PyObject_TypeCheck(field, FieldType)) {
         PyObject *reg = FSLOT(field, OFF_registry);
         if (reg == registry)
@@ -733,7 +826,7 @@ static PyObject *resolve_field(CtHandle *h, PyObject *field)
     }
     if (PyUnicode_Check(field)) {
         PyObject *f = PyObject_CallMethod(registry, "lookup", "O", field);
-        if (f == NULL || !h->api)
+        if (f == NULL || h->view == NULL)
             return f;
         if (!PyObject_TypeCheck(f, FieldType) || FSLOT(f, OFF_private) != Py_True)
             return f;
@@ -758,22 +851,21 @@ static Py_ssize_t field_index(PyObject *f)
     return i;
 }
 
-static PyObject *make_nested(CtHandle *h, PyObject *f, Py_ssize_t i)
+/* The nested table in slot i of entry e, made on first use. */
+static PyObject *make_nested(CtCore *t, CtEntry *e, PyObject *f, Py_ssize_t i)
 {
-    PyObject *nt = PyObject_CallMethod((PyObject *)h->table, "_make_nested", "O", f);
-    if (nt == NULL)
-        return NULL;
-    CtEntry *e = h->entry;
+    Py_INCREF(e);
+    PyObject *nt = PyObject_CallMethod((PyObject *)t, "_make_nested", "O", f);
     /* _make_nested ran Python code: another reader of this entry may have won the race. */
-    if (e != NULL && i < e->nvalues && e->values[i] == Py_None) {
-        e->values[i] = Py_NewRef(nt);
-        Py_DECREF(Py_None);
-        return nt;
+    if (nt != NULL && i < e->nvalues) {
+        if (e->values[i] == Py_None) {
+            e->values[i] = Py_NewRef(nt);
+            Py_DECREF(Py_None);
+        }
+        else
+            Py_SETREF(nt, Py_NewRef(e->values[i]));
     }
-    if (e != NULL && i < e->nvalues) {
-        Py_DECREF(nt);
-        return Py_NewRef(e->values[i]);
-    }
+    Py_DECREF(e);
     return nt;
 }
 
@@ -791,10 +883,14 @@ static PyObject *handle_getitem(CtHandle *h, PyObject *field)
         CtEntry *e = h->entry;
         if (i < e->nvalues) {
             r = e->values[i];
-            if (r == Py_None && FSLOT(f, OFF_nested) != Py_None && FSLOT(f, OFF_nested) != NULL)
-                r = make_nested(h, f, i);
-            else
+            PyObject *nested = FSLOT(f, OFF_nested);
+            if (nested == NULL || nested == Py_None)
                 Py_INCREF(r);
+            else {
+                r = r == Py_None ? make_nested(h->table, e, f, i) : Py_NewRef(r);
+                if (r != NULL && h->view != NULL) /* an importer's view of the nested table */
+                    Py_SETREF(r, PyObject_CallMethod(h->view, "nested", "O", r));
+            }
         }
         else if ((r = FSLOT(f, OFF_default)) != NULL)
             Py_INCREF(r);
@@ -855,6 +951,10 @@ static int store_value(CtHandle *h, PyObject *f, PyObject *value)
         return -1;
     CtEntry *e = h->entry;
     if (i >= e->nvalues) { /* a dynamic field added after this entry was made */
+        if (h->table->registry == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "the handle's table was garbage-collected");
+            return -1;
+        }
         PyObject *defaults = PyObject_CallMethod(h->table->registry, "dynamic_defaults", "nn",
                                                  e->nvalues, i);
         if (defaults == NULL)
@@ -880,8 +980,16 @@ static int handle_setitem(CtHandle *h, PyObject *field, PyObject *value)
     if (h->mode == H_READ) {
         PyObject *name = PyUnicode_Check(field) ? Py_NewRef(field)
                                                 : PyObject_GetAttrString(field, "name");
-        if (name != NULL)
+        if (name != NULL && h->view == NULL)
             raise_with(E_ReadOnlyHandle, "(OOO)", h->table->name, h->key, name);
+        else if (name != NULL) { /* the view says how its importer is refused */
+            PyObject *exc = PyObject_CallMethod(h->view, "write_denied", "OOO", h->table->name,
+                                                h->key, name);
+            if (exc != NULL) {
+                PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+                Py_DECREF(exc);
+            }
+        }
         Py_XDECREF(name);
         return -1;
     }
@@ -892,7 +1000,7 @@ static int handle_setitem(CtHandle *h, PyObject *field, PyObject *value)
         return -1;
     int r = -1;
     PyObject *nested = FSLOT(f, OFF_nested);
-    if (FSLOT(f, OFF_read_only) == Py_True && (h->api || (nested != NULL && nested != Py_None))) {
+    if (FSLOT(f, OFF_read_only) == Py_True && (h->view || (nested != NULL && nested != Py_None))) {
         int is_nested = nested != NULL && nested != Py_None;
         raise_with(E_ReadOnlyField, "(OOs)", h->table->name, FSLOT(f, OFF_name),
                    is_nested ? "writing to table fields is currently not supported" : NULL);
@@ -950,8 +1058,38 @@ static PyObject *handle_destroy(CtHandle *h, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* End the scope with `how` as the text a stale use quotes (a detached entry: discarded). */
+static PyObject *handle_end_as(CtHandle *h, PyObject *how)
+{
+    if (!PyUnicode_Check(how)) {
+        PyErr_SetString(PyExc_TypeError, "_end(how): how must be a str");
+        return NULL;
+    }
+    if (h->mode == H_DETACHED) {
+        PyObject *r = handle_destroy(h, NULL);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    else if (h->how == HOW_LIVE) {
+        PyObject *r = handle_release(h, NULL);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    Py_XSETREF(h->how_text, Py_NewRef(how));
+    Py_RETURN_NONE;
+}
+
 static PyObject *handle_repr(CtHandle *h)
 {
+    if (h->how != HOW_LIVE && h->how_text != NULL)
+        return h->mode == H_DETACHED
+                   ? PyUnicode_FromFormat("<detached entry of %U (%U)>", h->table->name,
+                                          h->how_text)
+                   : PyUnicode_FromFormat("<%s handle on %U[%R] (%U)>",
+                                          h->mode == H_WRITE ? "write" : "read", h->table->name,
+                                          h->key, h->how_text);
     const char *how = h->how == HOW_LIVE ? "" : how_text(h->how);
     const char *sep = h->how == HOW_LIVE ? "" : " (";
     const char *end = h->how == HOW_LIVE ? "" : ")";
@@ -967,6 +1105,8 @@ static int handle_traverse(CtHandle *h, visitproc visit, void *arg)
     Py_VISIT(h->table);
     Py_VISIT(h->entry);
     Py_VISIT(h->key);
+    Py_VISIT(h->view);
+    Py_VISIT(h->how_text);
     return 0;
 }
 
@@ -999,6 +1139,8 @@ static void handle_dealloc(CtHandle *h)
     }
     Py_CLEAR(h->entry);
     Py_CLEAR(h->key);
+    Py_CLEAR(h->view);
+    Py_CLEAR(h->how_text);
     Py_CLEAR(h->table);
     if (Py_TYPE(h) == &HandleType && n_free_handles < FREE_HANDLES)
         free_handles[n_free_handles++] = h;
@@ -1023,7 +1165,43 @@ static PyObject *handle_get_write(CtHandle *h, void *Py_UNUSED(c))
     return PyBool_FromLong(h->mode != H_READ);
 }
 
-static PyObject *handle_get_api(CtHandle *h, void *Py_UNUSED(c)) { return PyBool_FromLong(h->api); }
+static PyObject *handle_get_view(CtHandle *h, void *Py_UNUSED(c))
+{
+    return Py_NewRef(h->view != NULL ? h->view : Py_None);
+}
+
+/* `_view` is set by handles.apply_view: an importer's view on a handle just taken. */
+static int handle_set_view(CtHandle *h, PyObject *v, void *Py_UNUSED(c))
+{
+    if (v == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete _view");
+        return -1;
+    }
+    Py_XSETREF(h->view, v == Py_None ? NULL : Py_NewRef(v));
+    return 0;
+}
+
+/* `_grant` holds the text a stale use quotes once set (CallbackScope.end sets it). */
+static PyObject *handle_get_grant(CtHandle *h, void *Py_UNUSED(c))
+{
+    return Py_NewRef(h->how_text != NULL ? h->how_text : Py_None);
+}
+
+static int handle_set_grant(CtHandle *h, PyObject *v, void *Py_UNUSED(c))
+{
+    if (v == NULL || !PyUnicode_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "_grant: the text of how the handle ended");
+        return -1;
+    }
+    Py_XSETREF(h->how_text, Py_NewRef(v));
+    return 0;
+}
+
+/* The entry's storage (a sequence of its values), for the C bridge's pins. */
+static PyObject *handle_get_values(CtHandle *h, void *Py_UNUSED(c))
+{
+    return Py_NewRef(h->entry != NULL ? (PyObject *)h->entry : Py_None);
+}
 
 static PyObject *handle_get_how(CtHandle *h, void *Py_UNUSED(c))
 {
@@ -1049,7 +1227,8 @@ static PyMappingMethods handle_as_mapping = {
     {"release", (PyCFunction)handle_release, METH_NOARGS,                                      \
      "End the handle's scope and release its entry. Releasing twice is a no-op."},             \
     {"__enter__", (PyCFunction)handle_enter, METH_NOARGS, NULL},                               \
-    {"__exit__", (PyCFunction)(void (*)(void))handle_exit, METH_FASTCALL, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))handle_exit, METH_FASTCALL, NULL},             \
+    {"_end", (PyCFunction)handle_end_as, METH_O, "End the scope; `how` is what a stale use quotes"},
 
 static PyMethodDef handle_methods[] = {
     HANDLE_COMMON_METHODS{NULL, NULL, 0, NULL},
@@ -1066,7 +1245,10 @@ static PyGetSetDef handle_getset[] = {
     {"table", (getter)handle_get_table, NULL, "the table", NULL},
     {"alive", (getter)handle_get_alive, NULL, "False once the scope has ended", NULL},
     {"write", (getter)handle_get_write, NULL, "True for write handles and detached entries", NULL},
-    {"api", (getter)handle_get_api, NULL, "the table API's rules apply", NULL},
+    {"view", (getter)handle_get_view, NULL, "None for the owner, else the API rules applied", NULL},
+    {"_view", (getter)handle_get_view, (setter)handle_set_view, "see handles.apply_view", NULL},
+    {"_grant", (getter)handle_get_grant, (setter)handle_set_grant, "how it ended (text)", NULL},
+    {"_values", (getter)handle_get_values, NULL, "the entry's storage (C bridge pins)", NULL},
     {"ended", (getter)handle_get_how, NULL, "how the scope ended, or None while alive", NULL},
     {"thread", (getter)handle_get_tid, NULL, "the id of the thread that may use it", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -1104,14 +1286,14 @@ static PyTypeObject DetachedType = {
 /* Grant at once if the state allows: 1 granted, 0 must wait, -1 error (conflict). */
 static int try_grant(CtCore *t, CtEntry *e, PyObject *key, unsigned long me, int write)
 {
-    if (e->holders == NULL) {
+    if (e->holders == NULL && (e->state == 0 || revoke_grants(e))) {
         /* No live handle: the entry is free, or granted to waiters that have not run since
          * (they wait for the GIL). Taking it now keeps the running thread running instead of
          * forming a convoy behind threads that cannot run yet; those waiters are granted again
-         * at its release, and claim their grant when they next run. */
+         * at its release, and claim their grant when they next run. A waiter is overtaken at
+         * most once per wait: a thread that takes the entry again and again (and lets the GIL
+         * go only while it holds it) would otherwise starve it. */
         int was = entry_busy(e);
-        if (e->state != 0)
-            revoke_grants(e);
         e->state = write ? -1 : 1;
         busy_changed(t->domain, was, e);
         return 1;
@@ -1183,7 +1365,7 @@ static int wait_grant(CtCore *t, CtEntry *e, PyObject *key, int write, int64_t t
                       double timeout_s)
 {
     CtDomain *d = t->domain;
-    CtWaiter w = {NULL, PyThread_allocate_lock(), write, 0};
+    CtWaiter w = {NULL, PyThread_allocate_lock(), write, 0, 0};
     if (w.sem == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -1245,11 +1427,24 @@ static PyObject *entry_not_found(CtCore *t, PyObject *key)
     return raise_with(E_EntryNotFound, "(OO)", t->name, key);
 }
 
-static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *timeout, int api)
+static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *timeout,
+                              PyObject *view)
 {
     if (!(Py_TYPE(key) == &PyLong_Type && t->kcode == 4 &&
           (unsigned long)Py_ABS(Py_SIZE(key)) <= 1) &&
         check_key(t, key) < 0)
+        return NULL;
+    int64_t tns = t->timeout_ns;
+    double ts = t->timeout_s;
+    if (timeout != NULL && !PyFloat_CheckExact(timeout) && timeout != Py_None) {
+        int r = is_table_timeout(timeout);
+        if (r < 0)
+            return NULL;
+        if (r)
+            timeout = NULL;
+    }
+    /* checked even where no wait happens, so that a bad one fails on every path */
+    if (timeout != NULL && parse_timeout(t->name, timeout, &tns, &ts) < 0)
         return NULL;
     CtDomain *d = t->domain;
     unsigned long me = PyThread_get_thread_ident();
@@ -1271,11 +1466,7 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
             if (r > 0)
                 continue;
             if (r == 0) {
-                int64_t tns = t->timeout_ns;
-                double ts = t->timeout_s;
-                if (timeout != NULL && parse_timeout(timeout, &tns, &ts) < 0)
-                    r = -1;
-                else if (tns == 0) {
+                if (tns == 0) {
                     d->timeouts++;
                     raise_with(E_LockTimeout, "(OOsd)", t->name, key, write ? "write" : "read",
                                ts);
@@ -1312,7 +1503,7 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
     h->key = Py_NewRef(key);
     h->tid = me;
     h->mode = write ? H_WRITE : H_READ;
-    h->api = (unsigned char)api;
+    h->view = view == Py_None ? NULL : Py_XNewRef(view);
     holder_link(e, h);
     PyObject_GC_Track(h);
     d->acquisitions++;
@@ -1325,12 +1516,11 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
     return (PyObject *)h;
 }
 
-/* read(key, timeout=<table's>, *, api=False) / write(...) */
+/* read(key, timeout=TABLE_TIMEOUT, *, view=None) / write(...) */
 static PyObject *core_get(CtCore *t, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                           int write)
 {
-    PyObject *key = NULL, *timeout = NULL;
-    int api = 0;
+    PyObject *key = NULL, *timeout = NULL, *view = NULL;
     CORE_READY(t, return NULL);
     if (nargs < 1 || nargs > 2)
         goto bad;
@@ -1342,17 +1532,15 @@ static PyObject *core_get(CtCore *t, PyObject *const *args, Py_ssize_t nargs, Py
             PyObject *kw = PyTuple_GET_ITEM(kwnames, i), *v = args[nargs + i];
             if (PyUnicode_CompareWithASCIIString(kw, "timeout") == 0 && timeout == NULL)
                 timeout = v;
-            else if (PyUnicode_CompareWithASCIIString(kw, "api") == 0) {
-                if ((api = PyObject_IsTrue(v)) < 0)
-                    return NULL;
-            }
+            else if (PyUnicode_CompareWithASCIIString(kw, "view") == 0 && view == NULL)
+                view = v;
             else
                 goto bad;
         }
     }
-    return core_acquire(t, key, write, timeout, api);
+    return core_acquire(t, key, write, timeout, view);
 bad:
-    PyErr_Format(PyExc_TypeError, "%s(key, timeout=..., *, api=False): bad arguments",
+    PyErr_Format(PyExc_TypeError, "%s(key, timeout=TABLE_TIMEOUT, *, view=None): bad arguments",
                  write ? "write" : "read");
     return NULL;
 }
@@ -1376,7 +1564,7 @@ static int core_set_timeout(CtCore *t, PyObject *v, void *Py_UNUSED(c))
         PyErr_SetString(PyExc_AttributeError, "cannot delete timeout");
         return -1;
     }
-    if (parse_timeout(v, &t->timeout_ns, &t->timeout_s) < 0)
+    if (parse_timeout(t->name, v, &t->timeout_ns, &t->timeout_s) < 0)
         return -1;
     Py_XSETREF(t->timeout, Py_NewRef(v));
     return 0;
@@ -1430,9 +1618,9 @@ static PyObject *core_check_key(CtCore *t, PyObject *key)
 
 static PyObject *core_create_entry(CtCore *t, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"api", NULL};
-    int api = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$p:create_entry", kwlist, &api))
+    static char *kwlist[] = {"view", NULL};
+    PyObject *view = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:create_entry", kwlist, &view))
         return NULL;
     CORE_READY(t, return NULL);
     if (check_thread(t) < 0)
@@ -1459,7 +1647,7 @@ static PyObject *core_create_entry(CtCore *t, PyObject *args, PyObject *kwds)
     h->key = Py_NewRef(Py_None);
     h->tid = PyThread_get_thread_ident();
     h->mode = H_DETACHED;
-    h->api = (unsigned char)api;
+    h->view = view == Py_None ? NULL : Py_NewRef(view);
     PyObject_GC_Track(h);
     return (PyObject *)h;
 }
@@ -1644,6 +1832,28 @@ static PyObject *core_make_nested(CtCore *t, PyObject *field)
     return (PyObject *)n;
 }
 
+/* nested_table(values, field): the nested table in slot `field` of an entry's storage (a
+ * handle's `_values`), made on first use. */
+static PyObject *core_nested_table(CtCore *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyObject_TypeCheck(args[0], &EntryType) ||
+        !PyObject_TypeCheck(args[1], FieldType)) {
+        PyErr_SetString(PyExc_TypeError, "nested_table(values, field): an entry and a Field");
+        return NULL;
+    }
+    CtEntry *e = (CtEntry *)args[0];
+    Py_ssize_t i = field_index(args[1]);
+    if (i < 0)
+        return NULL;
+    if (i >= e->nvalues) {
+        PyErr_SetString(PyExc_IndexError, "nested_table: not a slot of this entry");
+        return NULL;
+    }
+    if (e->values[i] != Py_None)
+        return Py_NewRef(e->values[i]);
+    return make_nested(t, e, args[1], i);
+}
+
 static int core_traverse(CtCore *t, visitproc visit, void *arg)
 {
     /* No visit of the type: a static type, and subtype_traverse visits a subclass's type. */
@@ -1656,14 +1866,14 @@ static int core_traverse(CtCore *t, visitproc visit, void *arg)
     return 0;
 }
 
+/* The cyclic GC's clear: the name and the domain stay (they hold no references, so they are in
+ * no cycle), because a handle of the same garbage may still be released after this. */
 static int core_clear_refs(CtCore *t)
 {
-    Py_CLEAR(t->name);
     Py_CLEAR(t->key_type);
     Py_CLEAR(t->registry);
     Py_CLEAR(t->entries);
     Py_CLEAR(t->timeout);
-    Py_CLEAR(t->domain);
     return 0;
 }
 
@@ -1674,6 +1884,8 @@ static void core_dealloc(CtCore *t)
     if (t->weakrefs != NULL)
         PyObject_ClearWeakRefs((PyObject *)t);
     core_clear_refs(t);
+    Py_CLEAR(t->name);
+    Py_CLEAR(t->domain);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
@@ -1702,9 +1914,9 @@ static PyObject *core_get_timeout(CtCore *t, void *Py_UNUSED(c))
 #define FASTKW(fn) (PyCFunction)(void (*)(void))(fn), METH_FASTCALL | METH_KEYWORDS
 static PyMethodDef core_methods[] = {
     {"read", FASTKW(core_read),
-     "read(key, timeout=<table's>, *, api=False): a shared handle on the entry at key"},
+     "read(key, timeout=TABLE_TIMEOUT, *, view=None): a shared handle on the entry at key"},
     {"write", FASTKW(core_write),
-     "write(key, timeout=<table's>, *, api=False): an exclusive handle on the entry at key"},
+     "write(key, timeout=TABLE_TIMEOUT, *, view=None): an exclusive handle on the entry at key"},
     {"check_key", (PyCFunction)core_check_key, METH_O, "Raise InvalidKeyError for a bad key."},
     {"create_entry", (PyCFunction)(void (*)(void))core_create_entry, METH_VARARGS | METH_KEYWORDS,
      "A new detached entry with every field at its default."},
@@ -1717,6 +1929,8 @@ static PyMethodDef core_methods[] = {
     {"statistics", (PyCFunction)core_statistics, METH_NOARGS, "The domain's counters (tuple)."},
     {"_holds", (PyCFunction)core_holds, METH_O, "Whether this thread holds the entry at key."},
     {"_entry_state", (PyCFunction)core_entry_state, METH_O, "(state, holders, waiters)"},
+    {"nested_table", (PyCFunction)(void (*)(void))core_nested_table, METH_FASTCALL,
+     "nested_table(values, field): the nested table in an entry's slot, made on first use"},
     {"_make_nested", (PyCFunction)core_make_nested, METH_O,
      "The nested table for a nested-table field (override in subclasses)."},
     {NULL, NULL, 0, NULL},
@@ -1789,6 +2003,7 @@ static int import_errors(void)
         {&E_ReadOnlyField, "ReadOnlyFieldError"}, {&E_ReadOnlyHandle, "ReadOnlyHandleError"},
         {&E_Reentrancy, "ReentrancyError"},       {&E_Borrow, "BorrowError"},
         {&E_LockTimeout, "LockTimeoutError"},     {&E_StaleHandle, "StaleHandleError"},
+        {&E_InvalidTimeout, "InvalidTimeoutError"},
     };
     PyObject *mod = PyImport_ImportModule("concurrent_tables.errors");
     if (mod == NULL)

@@ -21,6 +21,7 @@ from concurrent_tables import (
     Table,
     WrongThreadError,
 )
+from concurrent_tables.handles import API
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -58,8 +59,8 @@ WRITES: list[tuple[str, Any]] = [
 @pytest.mark.parametrize(("name", "value"), WRITES, ids=[f"{n}={v!r}" for n, v in WRITES])
 def test_writes_match_the_python_handles(name: str, value: Any, api: bool) -> None:
     py, c = python_table(), make_core()
-    py_h = py.create_entry(_api=True) if api else py.write(1)
-    c_h = c.create_entry(api=True) if api else c.write(1)
+    py_h = py.create_entry(API) if api else py.write(1)
+    c_h = c.create_entry(API) if api else c.write(1)
     got = []
     for h in (py_h, c_h):
         got.append((outcome(lambda h=h: h.__setitem__(name, value)), outcome(lambda h=h: h[name])))
@@ -148,7 +149,7 @@ def test_field_resolution_errors() -> None:
             del h["pid"]
         assert h.get("pid") == 0
         h.set("pid", 4)
-    api = c.create_entry(api=True)
+    api = c.create_entry(API)
     with pytest.raises(FieldNotFoundError, match="undefined field 'scratch'"):
         api["scratch"]
     with pytest.raises(ReadOnlyFieldError):
