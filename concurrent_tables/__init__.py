@@ -76,13 +76,13 @@ from .types import I8, I16, I32, I64, U8, U16, U32, U64, Bool, StateType, String
 
 if TYPE_CHECKING:
     from .cabi import NativeTable, bench_native_read
-    from .cabi.hostlink import load_native_plugin
+    from .cabi.plugin_adapter import load_native_plugin
 
 # The C bridge loads its compiled cffi module and binds its callbacks on first use only.
 _NATIVE = {
     "NativeTable": ".cabi",
     "bench_native_read": ".cabi",
-    "load_native_plugin": ".cabi.hostlink",
+    "load_native_plugin": ".cabi.plugin_adapter",
 }
 
 

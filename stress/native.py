@@ -51,7 +51,7 @@ from typing import Any
 
 from concurrent_tables import U64, CaptureListenInput, EntrySchema, EntryView, ListenPlugin, Plugin
 from concurrent_tables.cabi.build import TEST_PLUGIN_CDEF, CompileError, compile_test_plugin
-from concurrent_tables.cabi.hostlink import NativePluginAdapter, load_native_plugin
+from concurrent_tables.cabi.plugin_adapter import NativePluginAdapter, load_native_plugin
 
 from .api import Api
 from .invariants import CounterLedger

@@ -2,7 +2,7 @@
 
 `list_tables` / `get_table` / `add_table` (the init-time registry of the ABI) go through a
 `TableDirectory`. `LocalDirectory` is a plain one, for running native plugins without the
-Python plugin host; `concurrent_tables.cabi.hostlink` adapts the host's `TableRegistry`.
+Python plugin host; `RegistryDirectory` adapts the host's `TableRegistry`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import TableExistsError
+from ..importing.backends import LocalBackend
+from ..registry import TableRegistry
 from ..table import Table
 from ..types import StateType
 
@@ -80,3 +82,31 @@ class LocalDirectory:
     def __contains__(self, name: object) -> bool:
         with self._lock:
             return name in self._tables
+
+
+class RegistryDirectory:
+    """A `TableRegistry` as a `TableDirectory` (the C registry callbacks' view of the host)."""
+
+    def __init__(self, registry: TableRegistry) -> None:
+        self.registry = registry
+
+    def names(self) -> list[tuple[str, StateType]]:
+        return [(i.name, i.key_type) for i in self.registry.list_tables()]
+
+    def find(self, name: str) -> Table[Any, Any] | NativeTable | None:
+        for info in self.registry.list_tables():
+            if info.name == name:
+                backend = self.registry.get_table(name, info.key_type)._backend
+                if isinstance(backend, LocalBackend):
+                    return backend.table
+                from .native_backend import NativeBackend
+
+                if isinstance(backend, NativeBackend):
+                    return backend.table
+                return None  # a kind of table the bridge cannot hand to C
+        return None
+
+    def add_native(self, table: NativeTable, owner: str) -> None:
+        from .native_backend import NativeBackend
+
+        self.registry.export(NativeBackend(table), owner=owner)
