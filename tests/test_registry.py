@@ -77,6 +77,23 @@ def test_list_tables(reg: TableRegistry) -> None:
     ]
 
 
+def test_find_gives_the_table_itself(reg: TableRegistry) -> None:
+    """The owner's view the C bridge serves native plugins from: the Table, no token, no view."""
+    threads = reg.get_table("threads", I64)._backend.table  # type: ignore[attr-defined]
+    assert reg.find("threads") is threads
+    assert reg.find("nope") is None
+
+
+def test_tables_given_at_construction_are_exported() -> None:
+    a: Table[int, Thread] = Table("a", I64, Thread)
+    b = Table("b", U64, Remaining)
+    r = TableRegistry(a, b)
+    assert r.list_tables() == [TableInfo("a", StateType.INT64), TableInfo("b", StateType.UINT64)]
+    assert r.find("a") is a and r.owner_of("a") is None
+    with pytest.raises(TableExistsError, match="table added to registry multiple times: a"):
+        TableRegistry(a, a)
+
+
 def test_get_table_errors(reg: TableRegistry) -> None:
     before = threads_state(reg)
     with pytest.raises(TableNotFoundError, match="table not found: 'nope'"):

@@ -14,7 +14,6 @@ from __future__ import annotations
 from . import owner as _owner  # noqa: F401  (binds the owner callbacks)
 from .bench import bench_native_read
 from .context import current_session, last_error
-from .directory import LocalDirectory, TableDirectory
 from .exported import forget, table_input
 from .externs import install
 from .native_table import (
@@ -29,14 +28,12 @@ from .session import LogRecord, PluginSession
 
 __all__ = [
     "PINS",
-    "LocalDirectory",
     "LogRecord",
     "NativeDetachedEntry",
     "NativeEntryHandle",
     "NativeField",
     "NativeTable",
     "PluginSession",
-    "TableDirectory",
     "bench_native_read",
     "current_session",
     "forget",

@@ -11,10 +11,10 @@ from __future__ import annotations
 import statistics
 
 from .._abi import ffi, lib
+from ..registry import TableRegistry
 from ..schema import EntrySchema
 from ..table import Table
 from ..types import I64, U64, String
-from .directory import LocalDirectory
 from .exported import accessor_of, forget, table_input
 from .session import PluginSession
 
@@ -38,7 +38,7 @@ def bench_native_read(
     if string:
         with table.write(1) as h:
             h[field] = "a label"
-    session = PluginSession("bench", LocalDirectory(table))
+    session = PluginSession("bench", TableRegistry(table))
     nbatch = max(1, n // batch)
     out = ffi.new("double[]", nbatch)
     try:

@@ -1,6 +1,6 @@
 """Loading and running a native plugin (a shared object exporting `plugin_*` symbols).
 
-    plugin = NativePlugin("/path/libparse.so", config="...", directory=tables)  # a TableDirectory
+    plugin = NativePlugin("/path/libparse.so", config="...", registry=tables)  # a TableRegistry
     plugin.init()                       # plugin_init with a complete `tables` input
     plugin.capture_open()               # listen-capable plugins
     plugin.parse_event(type=3, tid=1)   # packed 26-byte header + parameters
@@ -25,7 +25,7 @@ from typing import Any, Final
 from .._abi import ffi, lib
 from .._plugin_cdef import REQUIRED_SYMBOLS, has_symbol, make_plugin_ffi
 from ..errors import PluginError
-from .directory import LocalDirectory, TableDirectory
+from ..registry import TableRegistry
 from .session import PluginSession
 
 #: The API version this host implements.
@@ -72,7 +72,7 @@ class NativePlugin:
         path: str,
         config: str = "",
         *,
-        directory: TableDirectory | None = None,
+        registry: TableRegistry | None = None,
         extra_cdef: str = "",
         table_access: bool | None = None,
     ) -> None:
@@ -100,9 +100,9 @@ class NativePlugin:
         if table_access is None:
             table_access = self.can_parse or self.can_extract or self.can_listen
         self.table_access = table_access
-        if directory is None:
-            directory = LocalDirectory()
-        self.session = PluginSession(self.name, directory, api_minor=self.api_version[1])
+        if registry is None:
+            registry = TableRegistry()
+        self.session = PluginSession(self.name, registry, api_minor=self.api_version[1])
         self.session.get_last_error_fn = ffi.cast(
             "ct_plugin_get_last_error_fn", self.pffi.addressof(self.lib, "plugin_get_last_error")
         )

@@ -588,7 +588,10 @@ def _nested_view(parent: NativeTable, field: NativeField, ptr: Any) -> NativeTab
 
 
 def import_plugin_table(session: PluginSession, inp: Any) -> NativeTable:
-    """Validate and copy a plugin's `ss_plugin_table_input` (libsinsp's checks), register it."""
+    """Validate and copy a plugin's `ss_plugin_table_input` (libsinsp's checks).
+
+    The caller registers the result in the table registry, under the plugin's name.
+    """
     from .._abi import lib as _lib
 
     prefix = ADD_TABLE_PREFIX.format(plugin=session.name)
@@ -614,8 +617,6 @@ def import_plugin_table(session: PluginSession, inp: Any) -> NativeTable:
         keep=(cname, cookie, holder),
     )
     holder.append(nt)
-    session.directory.add_native(nt, session.name)
-    session.exported.append(nt)
     return nt
 
 

@@ -24,7 +24,7 @@ from ..plugins.base import (
     Plugin,
 )
 from ..plugins.tokens import TableReader, TablesInput, TableWriter
-from .directory import LocalDirectory, RegistryDirectory
+from ..registry import TableRegistry
 from .loader import NativePlugin
 
 
@@ -37,10 +37,10 @@ class NativePluginAdapter(Plugin):
 
     def init(self, tables: TablesInput | None) -> None:
         """plugin_init against the host's registry; a failed init is destroyed at once."""
-        if tables is not None:
-            self.native.session.directory = RegistryDirectory(tables._registry)
-        else:
-            self.native.session.directory = LocalDirectory()
+        # The host's registry, shared with its Python plugins (a plugin the host gives no
+        # tables still gets a complete `tables` input, over an empty registry).
+        registry = tables._registry if tables is not None else TableRegistry()
+        self.native.session.registry = registry
         self.native.table_access = tables is not None
         try:
             self.native.init()

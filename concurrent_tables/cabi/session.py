@@ -43,10 +43,11 @@ from .convert import c_string
 from .exported import SlotPool, table_input
 from .externs import extern, install
 from .messages import known_type, owner_text
+from .native_backend import NativeBackend
+from .native_table import NativeTable, import_plugin_table
 
 if TYPE_CHECKING:
-    from .directory import TableDirectory
-    from .native_table import NativeTable
+    from ..registry import TableRegistry
 
 _ids = itertools.count(1)
 #: session id (the owner cookie) -> session
@@ -77,11 +78,11 @@ class LogRecord:
 class PluginSession:
     """The host-side state of one native plugin (see the module docstring)."""
 
-    def __init__(self, name: str, directory: TableDirectory, *, api_minor: int = 12) -> None:
+    def __init__(self, name: str, registry: TableRegistry, *, api_minor: int = 12) -> None:
         install()  # our callbacks, whatever else bound them in this process
         self.id = next(_ids)
         self.name = name
-        self.directory = directory
+        self.registry = registry  # where its list_tables, get_table and add_table go
         self.api_minor = api_minor
         self.owner = lib.ct_owner_cookie(self.id)
         self.phase: str | None = None
@@ -191,16 +192,16 @@ def _list_tables(o: int, ntables: Any) -> Any:
         ntables[0] = 0
         s = _session(o)
         _registry_access(s, "list_tables")
-        names = s.directory.names()
-        arr = ffi.new("ss_plugin_table_info[]", max(1, len(names)))
-        for i, (name, key_type) in enumerate(names):
-            c = s._names.get(name)
+        infos = s.registry.list_tables()
+        arr = ffi.new("ss_plugin_table_info[]", max(1, len(infos)))
+        for i, info in enumerate(infos):
+            c = s._names.get(info.name)
             if c is None:
-                c = s._names[name] = ffi.new("char[]", name.encode())
+                c = s._names[info.name] = ffi.new("char[]", info.name.encode())
             arr[i].name = c
-            arr[i].key_type = int(key_type)
+            arr[i].key_type = int(info.key_type)
         s._infos = arr  # valid until this plugin's next list_tables
-        ntables[0] = len(names)
+        ntables[0] = len(infos)
         return arr
     except BaseException as exc:
         _fail(exc)
@@ -216,14 +217,14 @@ def _get_table(o: int, name: Any, key_type: int) -> Any:
         if name == ffi.NULL:
             raise AccessDeniedError("get_table: table name is null")
         n = c_string(name, "table name")
-        found = s.directory.find(n)
+        found = s.registry.find(n)
         if found is None:
             return ffi.NULL  # unknown name: NULL without an error, as libsinsp
         if want not in KEY_TYPES or want is not found.key_type:
             raise KeyTypeMismatchError(n, want.type_name, found.key_type.type_name)
         if isinstance(found, Table):
             return table_input(found)
-        return found.input
+        return found.input  # a native plugin's table: its own input, passed through
     except BaseException as exc:
         _fail(exc)
         return ffi.NULL
@@ -232,11 +233,11 @@ def _get_table(o: int, name: Any, key_type: int) -> Any:
 @extern("ct_py_add_table", error=1)
 def _add_table(o: int, inp: Any) -> int:
     try:
-        from .native_table import import_plugin_table
-
         s = _session(o)
         _registry_access(s, "add_table")
-        import_plugin_table(s, inp)
+        table = import_plugin_table(s, inp)
+        s.registry.export(NativeBackend(table), owner=s.name)
+        s.exported.append(table)
         return 0
     except BaseException as exc:
         _fail(exc)

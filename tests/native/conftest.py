@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from concurrent_tables.cabi import LocalDirectory
 from concurrent_tables.cabi.loader import NativePlugin
 from concurrent_tables.falco import add_thread, threads_table
+from concurrent_tables.registry import TableRegistry
 
 from .build import EXTRACT_ONLY, BuildResult, compile_test_plugin
 from .helpers import load_plugin
@@ -43,18 +43,18 @@ def ct_plugin_version_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 
 @pytest.fixture
-def directory() -> LocalDirectory:
+def directory() -> TableRegistry:
     """A host directory with a Falco-shaped `threads` table holding thread 1 ("init")."""
     threads = threads_table()
     add_thread(threads, 1, pid=1, comm="init", cwd="/")
-    return LocalDirectory(threads)
+    return TableRegistry(threads)
 
 
 LoadFn = Callable[..., NativePlugin]
 
 
 @pytest.fixture
-def load(directory: LocalDirectory, ct_plugin_path: Path) -> Iterator[LoadFn]:
+def load(directory: TableRegistry, ct_plugin_path: Path) -> Iterator[LoadFn]:
     """load(config, path=None, init=True): a test plugin instance, destroyed after the test."""
     made: list[NativePlugin] = []
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from concurrent_tables.cabi import TableDirectory
 from concurrent_tables.cabi.loader import NativePlugin
+from concurrent_tables.registry import TableRegistry
 
 #: The test plugin's own exports, beyond the plugin API.
 TEST_ONLY_CDEF = """
@@ -17,8 +17,8 @@ int ct_test_thread_done(void* s);
 """
 
 
-def load_plugin(path: Path, directory: TableDirectory, config: str = "") -> NativePlugin:
-    return NativePlugin(str(path), config, directory=directory, extra_cdef=TEST_ONLY_CDEF)
+def load_plugin(path: Path, directory: TableRegistry, config: str = "") -> NativePlugin:
+    return NativePlugin(str(path), config, registry=directory, extra_cdef=TEST_ONLY_CDEF)
 
 
 def report(p: NativePlugin) -> dict[str, Any]:

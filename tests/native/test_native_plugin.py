@@ -21,8 +21,8 @@ from concurrent_tables import (
     String,
     Table,
 )
-from concurrent_tables.cabi import LocalDirectory
 from concurrent_tables.cabi.loader import NativePlugin
+from concurrent_tables.registry import TableRegistry
 
 from .conftest import LoadFn
 from .helpers import checks, failed, load_plugin, report
@@ -141,13 +141,13 @@ TYPE_VALUES = {
 }
 
 
-def threads_of(directory: LocalDirectory) -> Table[int, EntrySchema]:
+def threads_of(directory: TableRegistry) -> Table[int, EntrySchema]:
     t = directory.find("threads")
     assert isinstance(t, Table)
     return t
 
 
-def test_selftest_passes_and_covers_every_slot(load: LoadFn, directory: LocalDirectory) -> None:
+def test_selftest_passes_and_covers_every_slot(load: LoadFn, directory: TableRegistry) -> None:
     p = load("selftest=1")
     for _ in range(3):
         assert p.parse_event(3, tid=1)
@@ -175,7 +175,7 @@ def test_selftest_passes_and_covers_every_slot(load: LoadFn, directory: LocalDir
     ]
 
 
-def test_every_type_round_trips(load: LoadFn, directory: LocalDirectory) -> None:
+def test_every_type_round_trips(load: LoadFn, directory: TableRegistry) -> None:
     p = load("selftest=1;types=1;export=0")
     assert p.parse_event(3, tid=1)
     assert failed(p) == []
@@ -205,7 +205,7 @@ def test_every_bad_input_fails_cleanly(load: LoadFn) -> None:
     assert names.count("bad.stale_entry") == 2  # from the 2nd and 3rd events
 
 
-def test_selftest_once_without_export(load: LoadFn, directory: LocalDirectory) -> None:
+def test_selftest_once_without_export(load: LoadFn, directory: TableRegistry) -> None:
     p = load("selftest=once; export=0")
     assert p.parse_event(3, tid=1) and p.parse_event(3, tid=1)
     rep = report(p)
@@ -225,7 +225,7 @@ def test_event_types_and_sources(load: LoadFn) -> None:
     assert r.event_types is None and r.wants(12345)  # an empty list means every type
 
 
-def test_count_mode(load: LoadFn, directory: LocalDirectory) -> None:
+def test_count_mode(load: LoadFn, directory: TableRegistry) -> None:
     p = load("count=1;export=0")
     for _ in range(5):
         p.parse_event(3, tid=1)
@@ -238,7 +238,7 @@ def test_count_mode(load: LoadFn, directory: LocalDirectory) -> None:
     assert p.owner_error() == "get_entry found no element at given key"
 
 
-def test_failed_init_is_destroyed(directory: LocalDirectory, ct_plugin_path: Path) -> None:
+def test_failed_init_is_destroyed(directory: TableRegistry, ct_plugin_path: Path) -> None:
     p = load_plugin(ct_plugin_path, directory, "count=1;export=0;table=nope")
     with pytest.raises(PluginError, match="count=1 needs the imported table"):
         p.init()
@@ -252,7 +252,7 @@ def test_failed_init_is_destroyed(directory: LocalDirectory, ct_plugin_path: Pat
     q.destroy()
 
 
-def test_two_plugins_share_fields_and_tables(load: LoadFn, directory: LocalDirectory) -> None:
+def test_two_plugins_share_fields_and_tables(load: LoadFn, directory: TableRegistry) -> None:
     """A second instance re-adds the same dynamic fields (idempotent) and sees the first's table."""
     a = load("count=1")
     b = load("count=1;export=0")
@@ -266,13 +266,13 @@ def test_two_plugins_share_fields_and_tables(load: LoadFn, directory: LocalDirec
 
 
 def test_plugin_without_table_capability_gets_no_access(
-    directory: LocalDirectory, ct_plugin_path: Path
+    directory: TableRegistry, ct_plugin_path: Path
 ) -> None:
     """`tables` is always passed (C++ SDK plugins need it), but the owner grants nothing."""
     p = NativePlugin(
         str(ct_plugin_path),
         "export=0",
-        directory=directory,
+        registry=directory,
         extra_cdef="const char* ct_test_report(void* s);",
         table_access=False,
     )
@@ -289,7 +289,7 @@ def test_plugin_without_table_capability_gets_no_access(
 
 
 def test_extract_only_plugin_reads_but_cannot_write(
-    directory: LocalDirectory, ct_extract_plugin_path: Path
+    directory: TableRegistry, ct_extract_plugin_path: Path
 ) -> None:
     p = load_plugin(ct_extract_plugin_path, directory, "export=0")
     try:
@@ -327,7 +327,7 @@ def test_plugin_against_custom_table(ct_plugin_path: Path) -> None:
     e = rows.create_entry()
     e["label"] = "seven"
     rows.add_entry(7, e)
-    directory = LocalDirectory(rows)
+    directory = TableRegistry(rows)
     config = (
         "selftest=1;export=0;table=rows;key_type=uint64;key=7;str_field=label;ro_field=home;"
         "tab_field=kids;nested_field=n"

@@ -27,8 +27,9 @@ from concurrent_tables import (
     StateType,
     WrongThreadError,
 )
-from concurrent_tables.cabi import LocalDirectory, NativeTable, last_error
+from concurrent_tables.cabi import NativeTable, last_error
 from concurrent_tables.cabi.loader import NativePlugin
+from concurrent_tables.registry import TableRegistry
 
 from .conftest import LoadFn
 
@@ -38,7 +39,7 @@ U64, STRING, TABLE = StateType.UINT64, StateType.STRING, StateType.TABLE
 
 
 @pytest.fixture
-def sample(load: LoadFn, directory: LocalDirectory) -> tuple[NativeTable, NativePlugin]:
+def sample(load: LoadFn, directory: TableRegistry) -> tuple[NativeTable, NativePlugin]:
     p = load("import=0;sample_nested=1")
     nt = directory.find("plugin_sample")
     assert isinstance(nt, NativeTable)
@@ -192,7 +193,7 @@ def test_confined_to_the_importing_thread(sample: Any) -> None:
     assert isinstance(errors[0], WrongThreadError)
 
 
-def test_python_owned_tables_through_the_importer(directory: LocalDirectory) -> None:
+def test_python_owned_tables_through_the_importer(directory: TableRegistry) -> None:
     """A NativeTable over our own exported handle: same results as through Table."""
     from concurrent_tables.cabi import table_input
 

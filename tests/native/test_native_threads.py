@@ -13,7 +13,7 @@ import time
 import pytest
 
 from concurrent_tables import U64, EntrySchema, Table
-from concurrent_tables.cabi import LocalDirectory
+from concurrent_tables.registry import TableRegistry
 
 from .helpers import load_plugin, thread_done, thread_status
 
@@ -25,7 +25,7 @@ class Counter(EntrySchema):
 @pytest.mark.timeout(60)
 def test_pthread_writes_while_python_threads_read_and_write(ct_plugin_path: object) -> None:
     counters: Table[int, Counter] = Table("counters", U64, Counter, thread_safe=True)
-    directory = LocalDirectory(counters)
+    directory = TableRegistry(counters)
     iters, py_iters = 10_000, 1_000
     config = f"import=0;export=0;counter_table=counters;counter_key=7;counter_iters={iters}"
     p = load_plugin(ct_plugin_path, directory, config)  # type: ignore[arg-type]
@@ -87,7 +87,7 @@ def test_pthread_writes_while_python_threads_read_and_write(ct_plugin_path: obje
 @pytest.mark.timeout(60)
 def test_pthread_is_refused_by_a_single_threaded_table(ct_plugin_path: object) -> None:
     counters: Table[int, Counter] = Table("counters", U64, Counter)  # owned by this thread
-    directory = LocalDirectory(counters)
+    directory = TableRegistry(counters)
     config = "import=0;export=0;counter_table=counters;counter_key=3;counter_iters=50"
     p = load_plugin(ct_plugin_path, directory, config)  # type: ignore[arg-type]
     try:
@@ -112,7 +112,7 @@ def test_pthread_is_refused_by_a_single_threaded_table(ct_plugin_path: object) -
 def test_capture_close_stops_a_long_pthread(ct_plugin_path: object) -> None:
     counters: Table[int, Counter] = Table("counters", U64, Counter, thread_safe=True)
     config = "import=0;export=0;counter_table=counters;counter_iters=100000000"
-    p = load_plugin(ct_plugin_path, LocalDirectory(counters), config)  # type: ignore[arg-type]
+    p = load_plugin(ct_plugin_path, TableRegistry(counters), config)  # type: ignore[arg-type]
     try:
         p.init()
         p.capture_open()
@@ -131,7 +131,7 @@ def test_pthread_survives_erase_and_replace_churn(ct_plugin_path: object) -> Non
     counters: Table[int, Counter] = Table("counters", U64, Counter, thread_safe=True)
     iters = 5_000
     config = f"import=0;export=0;counter_table=counters;counter_key=9;counter_iters={iters}"
-    p = load_plugin(ct_plugin_path, LocalDirectory(counters), config)  # type: ignore[arg-type]
+    p = load_plugin(ct_plugin_path, TableRegistry(counters), config)  # type: ignore[arg-type]
     try:
         p.init()
         p.capture_open()
