@@ -46,7 +46,7 @@ from ..schema import EntrySchema
 from ..types import StateType, coerce_state_type, default_of, value_problem
 from .context import last_error, set_error
 from .convert import MEMBER, c_string
-from .externs import extern
+from .externs import extern, ignore_error
 from .messages import ADD_TABLE_PREFIX, unknown_type
 
 if TYPE_CHECKING:
@@ -620,28 +620,18 @@ def import_plugin_table(session: PluginSession, inp: Any) -> NativeTable:
     return nt
 
 
-@extern("ct_py_native_table_error")
+@extern("ct_py_native_table_error", onerror=ignore_error)
 def _native_table_error(cookie: Any, msg: Any) -> None:
-    try:
-        holder: list[NativeTable] = ffi.from_handle(cookie)
-        nt = holder[0] if holder else None
-        if msg == ffi.NULL:  # the exporter is still in its plugin_init: its error is unreachable
-            what = f"table '{nt.name}' of plugin '{nt.plugin}'" if nt is not None else "a table"
-            set_error(f"error in {what}")
-        else:
-            set_error(c_string(msg, "plugin error"))
-    except BaseException:
-        pass
+    holder: list[NativeTable] = ffi.from_handle(cookie)
+    nt = holder[0] if holder else None
+    if msg == ffi.NULL:  # the exporter is still in its plugin_init: its error is unreachable
+        what = f"table '{nt.name}' of plugin '{nt.plugin}'" if nt is not None else "a table"
+        set_error(f"error in {what}")
+    else:
+        set_error(c_string(msg, "plugin error"))
 
 
 @extern("ct_py_iterator", error=0)
 def _iterator(state: Any, e: Any) -> int:
-    try:
-        fn: Callable[[Any], bool] = ffi.from_handle(state)
-        return 1 if fn(e) else 0
-    except BaseException as exc:
-        try:
-            set_error(str(exc) or type(exc).__name__)
-        except BaseException:
-            pass
-        return 0
+    fn: Callable[[Any], bool] = ffi.from_handle(state)
+    return 1 if fn(e) else 0
