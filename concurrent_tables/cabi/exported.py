@@ -142,35 +142,20 @@ KIND_TABLE: Final = 3
 
 
 class Accessor:
-    """What a field accessor id stands for."""
+    """What a field accessor id stands for: its `Field`, and the union member it crosses in.
 
-    __slots__ = (
-        "default",
-        "field",
-        "id",
-        "index",
-        "kind",
-        "member",
-        "name",
-        "nested",
-        "read_only",
-        "registry",
-        "type",
-    )
+    Everything else (index, default, registry, read-only flag, nested registry) is read
+    through `field`, the one copy.
+    """
+
+    __slots__ = ("field", "id", "kind", "member")
 
     def __init__(self, id: int, field: Field) -> None:
         assert field.type is not None, "private fields have no accessor"
         t: StateType = field.type
         self.id = id
         self.field = field
-        self.registry = field.registry
-        self.index = field.index
-        self.name = field.name
-        self.type = t
         self.member = MEMBER[t]
-        self.default = field.default
-        self.read_only = field.read_only
-        self.nested = field.nested is not None
         if t is StateType.TABLE:
             self.kind = KIND_TABLE
         elif t is StateType.STRING:

@@ -84,14 +84,21 @@ def _pin(ref: TableRef, e: int) -> pins.Pin:
     return p
 
 
-def _acc(ref: TableRef, f: int) -> Accessor:
+def _bad_accessor(ref: TableRef, f: int) -> TablesError:
+    """The error for accessor id `f` on `ref`'s table: null, unknown, or another table's."""
     acc = ACCESSORS.get(f)
     if acc is None:
         if f == 0:
-            raise BridgeError(f"invalid field accessor: null (table '{ref.table.name}')")
-        raise BridgeError(f"invalid field accessor for table '{ref.table.name}'")
-    if acc.registry is not ref.registry:
-        raise ForeignFieldError(acc.name, acc.registry.table_name, ref.table.name)
+            return BridgeError(f"invalid field accessor: null (table '{ref.table.name}')")
+        return BridgeError(f"invalid field accessor for table '{ref.table.name}'")
+    field = acc.field
+    return ForeignFieldError(field.name, field.registry.table_name, ref.table.name)
+
+
+def _acc(ref: TableRef, f: int) -> Accessor:
+    acc = ACCESSORS.get(f)
+    if acc is None or acc.field.registry is not ref.registry:
+        raise _bad_accessor(ref, f)
     return acc
 
 
@@ -205,25 +212,27 @@ def _read_entry_field(t: int, e: int, f: int, out: Any) -> int:
     if p is None or p.table is not ref.table:
         p = _pin(ref, e)
     acc = ACCESSORS.get(f)
-    if acc is None or acc.registry is not ref.registry:
-        acc = _acc(ref, f)
+    if acc is None or (field := acc.field).registry is not ref.registry:
+        raise _bad_accessor(ref, f)
     s: PluginSession | None = _tls.session
     if s is not None and "read_entry_field" not in s.grants:
         raise access_error(s, "read_entry_field")
     if out == NULL:
         raise BridgeError("read_entry_field: out is null")
-    if p.entry is None and borrow_now(p.table, p.key, False):
+    table = p.table
+    key = p.key
+    if p.entry is None and borrow_now(table, key, False):
         # the owner's lock-free borrow (pins.read, inlined: this is the hot path)
         try:
             try:
-                v = p.values[acc.index]
+                v = p.values[field.index]
             except IndexError:  # a dynamic field this entry never stored
-                v = acc.default
+                v = field.default
             else:
-                if v is None and acc.nested:
-                    v = p.table._nested_table(p.values, acc.field)
+                if v is None and field.nested is not None:
+                    v = table._nested_table(p.values, field)
         finally:
-            unborrow_now(p.table, p.key)
+            unborrow_now(table, key)
     else:
         v = pins.read(p, acc)
     kind = acc.kind
@@ -335,6 +344,7 @@ def _add_table_entry(t: int, key: Any, e: int) -> int:
 def _incoming(acc: Accessor, table: str, data: Any) -> Any:
     """The Python value of a write's input union, checked against the field's type."""
     kind = acc.kind
+    name = acc.field.name
     if kind == KIND_INT:
         return getattr(data, acc.member)
     if kind == KIND_BOOL:
@@ -343,10 +353,10 @@ def _incoming(acc: Accessor, table: str, data: Any) -> Any:
     try:
         v = c_string(data.str, "string value")
     except ConversionError as exc:
-        raise InvalidValueError(table, acc.name, "<bytes>", "string", str(exc)) from None
+        raise InvalidValueError(table, name, "<bytes>", "string", str(exc)) from None
     why = value_problem(StateType.STRING, v)
     if why is not None:
-        raise InvalidValueError(table, acc.name, v, "string", why)
+        raise InvalidValueError(table, name, v, "string", why)
     return v
 
 
@@ -357,10 +367,11 @@ def _write_entry_field(t: int, e: int, f: int, data: Any) -> int:
     acc = _acc(ref, f)
     _check("write_entry_field")
     # libsinsp's order: table fields first, then read-only static fields.
-    if acc.nested:
-        raise ReadOnlyFieldError(ref.table.name, acc.name, TABLE_WRITE)
-    if acc.read_only:
-        raise ReadOnlyFieldError(ref.table.name, acc.name)
+    field = acc.field
+    if field.nested is not None:
+        raise ReadOnlyFieldError(ref.table.name, field.name, TABLE_WRITE)
+    if field.read_only:
+        raise ReadOnlyFieldError(ref.table.name, field.name)
     if data == ffi.NULL:
         raise BridgeError("write_entry_field: value is null")
     pins.write(p, acc, _incoming(acc, ref.table.name, data))

@@ -132,12 +132,13 @@ _erased = threading.Lock()
 
 
 def _get(table: Table[Any, Any], values: list[Any], acc: Accessor) -> Any:
+    field = acc.field
     try:
-        v = values[acc.index]
+        v = values[field.index]
     except IndexError:  # a dynamic field this entry never stored
-        return acc.default
-    if v is None and acc.nested:
-        return table._nested_table(values, acc.field)
+        return field.default
+    if v is None and field.nested is not None:
+        return table._nested_table(values, field)
     return v
 
 
@@ -165,7 +166,7 @@ def read(p: Pin, acc: Accessor) -> Any:
 
 def _put(p: Pin, acc: Accessor, value: Any) -> None:
     values = p.values
-    i = acc.index
+    i = acc.field.index
     if i >= len(values):
         values.extend(p.table._registry.dynamic_defaults(len(values), i))
     values[i] = value
