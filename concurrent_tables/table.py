@@ -18,9 +18,10 @@ erase in the same table.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterator
 from threading import get_ident
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from .errors import (
     EntryExistsError,
@@ -32,15 +33,9 @@ from .errors import (
     TablesError,
 )
 from .fields import Field, FieldInfo, FieldRegistry
-from .handles import (
-    _DEAD,
-    ApiDetachedEntry,
-    DetachedEntry,
-    EntryHandle,
-    ReadHandle,
-    WriteHandle,
-)
+from .handles import _DEAD, ApiRules, DetachedEntry, EntryHandle, WriteHandle
 from .locking import ConfinedDomain, LockStatistics, SharedDomain, unborrow
+from .locking.domains import checked_timeout
 from .schema import EntrySchema
 from .types import INT_RANGES, KEY_TYPES, StateType, coerce_state_type
 
@@ -49,6 +44,20 @@ S = TypeVar("S", bound=EntrySchema)
 
 #: Default lock timeout in seconds: a deadlock surfaces as LockTimeoutError, not a hang.
 DEFAULT_TIMEOUT = 30.0
+
+
+class TableTimeout(enum.Enum):
+    """The marker for "this table's timeout" in `read`/`write`/`get_entry`."""
+
+    TABLE = "the table's timeout"
+
+
+#: Use the table's own timeout (the default of every `timeout=` parameter of an entry getter).
+TABLE_TIMEOUT: Final = TableTimeout.TABLE
+
+#: A `timeout=`: seconds (math.inf or anything past threading.TIMEOUT_MAX waits for ever),
+#: None (wait for ever), or TABLE_TIMEOUT.
+Timeout = float | None | Literal[TableTimeout.TABLE]
 
 
 class Table(Generic[K, S]):
@@ -82,7 +91,7 @@ class Table(Generic[K, S]):
             if thread_safe
             else ConfinedDomain(owner_thread)
         )
-        self._setup(name, kt, FieldRegistry(name, schema), domain, timeout)
+        self._setup(name, kt, FieldRegistry(name, schema), domain, checked_timeout(name, timeout))
 
     def _setup(
         self,
@@ -182,7 +191,7 @@ class Table(Generic[K, S]):
     # -- entries --------------------------------------------------------------------------------
 
     def get_entry(
-        self, key: K, *, write: bool = False, timeout: float | None = -1.0
+        self, key: K, *, write: bool = False, timeout: Timeout = TABLE_TIMEOUT
     ) -> EntryHandle:
         """A handle on the entry at `key`: shared if write=False, exclusive if write=True.
 
@@ -191,19 +200,21 @@ class Table(Generic[K, S]):
         """
         return (self.write if write else self.read)(key, timeout)
 
-    def read(self, key: K, timeout: float | None = -1.0) -> EntryHandle:
+    def read(self, key: K, timeout: Timeout = TABLE_TIMEOUT) -> EntryHandle:
         """A shared read handle on the entry at `key` (see get_entry)."""
-        raise NotImplementedError  # replaced below by _handle_getter(False, ReadHandle)
+        raise NotImplementedError  # replaced below by _handle_getter(False, EntryHandle)
 
-    def write(self, key: K, timeout: float | None = -1.0) -> EntryHandle:
+    def write(self, key: K, timeout: Timeout = TABLE_TIMEOUT) -> EntryHandle:
         """An exclusive write handle on the entry at `key` (see get_entry)."""
         raise NotImplementedError  # replaced below by _handle_getter(True, WriteHandle)
 
-    def create_entry(self, *, _api: bool = False) -> DetachedEntry:
-        """A new detached entry with every field at its default; add it with `add_entry`."""
+    def create_entry(self, view: ApiRules | None = None) -> DetachedEntry:
+        """A new detached entry with every field at its default; add it with `add_entry`.
+
+        `view`: the table API's rules to apply to it (importers and the C bridge pass theirs).
+        """
         self._domain.check_thread(f"table '{self.name}'")
-        cls = ApiDetachedEntry if _api else DetachedEntry
-        return cls(self, self._registry.new_values())
+        return DetachedEntry(self, self._registry.new_values(), view)
 
     def add_entry(self, key: K, entry: DetachedEntry, *, replace: bool = False) -> bool:
         """Attach a detached entry at `key`; returns True if it replaced an entry.
@@ -305,8 +316,8 @@ class Table(Generic[K, S]):
 
     # -- nested tables --------------------------------------------------------------------------
 
-    def _nested_table(self, values: list[Any], field: Field) -> Table[Any, Any]:
-        """The nested table in slot `field` of an entry, made on first use."""
+    def nested_table(self, values: list[Any], field: Field) -> Table[Any, Any]:
+        """The nested table in slot `field` of entry `values`, made on first use (for handles)."""
         domain = self._domain
         if isinstance(domain, SharedDomain):
             with domain.mutex:  # two readers may race to make it: one must win
@@ -330,13 +341,17 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
         raise TypeError(f"{cls.__name__} overrides __init__, which the getter inlines")
     new = object.__new__
 
-    def get(self: Table[Any, Any], key: Any, timeout: float | None = -1.0) -> EntryHandle:
+    def get(self: Table[Any, Any], key: Any, timeout: Timeout = TABLE_TIMEOUT) -> EntryHandle:
         kc = key.__class__
         if kc is self._kint:
             if not self._klo <= key <= self._khi:
                 self.check_key(key)
         elif kc is not self._ktype or kc is str:
             self.check_key(key)
+        if timeout is TABLE_TIMEOUT:
+            timeout = self.timeout
+        else:  # checked even where no wait happens, so a bad one fails on every path
+            timeout = checked_timeout(self.name, timeout)
         d = self._domain
         tid = get_ident()
         if tid == d.fast_tid:
@@ -367,8 +382,9 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
                 h._registry = self._registry
                 h._grant = None
                 h._tid = tid
+                h._view = None
                 return h
-        grant = d.acquire(self, key, write, self.timeout if timeout == -1.0 else timeout)
+        grant = d.acquire(self, key, write, timeout)
         try:
             values = self._entries.get(key)
             if values is not None:
@@ -384,7 +400,7 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
 
 
 for _stub, _getter in (
-    (Table.read, _handle_getter(False, ReadHandle)),
+    (Table.read, _handle_getter(False, EntryHandle)),
     (Table.write, _handle_getter(True, WriteHandle)),
 ):
     _getter.__doc__ = _stub.__doc__  # the stubs above hold the documentation

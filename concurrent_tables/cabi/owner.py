@@ -23,6 +23,7 @@ from ..errors import (
     TablesError,
 )
 from ..fields import Field
+from ..handles import API
 from ..table import borrow_now, unborrow_now
 from ..types import StateType, value_problem
 from . import pins
@@ -230,7 +231,7 @@ def _read_entry_field(t: int, e: int, f: int, out: Any) -> int:
                 v = field.default
             else:
                 if v is None and field.nested is not None:
-                    v = table._nested_table(p.values, field)
+                    v = table.nested_table(p.values, field)
         finally:
             unborrow_now(table, key)
     else:
@@ -306,7 +307,7 @@ def _erase_table_entry(t: int, key: Any) -> int:
 def _create_table_entry(t: int) -> int:
     ref = _ref(t)
     s = _check("create_table_entry")
-    entry = ref.table.create_entry(_api=True)
+    entry = ref.table.create_entry(API)
     return pins.pin(ref.table, None, entry._values, pins.DETACHED, s, entry).id
 
 

@@ -138,7 +138,7 @@ def _get(table: Table[Any, Any], values: list[Any], acc: Accessor) -> Any:
     except IndexError:  # a dynamic field this entry never stored
         return field.default
     if v is None and field.nested is not None:
-        return table._nested_table(values, field)
+        return table.nested_table(values, field)
     return v
 
 

@@ -41,7 +41,7 @@ import time
 from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BorrowError, LockTimeoutError, ReentrancyError
+from ..errors import BorrowError, InvalidTimeoutError, LockTimeoutError, ReentrancyError
 from ..roles import wrong_thread_error
 from . import statistics as _stats
 from .rwlock import _FairRWLock, _left, _new_lock
@@ -142,6 +142,19 @@ def unborrow(table: Table[Any, Any], key: Any) -> None:
         table._domain.wake()
 
 
+def checked_timeout(table: str, timeout: Any) -> float | None:
+    """`timeout` in seconds for a lock wait: None for ever (also math.inf and huge values)."""
+    if timeout is None:
+        return None
+    if timeout.__class__ is not float and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float)
+    ):
+        raise InvalidTimeoutError(table, timeout)
+    if not timeout >= 0:  # negative, or NaN
+        raise InvalidTimeoutError(table, timeout)
+    return None if timeout > threading.TIMEOUT_MAX else float(timeout)
+
+
 class _NoLock:
     def __enter__(self) -> None:
         return None
@@ -194,6 +207,7 @@ class SharedDomain(ConfinedDomain):
     # -- acquire (locked path) --------------------------------------------------------------------
 
     def acquire(self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None) -> Any:
+        timeout = checked_timeout(table.name, timeout)
         if _stats._tracer is not None:
             _stats._tracer("acquire", self, table, key, write)
         slot = self._slow_acquire(table, key, write, timeout, get_ident())
