@@ -22,7 +22,6 @@ NO_ENTRY = "get_entry found no element at given key"
 ERASE_MISSING = "table entry not found"
 DESTROY_FOREIGN = "destroy_table_entry called on entry not created by create_table_entry"
 ADD_FOREIGN = "add_entry called on entry not created by create_table_entry"
-TABLE_WRITE = "writing to table fields is currently not supported"
 FIXED_FIELDS = "can't add dynamic fields to stl_container_table_adapter"
 ADD_TABLE_PREFIX = "failure in adding state table defined by plugin '{plugin}': "
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import slots
 from .._abi import ffi, lib
 from ..errors import (
     AccessDeniedError,
@@ -33,9 +34,7 @@ from ..errors import (
     ForeignEntryError,
     ForeignFieldError,
     InvalidKeyError,
-    InvalidValueError,
     PluginError,
-    ReadOnlyFieldError,
     ReadOnlyHandleError,
     StaleHandleError,
     TablesError,
@@ -101,8 +100,17 @@ class NativeField(Field):
         *,
         read_only: bool,
     ) -> None:
+        # A TABLE field's nested registry is its nested tables' family: slots' write rules
+        # (no writes to table fields) hold for native fields as for Python ones.
+        nested = family.nested_family(name).registry if type is StateType.TABLE else None
         super().__init__(
-            family.registry, name, type, 0, read_only=read_only, default=default_of(type)
+            family.registry,
+            name,
+            type,
+            0,
+            read_only=read_only,
+            default=default_of(type),
+            nested=nested,
         )
         self.accessor = accessor
         self.family = family
@@ -488,15 +496,8 @@ class NativeEntryHandle:
             raise ReadOnlyHandleError(t.name, self._key, f.name)
         ft = f.type
         assert ft is not None
-        if ft is StateType.TABLE:
-            raise ReadOnlyFieldError(
-                t.name, f.name, "writing to table fields is currently not supported"
-            )
-        if f.read_only:
-            raise ReadOnlyFieldError(t.name, f.name)
-        why = value_problem(ft, value)
-        if why is not None:
-            raise InvalidValueError(t.name, f.name, value, ft.type_name, why)
+        slots.check_writable(t.name, f, True)
+        slots.check_value(t.name, f, value)
         data = ffi.new("ss_plugin_state_data*")
         keep = None
         if ft is StateType.STRING:

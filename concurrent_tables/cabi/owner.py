@@ -14,18 +14,17 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from .. import slots
 from .._abi import ffi, lib
 from ..errors import (
     EntryNotFoundError,
     ForeignFieldError,
     InvalidValueError,
-    ReadOnlyFieldError,
     TablesError,
 )
 from ..fields import Field
 from ..handles import API
 from ..table import borrow_now, unborrow_now
-from ..types import StateType, value_problem
 from . import pins
 from .context import _tls
 from .convert import ConversionError, c_string, decode
@@ -47,7 +46,6 @@ from .messages import (
     ADD_FOREIGN,
     DESTROY_FOREIGN,
     ERASE_MISSING,
-    TABLE_WRITE,
     known_type,
 )
 from .pins import PINS
@@ -223,19 +221,19 @@ def _read_entry_field(t: int, e: int, f: int, out: Any) -> int:
     table = p.table
     key = p.key
     if p.entry is None and borrow_now(table, key, False):
-        # the owner's lock-free borrow (pins.read, inlined: this is the hot path)
+        # the owner's lock-free borrow: pins.read inlined, and of slots.read only its list
+        # operation (this is the hot path)
         try:
             try:
                 v = p.values[field.index]
-            except IndexError:  # a dynamic field this entry never stored
-                v = field.default
-            else:
-                if v is None and field.nested is not None:
-                    v = table.nested_table(p.values, field)
+            except IndexError:
+                v = None
+            if v is None:  # past the end, or a nested table not made yet
+                v = slots.read(table, p.values, field)
         finally:
             unborrow_now(table, key)
     else:
-        v = pins.read(p, acc)
+        v = pins.read(p, field)
     kind = acc.kind
     if kind == KIND_INT:
         setattr(out, acc.member, v)
@@ -343,7 +341,10 @@ def _add_table_entry(t: int, key: Any, e: int) -> int:
 
 
 def _incoming(acc: Accessor, table: str, data: Any) -> Any:
-    """The Python value of a write's input union, checked against the field's type."""
+    """The Python value of a write's input union, checked against the field's type.
+
+    Integers read from their own union member are always in range; strings are checked.
+    """
     kind = acc.kind
     name = acc.field.name
     if kind == KIND_INT:
@@ -355,9 +356,7 @@ def _incoming(acc: Accessor, table: str, data: Any) -> Any:
         v = c_string(data.str, "string value")
     except ConversionError as exc:
         raise InvalidValueError(table, name, "<bytes>", "string", str(exc)) from None
-    why = value_problem(StateType.STRING, v)
-    if why is not None:
-        raise InvalidValueError(table, name, v, "string", why)
+    slots.check_value(table, acc.field, v)
     return v
 
 
@@ -367,13 +366,9 @@ def _write_entry_field(t: int, e: int, f: int, data: Any) -> int:
     p = _pin(ref, e)
     acc = _acc(ref, f)
     _check("write_entry_field")
-    # libsinsp's order: table fields first, then read-only static fields.
     field = acc.field
-    if field.nested is not None:
-        raise ReadOnlyFieldError(ref.table.name, field.name, TABLE_WRITE)
-    if field.read_only:
-        raise ReadOnlyFieldError(ref.table.name, field.name)
+    slots.check_writable(ref.table.name, field, True)
     if data == ffi.NULL:
         raise BridgeError("write_entry_field: value is null")
-    pins.write(p, acc, _incoming(acc, ref.table.name, data))
+    pins.write(p, field, _incoming(acc, ref.table.name, data))
     return SUCCESS

@@ -29,12 +29,13 @@ import itertools
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
+from .. import slots
 from ..errors import EntryNotFoundError
+from ..fields import Field
 from ..handles import DetachedEntry
 from ..table import Table, borrow_now, unborrow_now
 
 if TYPE_CHECKING:
-    from .exported import Accessor
     from .session import PluginSession
 
 ACQUIRED: Final = 0  # from get_table_entry / add_table_entry: needs a release
@@ -131,57 +132,38 @@ def drop_session_pins(session: PluginSession, how: str) -> None:
 _erased = threading.Lock()
 
 
-def _get(table: Table[Any, Any], values: list[Any], acc: Accessor) -> Any:
-    field = acc.field
-    try:
-        v = values[field.index]
-    except IndexError:  # a dynamic field this entry never stored
-        return field.default
-    if v is None and field.nested is not None:
-        return table.nested_table(values, field)
-    return v
-
-
-def read(p: Pin, acc: Accessor) -> Any:
-    """The value of `acc` in the pinned entry, read under the entry's shared lock."""
+def read(p: Pin, field: Field) -> Any:
+    """The value of `field` in the pinned entry (`slots.read`), under the entry's shared lock."""
     if p.entry is not None:  # detached: private, no lock; the handle checks its thread
-        return p.entry[acc.field]
+        return p.entry[field]
     table = p.table
     key = p.key
     if borrow_now(table, key, False):
         try:
-            return _get(table, p.values, acc)
+            return slots.read(table, p.values, field)
         finally:
             unborrow_now(table, key)
     try:
         h = table.read(key)
     except EntryNotFoundError:
         with _erased:
-            return _get(table, p.values, acc)
+            return slots.read(table, p.values, field)
     try:
-        return _get(table, p.values, acc)
+        return slots.read(table, p.values, field)
     finally:
         h.release()
 
 
-def _put(p: Pin, acc: Accessor, value: Any) -> None:
-    values = p.values
-    i = acc.field.index
-    if i >= len(values):
-        values.extend(p.table._registry.dynamic_defaults(len(values), i))
-    values[i] = value
-
-
-def write(p: Pin, acc: Accessor, value: Any) -> None:
-    """Store `value` (already checked) in the pinned entry, under the entry's exclusive lock."""
+def write(p: Pin, field: Field, value: Any) -> None:
+    """Store a checked `value` in the pinned entry (`slots.store`), under its exclusive lock."""
     if p.entry is not None:
-        p.entry[acc.field] = value
+        p.entry[field] = value
         return
     table = p.table
     key = p.key
     if borrow_now(table, key, True):
         try:
-            _put(p, acc, value)
+            slots.store(field.registry, p.values, field, value)
         finally:
             unborrow_now(table, key)
         return
@@ -189,10 +171,10 @@ def write(p: Pin, acc: Accessor, value: Any) -> None:
         h = table.write(key)
     except EntryNotFoundError:
         with _erased:
-            _put(p, acc, value)
+            slots.store(field.registry, p.values, field, value)
         return
     try:
-        _put(p, acc, value)
+        slots.store(field.registry, p.values, field, value)
     finally:
         h.release()
 
