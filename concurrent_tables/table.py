@@ -132,6 +132,11 @@ class Table(Generic[K, S]):
         return self._registry.schema
 
     @property
+    def field_registry(self) -> FieldRegistry:
+        """This table's fields (every nested table under one parent field shares one)."""
+        return self._registry
+
+    @property
     def thread_safe(self) -> bool:
         return self._domain.thread_safe
 
@@ -286,6 +291,26 @@ class Table(Generic[K, S]):
         """A sorted snapshot of the keys."""
         self._domain.check_thread(f"table '{self.name}'")
         return sorted(self._entries)
+
+    def storage_of(self, key: K) -> list[Any] | None:
+        """The value list of the entry at `key` (None if none), looked up under its shared lock.
+
+        The entry's storage itself, with no handle held: what the C bridge's entry handles pin
+        (cabi/pins.py). It stays that entry's storage after the entry is erased or replaced;
+        read and write it only under `borrow_now` or a handle on `key`, through `slots`.
+        """
+        if borrow_now(self, key, False):
+            try:
+                return self._entries.get(key)
+            finally:
+                unborrow_now(self, key)
+        try:
+            h = self.read(key)
+        except EntryNotFoundError:
+            return None
+        values = h._values
+        h.release()
+        return values
 
     # -- iteration ------------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ class TableRef:
     def __init__(self, id: int, table: Table[Any, Any], input: Any) -> None:
         self.id = id
         self.table = table
-        self.registry: FieldRegistry = table._registry
+        self.registry: FieldRegistry = table.field_registry
         self.input = input
 
 
@@ -62,7 +62,7 @@ def name_of(registry: FieldRegistry) -> Any:
 
 def _fill(input: Any, table: Table[Any, Any], id: int) -> None:
     lib.ct_fill_py_table_input(
-        input, name_of(table._registry), int(table.key_type), ffi.cast("void*", id)
+        input, name_of(table.field_registry), int(table.key_type), ffi.cast("void*", id)
     )
 
 

@@ -147,8 +147,7 @@ class NativePlugin:
         with self.session.calling("init", access=self.table_access):
             self.state = self.lib.plugin_init(self._init, rc)
         for nt in self.session.exported:  # the exporter's state exists only now
-            if nt._box is not None:
-                nt._box.plugin = self.state
+            nt.exporter_ready(self.state)
         if rc[0] != lib.SS_PLUGIN_SUCCESS:
             err = self.last_error if self.state != self.pffi.NULL else ""
             raise PluginError(f"plugin '{self.name}' failed to initialise: {err}")

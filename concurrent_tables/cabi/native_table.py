@@ -163,6 +163,14 @@ class NativeTable:
     def owner_thread(self) -> int:
         return self._thread
 
+    def exporter_ready(self, state: Any) -> None:
+        """Set the exporting plugin's state once its plugin_init has returned.
+
+        Until then a failure cannot read the plugin's error text (see `_plugin_error`).
+        """
+        if self._box is not None:
+            self._box.plugin = state
+
     def __repr__(self) -> str:
         return f"<NativeTable '{self.name}' key={self.key_type.type_name} of '{self.plugin}'>"
 

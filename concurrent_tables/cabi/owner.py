@@ -177,7 +177,7 @@ def _get_table_entry(t: int, key: Any) -> int:
     ref = _ref(t)
     s = _check("get_table_entry")
     k = _key(ref, key)
-    values = pins.lookup(ref.table, k)
+    values = ref.table.storage_of(k)
     if values is None:
         raise EntryNotFoundError(ref.table.name, k)
     return pins.pin(ref.table, k, values, pins.ACQUIRED, s).id
@@ -265,7 +265,7 @@ def _iterate_entries(t: int, it: Any, state: Any) -> int:
         raise BridgeError("iterate_entries: iterator function is null")
     table = ref.table
     for key in table.keys():
-        values = pins.lookup(table, key)
+        values = table.storage_of(key)
         if values is None:
             continue  # erased since the snapshot of the keys
         p = pins.pin(table, key, values, pins.ITERATED, s)

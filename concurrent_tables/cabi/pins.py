@@ -177,19 +177,3 @@ def write(p: Pin, field: Field, value: Any) -> None:
         slots.store(field.registry, p.values, field, value)
     finally:
         h.release()
-
-
-def lookup(table: Table[Any, Any], key: Any) -> list[Any] | None:
-    """The value list at `key` (None if absent), looked up under the key's shared lock."""
-    if borrow_now(table, key, False):
-        try:
-            return table._entries.get(key)
-        finally:
-            unborrow_now(table, key)
-    try:
-        h = table.read(key)
-    except EntryNotFoundError:
-        return None
-    values: list[Any] = h._values
-    h.release()
-    return values
