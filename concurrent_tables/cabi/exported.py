@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 from .._abi import ffi, lib
 from ..fields import Field, FieldRegistry
 from ..table import Table
 from ..types import StateType
 from .convert import MEMBER
+
+V = TypeVar("V")
 
 _ids = itertools.count(1)
 _lock = threading.RLock()  # creation of inputs, accessors, listings (lookups take none)
@@ -49,14 +52,23 @@ _TOP: dict[Table[Any, Any], TableRef] = {}
 _NAMES: dict[FieldRegistry, Any] = {}
 
 
+def _once(cache: dict[Any, V], key: Any, make: Callable[[], V]) -> V:
+    """`cache[key]`, made by `make()` under the creation lock if absent: once per key.
+
+    Callers look `cache` up first without the lock (lookups take none).
+    """
+    with _lock:
+        v = cache.get(key)
+        if v is None:
+            v = cache[key] = make()
+    return v
+
+
 def name_of(registry: FieldRegistry) -> Any:
     """The C string of a table's name (nested tables are named after their field)."""
     c = _NAMES.get(registry)
     if c is None:
-        with _lock:
-            c = _NAMES.get(registry)
-            if c is None:
-                c = _NAMES[registry] = ffi.new("char[]", registry.table_name.encode())
+        c = _once(_NAMES, registry, lambda: ffi.new("char[]", registry.table_name.encode()))
     return c
 
 
@@ -70,16 +82,16 @@ def table_input(table: Table[Any, Any]) -> Any:
     """The stable `ss_plugin_table_input*` of a top-level Python table (made on first use)."""
     ref = _TOP.get(table)
     if ref is None:
-        with _lock:
-            ref = _TOP.get(table)
-            if ref is None:
-                id = next(_ids)
-                inp = ffi.new("ss_plugin_table_input*")
-                _fill(inp, table, id)
-                ref = TableRef(id, table, inp)
-                REFS[id] = ref
-                _TOP[table] = ref
+        ref = _once(_TOP, table, lambda: _new_ref(table, ffi.new("ss_plugin_table_input*")))
     return ref.input
+
+
+def _new_ref(table: Table[Any, Any], input: Any) -> TableRef:
+    """Fill `input` for `table` under a new id, and serve it (REFS)."""
+    id = next(_ids)
+    _fill(input, table, id)
+    ref = REFS[id] = TableRef(id, table, input)
+    return ref
 
 
 def forget(table: Table[Any, Any]) -> None:
@@ -118,10 +130,7 @@ class SlotPool:
         else:
             slot = ffi.new("ss_plugin_table_input*")
             self._slots.append(slot)
-        id = next(_ids)
-        _fill(slot, table, id)
-        REFS[id] = TableRef(id, table, slot)
-        self._live.append(id)
+        self._live.append(_new_ref(table, slot).id)
         self._by_table[table] = slot
         return slot
 
@@ -175,12 +184,13 @@ def accessor_of(field: Field) -> Accessor:
     """The accessor of `field`: one per field, for the life of the process."""
     acc = _BY_FIELD.get(field)
     if acc is None:
-        with _lock:
-            acc = _BY_FIELD.get(field)
-            if acc is None:
-                acc = Accessor(next(_ids), field)
-                ACCESSORS[acc.id] = acc
-                _BY_FIELD[field] = acc
+        acc = _once(_BY_FIELD, field, lambda: _new_accessor(field))
+    return acc
+
+
+def _new_accessor(field: Field) -> Accessor:
+    acc = Accessor(next(_ids), field)
+    ACCESSORS[acc.id] = acc
     return acc
 
 

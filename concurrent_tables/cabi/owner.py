@@ -137,22 +137,25 @@ def _field_name(name: Any) -> str:
     return c_string(name, "field name")
 
 
+def _field_accessor(t: int, name: Any, data_type: int, op: str) -> int:
+    """get_table_field / add_table_field: the accessor id of the field `op` gives."""
+    ref = _ref(t)
+    _check(op)
+    want = known_type(data_type)
+    table = ref.table
+    fn = table.add_field if op == "add_table_field" else table.get_field
+    f: Field = fn(_field_name(name), want)
+    return accessor_of(f).id
+
+
 @extern("ct_py_get_table_field", error=0)
 def _get_table_field(t: int, name: Any, data_type: int) -> int:
-    ref = _ref(t)
-    _check("get_table_field")
-    want = known_type(data_type)
-    f: Field = ref.table.get_field(_field_name(name), want)
-    return accessor_of(f).id
+    return _field_accessor(t, name, data_type, "get_table_field")
 
 
 @extern("ct_py_add_table_field", error=0)
 def _add_table_field(t: int, name: Any, data_type: int) -> int:
-    ref = _ref(t)
-    _check("add_table_field")
-    want = known_type(data_type)
-    f: Field = ref.table.add_field(_field_name(name), want)
-    return accessor_of(f).id
+    return _field_accessor(t, name, data_type, "add_table_field")
 
 
 # -- reader ---------------------------------------------------------------------------------------
@@ -180,7 +183,7 @@ def _get_table_entry(t: int, key: Any) -> int:
     values = ref.table.storage_of(k)
     if values is None:
         raise EntryNotFoundError(ref.table.name, k)
-    return pins.pin(ref.table, k, values, pins.ACQUIRED, s).id
+    return pins.Pin(ref.table, k, values, pins.ACQUIRED, s).id
 
 
 def _keep(s: PluginSession | None, p: pins.Pin, v: str) -> Any:
@@ -268,7 +271,7 @@ def _iterate_entries(t: int, it: Any, state: Any) -> int:
         values = table.storage_of(key)
         if values is None:
             continue  # erased since the snapshot of the keys
-        p = pins.pin(table, key, values, pins.ITERATED, s)
+        p = pins.Pin(table, key, values, pins.ITERATED, s)
         try:
             go = lib.ct_call_iterator(it, state, p.id)
         finally:
@@ -306,7 +309,7 @@ def _create_table_entry(t: int) -> int:
     ref = _ref(t)
     s = _check("create_table_entry")
     entry = ref.table.create_entry(API)
-    return pins.pin(ref.table, None, entry._values, pins.DETACHED, s, entry).id
+    return pins.Pin(ref.table, None, entry._values, pins.DETACHED, s, entry).id
 
 
 def _detached(ref: TableRef, e: int, message: str) -> pins.Pin:
@@ -337,7 +340,7 @@ def _add_table_entry(t: int, key: Any, e: int) -> int:
     values = entry._values
     ref.table.add_entry(k, entry, replace=True)  # the ABI replaces an existing entry
     pins.unpin(p)
-    return pins.pin(ref.table, k, values, pins.ACQUIRED, s).id
+    return pins.Pin(ref.table, k, values, pins.ACQUIRED, s).id
 
 
 def _incoming(acc: Accessor, table: str, data: Any) -> Any:
@@ -367,7 +370,8 @@ def _write_entry_field(t: int, e: int, f: int, data: Any) -> int:
     acc = _acc(ref, f)
     _check("write_entry_field")
     field = acc.field
-    slots.check_writable(ref.table.name, field, True)
+    if field.nested is not None or field.read_only:  # the common case skips the call
+        slots.check_writable(ref.table.name, field, True)
     if data == ffi.NULL:
         raise BridgeError("write_entry_field: value is null")
     pins.write(p, field, _incoming(acc, ref.table.name, data))

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .. import slots
 from ..errors import EntryNotFoundError
@@ -43,10 +44,11 @@ DETACHED: Final = 1  # from create_table_entry: needs add_table_entry or destroy
 ITERATED: Final = 2  # given to an iterate_entries callback: valid during that callback
 
 _ids = itertools.count(1)
+T = TypeVar("T")
 
 
 class Pin:
-    """One native entry handle."""
+    """One native entry handle, registered when made (in PINS, and in its session's sets)."""
 
     __slots__ = ("entry", "id", "keep", "key", "kind", "session", "table", "values")
 
@@ -67,29 +69,16 @@ class Pin:
         self.session = session
         self.entry = entry
         self.keep: list[Any] = []  # C strings read through it outside any callback
+        PINS[self.id] = self
+        if session is not None:
+            if kind == ACQUIRED:
+                session.acquired.add(self.id)
+            elif kind == DETACHED:
+                session.detached.add(self.id)
 
 
 #: entry id -> Pin
 PINS: dict[int, Pin] = {}
-
-
-def pin(
-    table: Table[Any, Any],
-    key: Any,
-    values: list[Any],
-    kind: int,
-    session: PluginSession | None,
-    entry: DetachedEntry | None = None,
-) -> Pin:
-    """Register a new native entry handle; the session (if any) tracks it for clean-up."""
-    p = Pin(table, key, values, kind, session, entry)
-    PINS[p.id] = p
-    if session is not None:
-        if kind == ACQUIRED:
-            session.acquired.add(p.id)
-        elif kind == DETACHED:
-            session.detached.add(p.id)
-    return p
 
 
 def unpin(p: Pin) -> None:
@@ -132,26 +121,31 @@ def drop_session_pins(session: PluginSession, how: str) -> None:
 _erased = threading.Lock()
 
 
+def _locked(p: Pin, write: bool, op: Callable[..., T], *args: Any) -> T:
+    """`op(*args)` under the pinned key's lock: a borrow, a handle, or `_erased` once erased."""
+    table = p.table
+    key = p.key
+    if borrow_now(table, key, write):
+        try:
+            return op(*args)
+        finally:
+            unborrow_now(table, key)
+    try:
+        h = table.write(key) if write else table.read(key)
+    except EntryNotFoundError:
+        with _erased:
+            return op(*args)
+    try:
+        return op(*args)
+    finally:
+        h.release()
+
+
 def read(p: Pin, field: Field) -> Any:
     """The value of `field` in the pinned entry (`slots.read`), under the entry's shared lock."""
     if p.entry is not None:  # detached: private, no lock; the handle checks its thread
         return p.entry[field]
-    table = p.table
-    key = p.key
-    if borrow_now(table, key, False):
-        try:
-            return slots.read(table, p.values, field)
-        finally:
-            unborrow_now(table, key)
-    try:
-        h = table.read(key)
-    except EntryNotFoundError:
-        with _erased:
-            return slots.read(table, p.values, field)
-    try:
-        return slots.read(table, p.values, field)
-    finally:
-        h.release()
+    return _locked(p, False, slots.read, p.table, p.values, field)
 
 
 def write(p: Pin, field: Field, value: Any) -> None:
@@ -161,19 +155,14 @@ def write(p: Pin, field: Field, value: Any) -> None:
         return
     table = p.table
     key = p.key
-    if borrow_now(table, key, True):
+    if borrow_now(table, key, True):  # the owner's lock-free borrow: the per-event case
         try:
-            slots.store(field.registry, p.values, field, value)
+            values = p.values
+            try:
+                values[field.index] = value  # slots.store's list operation, inlined
+            except IndexError:
+                slots.store(field.registry, values, field, value)
         finally:
             unborrow_now(table, key)
         return
-    try:
-        h = table.write(key)
-    except EntryNotFoundError:
-        with _erased:
-            slots.store(field.registry, p.values, field, value)
-        return
-    try:
-        slots.store(field.registry, p.values, field, value)
-    finally:
-        h.release()
+    _locked(p, True, slots.store, field.registry, p.values, field, value)
