@@ -2,9 +2,10 @@
 
 Both directions:
 - **owner side**: Python `Table`s served to native plugins through the ABI's vtables
-  (`exported`, `owner`, `pins`, `session`);
+  (`exported`, `owner`, `pins`, `session`), found in the host's `TableRegistry`;
 - **importer side**: tables a native plugin registers with `add_table`, used from Python
-  (`native_table`).
+  (`native_table`; `native_backend` behind an `ImportedTable`);
+- **loading**: a plugin `.so` (`loader`), and as a `Plugin` of `PluginHost` (`plugin_adapter`).
 
 See docs/c-abi.md for the user guide.
 """
