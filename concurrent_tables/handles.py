@@ -164,7 +164,7 @@ class EntryHandle:
         if self._grant is None:  # a lock-free borrow (owner fast path or single-threaded table)
             unborrow(table, self._key)
         else:
-            table._domain.release(table, self._key, self.write, self._grant)
+            table._domain.release(table, self._key, self.write, self._grant)  # type: ignore[union-attr]
 
     def __enter__(self) -> EntryHandle:
         return self
@@ -192,7 +192,7 @@ class EntryHandle:
             if slots_in_use and key in slots_in_use:  # another thread waits for this key
                 table._domain.wake()
         else:
-            table._domain.release(table, self._key, self.write, grant)
+            table._domain.release(table, self._key, self.write, grant)  # type: ignore[union-attr]
 
     def __repr__(self) -> str:
         mode = "write" if self.write else "read"
