@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar, get_args, get_origin, get_type_hints
 
+from .errors import SchemaError
 from .types import KEY_TYPES, StateType, coerce_state_type, default_of, value_problem
 
 T = TypeVar("T")
@@ -77,10 +78,6 @@ class FieldSpec:
         if isinstance(self.default, factory):
             return self.default.make()
         return self.default
-
-
-class SchemaError(TypeError):
-    """An entry schema class that does not declare valid fields (raised at class creation)."""
 
 
 class EntrySchema:

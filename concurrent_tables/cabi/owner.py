@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from .._abi import ffi, lib
 from ..errors import (
+    ConversionError,
     EntryNotFoundError,
     ForeignFieldError,
     InvalidValueError,
@@ -27,7 +28,7 @@ from ..table import borrow_now, unborrow_now
 from ..types import StateType, value_problem
 from . import pins
 from .context import _tls, set_error
-from .convert import ConversionError, c_string, decode
+from .convert import c_string, decode
 from .exported import (
     ACCESSORS,
     KIND_BOOL,

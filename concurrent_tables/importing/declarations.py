@@ -41,7 +41,7 @@ from typing import (
     get_type_hints,
 )
 
-from ..errors import TablesError
+from ..errors import ImportDeclarationError, TablesError
 from ..fields import Field
 from ..plugins.tokens import TableReader, TablesInput, TableWriter
 from ..types import StateType, coerce_state_type
@@ -152,10 +152,6 @@ class _FieldSource(Protocol):
     def get_field(self, name: str, type: Any) -> Field: ...
     def add_field(self, name: str, type: Any) -> Field: ...
     def get_nested(self, name: str, key_type: Any) -> NestedFields: ...
-
-
-class ImportDeclarationError(TablesError, TypeError):
-    """An import class whose members are not valid declarations."""
 
 
 class TableImport:

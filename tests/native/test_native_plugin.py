@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from concurrent_tables import U64, EntrySchema, PluginError, Table
+from concurrent_tables import U64, EntrySchema, Table
 from concurrent_tables.cabi import LocalDirectory
+from concurrent_tables.errors import PluginError
 
 from .conftest import LoadFn
 from .helpers import checks, failed, load_plugin

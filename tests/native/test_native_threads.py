@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from concurrent_tables import U64, EntrySchema, PluginError, Table
+from concurrent_tables import U64, EntrySchema, Table
 from concurrent_tables.cabi import LocalDirectory
+from concurrent_tables.errors import PluginError
 
 from .helpers import load_plugin, thread_done, thread_status
 
