@@ -99,15 +99,20 @@ def _compile(cls: type[EntrySchema]) -> tuple[FieldSpec, ...]:
         hints = get_type_hints(cls, include_extras=True)
     except NameError as exc:  # a forward reference to a schema declared later
         raise SchemaError(f"schema {cls.__name__}: unresolved annotation ({exc})") from None
+    return tuple(_spec(cls, name, hints[name]) for name in declared_names(cls, object, "__"))
+
+
+def declared_names(cls: type, base: type, hidden: str) -> list[str]:
+    """The names annotated on `cls` and its bases below `base`, base classes' first, in
+    declaration order; names starting with `hidden` are skipped."""
     order: list[str] = []
     for klass in reversed(cls.__mro__):
+        if klass is base or not issubclass(klass, base):
+            continue
         for name in inspect.get_annotations(klass):
-            if name not in order and not name.startswith("__"):
+            if name not in order and not name.startswith(hidden):
                 order.append(name)
-    specs = []
-    for name in order:
-        specs.append(_spec(cls, name, hints[name]))
-    return tuple(specs)
+    return order
 
 
 def _spec(cls: type, name: str, hint: Any) -> FieldSpec:
