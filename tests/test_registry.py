@@ -8,10 +8,8 @@ from typing import Any
 import pytest
 from conftest import Remaining, snapshot
 
-from concurrent_tables import (
-    I64,
-    U64,
-    CallbackScope,
+from concurrent_tables import I64, U64, StateType, String, Table, TableRegistry
+from concurrent_tables.errors import (
     EntryExistsError,
     EntryNotFoundError,
     FieldNotFoundError,
@@ -19,15 +17,12 @@ from concurrent_tables import (
     ForeignEntryError,
     KeyTypeMismatchError,
     ReadOnlyFieldError,
-    StateType,
-    String,
-    Table,
     TableExistsError,
-    TableInfo,
     TableNotFoundError,
-    TableRegistry,
     WrongThreadError,
 )
+from concurrent_tables.plugins.tokens import CallbackScope
+from concurrent_tables.registry import TableInfo
 from concurrent_tables.schema import EntrySchema, Private
 
 
@@ -242,7 +237,7 @@ def test_import_of_own_thread_safe_table_uses_its_locks() -> None:
             th = threading.Thread(target=other, daemon=True)
             th.start()
             th.join(5)
-    from concurrent_tables import LockTimeoutError
+    from concurrent_tables.errors import LockTimeoutError
 
     assert len(got) == 1 and isinstance(got[0], LockTimeoutError)
     assert t.statistics().timeouts == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 
 from .._abi import ffi, lib
+from ..fields import Field
 from ..registry import TableRegistry
 from ..schema import EntrySchema
 from ..table import Table
@@ -34,7 +35,7 @@ def bench_native_read(
     e = table.create_entry()
     e["value"] = 42
     table.add_entry(1, e)
-    field = table.add_field("label", String) if string else table.get_field("value", I64)
+    field: Field = table.add_field("label", String) if string else table.get_field("value", I64)
     if string:
         with table.write(1) as h:
             h[field] = "a label"

@@ -1,7 +1,7 @@
 """Python tables as native plugins see them: table handles, field accessors, field listings.
 
 Table handles. Every table handle given to a plugin is an `ss_plugin_table_input` whose vtables
-are the Python owner's and whose `table` member is an id (the handle convention, table-abi.md §6):
+are the Python owner's and whose `table` member is an id (the handle convention; docs/c-abi.md):
 - a top-level table has one input for as long as it is exported (`table_input`);
 - a nested table (the value of a TABLE field) gets a slot from a `SlotPool`: the calling plugin's
   pool inside a callback, valid until that callback's clean-up; the thread's own small ring of

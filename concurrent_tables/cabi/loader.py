@@ -7,7 +7,7 @@
     plugin.capture_close()
     plugin.destroy()                    # also after a failed init that returned a state
 
-The call order and checks are libsinsp's (table-abi.md §10): required symbols, the required API
+The call order and checks are libsinsp's (docs/c-abi.md): required symbols, the required API
 version (same major, minor <= 12, patch <= 0 at minor 12), `config` never NULL, `tables` always
 given with every pointer set (C++ SDK plugins crash otherwise), event types and sources read
 after init, per-callback clean-up after init/parse/extract. What a plugin may do with tables in
@@ -111,7 +111,7 @@ class NativePlugin:
         self.event_types: frozenset[int] | None = None  # None: every type
         self.event_sources: frozenset[str] | None = None  # None: every source
         self.required_event_schema: str | None = None
-        # Inputs are allocated once and reused: they are pure data (§7.3).
+        # Inputs are allocated once and reused: they are pure data.
         self._config = ffi.new("char[]", config.encode("utf-8"))
         self._tables = ffi.new("ss_plugin_init_tables_input*")
         lib.ct_fill_init_tables_input(self._tables)

@@ -2,8 +2,8 @@
 
 Our exceptions already use libsinsp's phrases, then add where it happened in parentheses:
 `attempt to write to read-only static struct field: cwd (table 'threads')`. A native plugin gets
-the phrase alone, exactly as libsinsp would word it (table-abi.md §9), because plugins and their
-tests compare these texts. Errors libsinsp has no phrase for keep our full message.
+the phrase alone, exactly as libsinsp would word it (docs/c-abi.md, "Errors"), because plugins
+and their tests compare these texts. Errors libsinsp has no phrase for keep our full message.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import Any, Final
 from .. import slots
 from .._abi import ffi, lib
 from ..errors import (
+    ConversionError,
     EntryNotFoundError,
     ForeignFieldError,
     InvalidValueError,
@@ -27,7 +28,7 @@ from ..handles import API
 from ..table import borrow_now, unborrow_now
 from . import pins
 from .context import _tls
-from .convert import ConversionError, c_string, decode
+from .convert import c_string, decode
 from .exported import (
     ACCESSORS,
     KIND_BOOL,

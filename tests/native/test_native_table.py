@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
-from concurrent_tables import (
+from concurrent_tables import StateType
+from concurrent_tables.cabi import NativeTable, last_error
+from concurrent_tables.cabi.loader import NativePlugin
+from concurrent_tables.errors import (
     EntryExistsError,
     EntryNotFoundError,
     FieldDefinitionError,
@@ -25,11 +28,8 @@ from concurrent_tables import (
     ReadOnlyFieldError,
     ReadOnlyHandleError,
     StaleHandleError,
-    StateType,
     WrongThreadError,
 )
-from concurrent_tables.cabi import NativeTable, last_error
-from concurrent_tables.cabi.loader import NativePlugin
 from concurrent_tables.registry import TableRegistry
 
 from .conftest import LoadFn

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from concurrent_tables import U64, EntrySchema, PluginError, Table
+from concurrent_tables import U64, EntrySchema, Table
+from concurrent_tables.errors import PluginError
 from concurrent_tables.registry import TableRegistry
 
 from .helpers import load_plugin, thread_done, thread_status

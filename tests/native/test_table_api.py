@@ -2,7 +2,7 @@
 
 The plugin calls every table-API slot from C on an imported table, with good inputs and with the
 refusals the reference catalogues, and records each result and the owner error it read right
-after; these tests check each code and text against that catalogue (table-abi.md §9).
+after; these tests check each code and text against that catalogue (docs/c-abi.md, "Errors").
 """
 
 from __future__ import annotations

@@ -18,30 +18,32 @@ from concurrent_tables import (
     U32,
     U64,
     Bool,
+    EntrySchema,
+    FieldInfo,
+    NestedTable,
+    Private,
+    ReadOnly,
+    StateType,
+    String,
+    Table,
+    TablesError,
+)
+from concurrent_tables.errors import (
     EntryExistsError,
     EntryNotFoundError,
-    EntrySchema,
     FieldDefinitionError,
-    FieldInfo,
     FieldNotFoundError,
     FieldTypeMismatchError,
     ForeignEntryError,
     ForeignFieldError,
     InvalidKeyError,
     InvalidValueError,
-    NestedTable,
-    Private,
-    ReadOnly,
     ReadOnlyFieldError,
     ReadOnlyHandleError,
     SchemaError,
     StaleHandleError,
-    StateType,
-    String,
-    Table,
-    TablesError,
-    factory,
 )
+from concurrent_tables.schema import factory
 
 
 class Fd(EntrySchema):
