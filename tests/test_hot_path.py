@@ -13,18 +13,14 @@ from typing import Any
 import pytest
 from conftest import idle, python_core_only
 
-from concurrent_tables import (
-    I64,
-    U8,
+from concurrent_tables import I64, U8, EntrySchema, String, Table
+from concurrent_tables.errors import (
     BorrowError,
-    EntrySchema,
     ForeignFieldError,
     InvalidValueError,
     ReadOnlyHandleError,
     ReentrancyError,
     StaleHandleError,
-    String,
-    Table,
     WrongThreadError,
 )
 from concurrent_tables.handles import EntryHandle

@@ -46,7 +46,8 @@ import pytest
 from conftest import make_table, python_core_only, row_ok, write_row
 from frontrun._cooperative import patch_locks, unpatch_locks
 
-from concurrent_tables import EntryExistsError, EntryNotFoundError, Table, WrongThreadError
+from concurrent_tables import Table
+from concurrent_tables.errors import EntryExistsError, EntryNotFoundError, WrongThreadError
 
 #: frontrun explores the Python core's locks; the C core's waits are invisible to it (the C
 #: core's state machine has its own tests in tests/core).

@@ -98,6 +98,7 @@
 static PyObject *E_EntryNotFound, *E_EntryExists, *E_ForeignEntry, *E_ForeignField;
 static PyObject *E_InvalidKey, *E_InvalidValue, *E_ReadOnlyField, *E_ReadOnlyHandle;
 static PyObject *E_Reentrancy, *E_Borrow, *E_LockTimeout, *E_StaleHandle, *E_InvalidTimeout;
+static PyObject *E_FieldArgument;
 static PyTypeObject *FieldType;
 static PyObject *value_problem_fn; /* concurrent_tables.types.value_problem */
 static PyObject *g_tracer;         /* set_tracer's callable, or NULL */
@@ -833,9 +834,7 @@ static PyObject *resolve_field(CtHandle *h, PyObject *field)
         Py_DECREF(f);
         return PyObject_CallMethod(registry, "get", "Oi", field, 1); /* raises "undefined" */
     }
-    PyErr_Format(PyExc_TypeError, "expected a Field or a field name, got %s",
-                 Py_TYPE(field)->tp_name);
-    return NULL;
+    return raise_with(E_FieldArgument, "(OO)", h->table->name, field);
 }
 
 static Py_ssize_t field_index(PyObject *f)
@@ -2003,7 +2002,7 @@ static int import_errors(void)
         {&E_ReadOnlyField, "ReadOnlyFieldError"}, {&E_ReadOnlyHandle, "ReadOnlyHandleError"},
         {&E_Reentrancy, "ReentrancyError"},       {&E_Borrow, "BorrowError"},
         {&E_LockTimeout, "LockTimeoutError"},     {&E_StaleHandle, "StaleHandleError"},
-        {&E_InvalidTimeout, "InvalidTimeoutError"},
+        {&E_InvalidTimeout, "InvalidTimeoutError"}, {&E_FieldArgument, "FieldArgumentError"},
     };
     PyObject *mod = PyImport_ImportModule("concurrent_tables.errors");
     if (mod == NULL)
@@ -2090,6 +2089,7 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0 ||
         PyModule_AddObjectRef(m, "Handle", (PyObject *)&HandleType) < 0 ||
         PyModule_AddObjectRef(m, "DetachedEntry", (PyObject *)&DetachedType) < 0 ||
+        PyModule_AddObjectRef(m, "Entry", (PyObject *)&EntryType) < 0 ||
         PyModule_AddIntConstant(m, "FREE_HANDLES", FREE_HANDLES) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from threading import get_ident
 from typing import Any, Self
 
-from ..errors import PluginError
+from ..errors import BackgroundError, PluginError
 from ..registry import TableRegistry
 from ..roles import wrong_thread_error
 from .access import INIT_ACCESS, PHASES, capability_names
-from .background import BackgroundError, BackgroundTask, stop_all
+from .background import BackgroundTask, stop_all
 from .base import (
     AsyncContext,
     AsyncPlugin,

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from core_helpers import in_thread, make_core
 
-from concurrent_tables import (
+from concurrent_tables.errors import (
+    InvalidTimeoutError,
     ReadOnlyFieldError,
     ReadOnlyHandleError,
     StaleHandleError,
 )
-from concurrent_tables.errors import InvalidTimeoutError
 from concurrent_tables.handles import API, ApiRules
 from concurrent_tables.table import TABLE_TIMEOUT
 

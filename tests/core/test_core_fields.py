@@ -8,17 +8,14 @@ from typing import Any
 import pytest
 from core_helpers import Rec, in_thread, make_core
 
-from concurrent_tables import (
-    I64,
-    U8,
-    EntrySchema,
+from concurrent_tables import I64, U8, EntrySchema, Table
+from concurrent_tables.errors import (
     FieldNotFoundError,
     ForeignEntryError,
     ForeignFieldError,
     ReadOnlyFieldError,
     ReadOnlyHandleError,
     StaleHandleError,
-    Table,
     WrongThreadError,
 )
 from concurrent_tables.handles import API
@@ -143,7 +140,7 @@ def test_field_resolution_errors() -> None:
             h[other.field("x")] = 1
         with pytest.raises(FieldNotFoundError):
             h["missing"]
-        with pytest.raises(TypeError, match="expected a Field or a field name, got int"):
+        with pytest.raises(TypeError, match="expected a Field or a field name, got int 3"):
             h[3]
         with pytest.raises(TypeError):
             del h["pid"]

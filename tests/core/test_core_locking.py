@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from core_helpers import core, in_thread, in_use, make_core, start, usable, wait_until
 
-from concurrent_tables import (
+from concurrent_tables.errors import (
     BorrowError,
     EntryNotFoundError,
     LockTimeoutError,

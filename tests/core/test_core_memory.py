@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from core_helpers import core, make_core
 
-from concurrent_tables import LockTimeoutError, TablesError
+from concurrent_tables import TablesError
+from concurrent_tables.errors import LockTimeoutError
 
 pytestmark = pytest.mark.timeout(120)
 
