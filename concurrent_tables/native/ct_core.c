@@ -1426,8 +1426,10 @@ static PyObject *entry_not_found(CtCore *t, PyObject *key)
     return raise_with(E_EntryNotFound, "(OO)", t->name, key);
 }
 
+/* A handle on the entry at `key`, or on `pinned` (an entry the C bridge pinned at `key`, which
+ * may have been erased or replaced since: it is locked itself, not whatever is at the key). */
 static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *timeout,
-                              PyObject *view)
+                              PyObject *view, CtEntry *pinned)
 {
     if (!(Py_TYPE(key) == &PyLong_Type && t->kcode == 4 &&
           (unsigned long)Py_ABS(Py_SIZE(key)) <= 1) &&
@@ -1454,7 +1456,7 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
     int traced = g_tracer != NULL && d->thread_safe;
     if (traced && call_tracer(S_acquire, t, key, write) < 0)
         return NULL;
-    PyObject *eo = PyDict_GetItemWithError(t->entries, key);
+    PyObject *eo = pinned != NULL ? (PyObject *)pinned : PyDict_GetItemWithError(t->entries, key);
     if (eo == NULL)
         return PyErr_Occurred() ? NULL : entry_not_found(t, key);
     CtEntry *e = (CtEntry *)Py_NewRef(eo);
@@ -1474,7 +1476,8 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
                 else
                     r = wait_grant(t, e, key, write, tns, ts);
             }
-            if (r > 0 && PyDict_GetItemWithError(t->entries, key) != (PyObject *)e) {
+            if (r > 0 && pinned == NULL &&
+                PyDict_GetItemWithError(t->entries, key) != (PyObject *)e) {
                 /* erased or replaced while this thread waited: start again */
                 entry_ungrant(d, e, write);
                 eo = PyDict_GetItemWithError(t->entries, key);
@@ -1537,7 +1540,7 @@ static PyObject *core_get(CtCore *t, PyObject *const *args, Py_ssize_t nargs, Py
                 goto bad;
         }
     }
-    return core_acquire(t, key, write, timeout, view);
+    return core_acquire(t, key, write, timeout, view, NULL);
 bad:
     PyErr_Format(PyExc_TypeError, "%s(key, timeout=TABLE_TIMEOUT, *, view=None): bad arguments",
                  write ? "write" : "read");
@@ -1552,6 +1555,45 @@ static PyObject *core_read(CtCore *t, PyObject *const *a, Py_ssize_t n, PyObject
 static PyObject *core_write(CtCore *t, PyObject *const *a, Py_ssize_t n, PyObject *kw)
 {
     return core_get(t, a, n, kw, 1);
+}
+
+/* _read_pinned(values, key, field): one field of a pinned entry under its shared grant, in one
+ * call (the C bridge's read_entry_field). _write_pinned(values, key, field, value): one checked
+ * value stored under its exclusive grant. */
+static PyObject *pinned_op(CtCore *t, PyObject *const *args, Py_ssize_t nargs, int write)
+{
+    CORE_READY(t, return NULL);
+    if (nargs != 3 + write || !PyObject_TypeCheck(args[0], &EntryType)) {
+        PyErr_SetString(PyExc_TypeError, "_read_pinned(values, key, field) / "
+                                         "_write_pinned(values, key, field, value)");
+        return NULL;
+    }
+    CtHandle *h = (CtHandle *)core_acquire(t, args[1], write, NULL, NULL, (CtEntry *)args[0]);
+    if (h == NULL)
+        return NULL;
+    PyObject *r = NULL;
+    if (!write)
+        r = handle_getitem(h, args[2]);
+    else {
+        PyObject *f = resolve_field(h, args[2]);
+        if (f != NULL && store_value(h, f, args[3]) == 0)
+            r = Py_NewRef(Py_None);
+        Py_XDECREF(f);
+    }
+    if (h->how == HOW_LIVE && handle_release_live(h, 1) < 0)
+        Py_CLEAR(r);
+    Py_DECREF(h);
+    return r;
+}
+
+static PyObject *core_read_pinned(CtCore *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    return pinned_op(t, args, nargs, 0);
+}
+
+static PyObject *core_write_pinned(CtCore *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    return pinned_op(t, args, nargs, 1);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1928,6 +1970,10 @@ static PyMethodDef core_methods[] = {
     {"statistics", (PyCFunction)core_statistics, METH_NOARGS, "The domain's counters (tuple)."},
     {"_holds", (PyCFunction)core_holds, METH_O, "Whether this thread holds the entry at key."},
     {"_entry_state", (PyCFunction)core_entry_state, METH_O, "(state, holders, waiters)"},
+    {"_read_pinned", (PyCFunction)(void (*)(void))core_read_pinned, METH_FASTCALL,
+     "_read_pinned(values, key, field): a field of a pinned entry, under its shared grant"},
+    {"_write_pinned", (PyCFunction)(void (*)(void))core_write_pinned, METH_FASTCALL,
+     "_write_pinned(values, key, field, value): store a checked value, under its exclusive grant"},
     {"nested_table", (PyCFunction)(void (*)(void))core_nested_table, METH_FASTCALL,
      "nested_table(values, field): the nested table in an entry's slot, made on first use"},
     {"_make_nested", (PyCFunction)core_make_nested, METH_O,

@@ -144,3 +144,33 @@ def test_a_waiter_is_overtaken_at_most_once() -> None:
         sys.setswitchinterval(old)
     th.join(5)
     assert box == [None] and t._entry_state(0) == (0, 0, 0)
+
+
+def test_pinned_reads_and_writes_lock_the_pinned_entry() -> None:
+    """The C bridge's pins: one field under the pinned entry's own grant, even once replaced."""
+    from core_helpers import start, wait_until
+
+    t = make_core()
+    with t.read(1) as h:
+        pinned = h._values
+    f_pid = t._registry.lookup("pid")
+    assert t._read_pinned(pinned, 1, f_pid) == 1
+    t._write_pinned(pinned, 1, f_pid, 5)
+    assert t._read_pinned(pinned, 1, "pid") == 5
+    e = t.create_entry()
+    t.add_entry(1, e, replace=True)  # the pin keeps the old entry
+    assert t._read_pinned(pinned, 1, f_pid) == 5
+    with t.read(1) as h:
+        assert h["pid"] == 0
+    th, box = start(lambda: t._read_pinned(pinned, 1, f_pid))
+    th.join(5)
+    assert box == [5]
+    with t.write(2) as g:
+        pinned2 = g._values
+        th, box = start(lambda: t._read_pinned(pinned2, 2, f_pid))
+        assert wait_until(lambda: t._entry_state(2)[2] == 1)  # waits for this write handle
+        g["pid"] = 22
+    th.join(5)
+    assert box == [22] and t._entry_state(2) == (0, 0, 0)
+    with pytest.raises(TypeError):
+        t._read_pinned([1], 1, f_pid)
