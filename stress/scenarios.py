@@ -606,6 +606,7 @@ class Writers(Scenario):
     """Many writers increment counters on a few hot entries, some two at a time (in key order)."""
 
     name = "writers"
+    checks = ("lost-update", "phantom-update", "torn-read")
     description = "many writers increment counter fields on a few hot entries; readers verify"
     nkeys = 8
 
@@ -722,6 +723,7 @@ class Churn(Scenario):
     """Insert / erase / clear racing readers, updaters and iteration on a small key space."""
 
     name = "churn"
+    checks = ("torn-read", "wrong-entry", "iteration-order", "missing-check")
     description = "insert/erase/clear racing readers, updaters and iteration on 64 keys"
 
     def setup(self) -> None:

@@ -1,0 +1,439 @@
+"""Run-time probes for plugin runs: every handle, every callback, every background run.
+
+`Probes.installed()` patches, for the length of a run, the few places every entry handle and
+every plugin thread passes through, and restores them afterwards:
+
+    Table.read / Table.write, and the imported views' getters    every handle taken
+    EntryHandle.release / __exit__                               every handle given back
+    CaptureListenInput.start_routine, AsyncContext.start_task    every background run
+    the loaded plugins' own callbacks (`wrap_plugin`)            every host callback
+
+With them it measures the wait for each handle (attributed to the plugin whose callback or
+background task took it) and each callback's time; keeps, per thread, the handles it holds, so
+that a handle still held when a callback or a background run ends is reported (`handle-leak`:
+the host's scope releases token handles, but a leak is a bug in the plugin even then); and gives
+the watchdog one `Lane` per thread, busy while inside a callback.
+
+Under --detect it also closes the gap the library's lock tracer leaves: the owner's lock-free
+fast path never calls the tracer, so the getters here report a lock-free handle to the detector
+(acquire/acquired/release, the same events), which puts the owner's handles in the lock-order
+graph and gives them the seeded yields. Tables therefore keep their fast path under --detect.
+With interrupt injection on (--detect, main thread only), a thread that watches the main
+thread sends it a signal while it is blocked in an entry-lock wait; the handler raises
+`InjectedInterrupt` there, as Ctrl-C would, and the getter retries: user code never sees it,
+but a lock the library failed to give back on the way out leaves the retry (or another
+thread) stuck, which the watchdog and the final table check report.
+
+The patches reach library internals (the handle getters of `concurrent_tables.table` and
+`concurrent_tables.registry`, `EntryHandle._grant`): they are found through `_resolve`, which
+knows where the layout keeps them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from concurrent_tables import AsyncContext, CaptureListenInput, EntryHandle, Plugin, Table
+
+from .invariants import ViolationLog
+from .scenario import Lane
+from .stats import Histogram
+
+#: Host callbacks wrapped on each loaded plugin (the generator of `open` per event).
+CALLBACKS = (
+    "init",
+    "capture_open",
+    "capture_close",
+    "start_async",
+    "stop_async",
+    "parse_event",
+    "extract",
+    "destroy",
+)
+
+#: Where the imported views' handle getters live (module, read getter, write getter).
+_VIEW_GETTERS = (
+    ("concurrent_tables.importing.backends", "_get_read", "_get_write"),
+    ("concurrent_tables.registry", "_get_read", "_get_write"),
+)
+
+
+def _resolve(candidates: tuple[tuple[str, str, str], ...]) -> tuple[Any, str, str] | None:
+    for mod, a, b in candidates:
+        try:
+            m = importlib.import_module(mod)
+        except ImportError:
+            continue
+        if hasattr(m, a) and hasattr(m, b):
+            return m, a, b
+    return None
+
+
+class InjectedInterrupt(BaseException):  # noqa: N818 (an interrupt, like KeyboardInterrupt)
+    """Raised by the interrupt injector inside an entry-lock wait of the main thread."""
+
+
+@dataclass
+class ThreadProbe:
+    """One thread's state: what it runs now, what it holds, what it measured."""
+
+    name: str
+    lane: Lane
+    plugin: str = ""
+    callback: str = ""
+    busy_since: float | None = None
+    #: id(handle) -> (handle, "table[key]", write, lock_free)
+    held: dict[int, tuple[Any, str, bool, bool]] = field(default_factory=dict)
+    #: Held handles already reported as leaked (still held: a release may come later).
+    reported: set[int] = field(default_factory=set)
+    waits: dict[str, Histogram] = field(default_factory=dict)
+    calls: dict[tuple[str, str], Histogram] = field(default_factory=dict)
+    handles: int = 0
+    waiting: bool = False
+
+
+class Probes:
+    """The probes of one run (see the module docstring)."""
+
+    def __init__(
+        self,
+        violations: ViolationLog,
+        *,
+        detector: Any = None,
+        interrupts: bool = False,
+        seed: int = 0,
+        by_thread: bool = False,
+    ) -> None:
+        self.violations = violations
+        #: Key handle waits by thread name (scenario runs) rather than by plugin.
+        self.by_thread = by_thread
+        self.detector = detector
+        self.interrupts = interrupts
+        self.seed = seed
+        self.lanes: list[Lane] = []
+        #: (plugin, callback, thread, exception) of every exception escaping a callback.
+        self.errors: list[tuple[str, str, str, BaseException]] = []
+        #: (plugin, task) of every routine and async task started.
+        self.tasks: list[tuple[str, Any]] = []
+        self.threads: list[ThreadProbe] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.leaks = 0
+        self.injected = 0
+        self._main = threading.main_thread().ident
+        self._stop = threading.Event()
+
+    # -- per thread ------------------------------------------------------------------------------
+
+    def state(self) -> ThreadProbe:
+        try:
+            st: ThreadProbe = self._local.st
+        except AttributeError:
+            name = threading.current_thread().name
+            if threading.get_ident() == self._main:
+                name = "main"
+            with self._lock:
+                lane = Lane(name, len(self.lanes), random.Random(0))
+                st = ThreadProbe(name, lane)
+                self.lanes.append(lane)
+                self.threads.append(st)
+            self._local.st = st
+        return st
+
+    def busy(self, lane: Lane) -> bool:
+        """The watchdog's question: is this thread inside a callback or background run?"""
+        for st in self.threads:
+            if st.lane is lane:
+                return st.busy_since is not None
+        return False
+
+    @contextmanager
+    def callback(self, plugin: str, name: str) -> Iterator[ThreadProbe]:
+        """Time one callback of `plugin`, and report the handles it leaves held."""
+        st = self.state()
+        outer = (st.plugin, st.callback, st.busy_since)
+        before = set(st.held)
+        st.plugin, st.callback = plugin, name
+        t0 = time.perf_counter_ns()
+        st.busy_since = time.monotonic()
+        try:
+            yield st
+        except BaseException as exc:
+            if not isinstance(exc, GeneratorExit | StopIteration):
+                with self._lock:
+                    self.errors.append((plugin, name, st.name, exc))
+            raise
+        finally:
+            dt = time.perf_counter_ns() - t0
+            h = st.calls.get((plugin, name))
+            if h is None:
+                h = st.calls[(plugin, name)] = Histogram()
+            h.add(dt)
+            st.lane.ops += 1
+            left = [k for k in st.held if k not in before and k not in st.reported]
+            if left:
+                st.reported.update(left)
+                self._leaked(st, plugin, name, [st.held[k] for k in left])
+            st.plugin, st.callback, st.busy_since = outer
+
+    def _leaked(
+        self, st: ThreadProbe, plugin: str, name: str, left: list[tuple[Any, str, bool, bool]]
+    ) -> None:
+        self.leaks += len(left)
+        self.violations.add(
+            "handle-leak",
+            {
+                "plugin": plugin,
+                "callback": name,
+                "thread": st.name,
+                "handles": [f"{'write' if w else 'read'} {label}" for _, label, w, _ in left],
+                "why": "a handle was still held when the callback returned",
+            },
+        )
+
+    # -- handle getters and release --------------------------------------------------------------
+
+    def _wrap_getter(self, orig: Callable[..., Any], write: bool) -> Callable[..., Any]:
+        state, det, by_thread = self.state, self.detector, self.by_thread
+        perf = time.perf_counter_ns
+
+        def get(table: Table[Any, Any], key: Any, timeout: float | None = -1.0) -> Any:
+            st = state()
+            if det is not None:
+                det.yield_point()
+            t0 = perf()
+            while True:
+                st.waiting = True
+                try:
+                    h = orig(table, key, timeout)
+                    break
+                except InjectedInterrupt:
+                    continue  # as if the program caught Ctrl-C and went on: take it again
+                finally:
+                    st.waiting = False
+            dt = perf() - t0
+            who = st.name if by_thread else st.plugin
+            hist = st.waits.get(who)
+            if hist is None:
+                hist = st.waits[who] = Histogram()
+            hist.add(dt)
+            st.handles += 1
+            st.lane.ops += 1
+            lock_free = h._grant is None and table.thread_safe
+            st.held[id(h)] = (h, f"{table.name}[{key!r}]", write, lock_free)
+            if lock_free and det is not None:
+                dom = table._domain
+                det.trace("acquire", dom, table, key, write)
+                det.trace("acquired", dom, table, key, write)
+            return h
+
+        get.__name__ = getattr(orig, "__name__", "get")
+        get.__doc__ = orig.__doc__
+        return get
+
+    def _wrap_release(self, orig: Callable[..., Any], name: str) -> Callable[..., Any]:
+        state, det = self.state, self.detector
+
+        def release(h: EntryHandle, *exc: object) -> Any:
+            st = state()
+            entry = st.held.pop(id(h), None)
+            st.reported.discard(id(h))
+            out = orig(h, *exc)
+            if entry is not None and entry[3] and det is not None:
+                table = h._table
+                det.trace("release", table._domain, table, h._key, entry[2])
+            return out
+
+        release.__name__ = name
+        return release
+
+    # -- background runs -------------------------------------------------------------------------
+
+    def _wrap_target(self, plugin: str, kind: str, target: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with self.callback(plugin, kind):
+                return target()
+
+        return run
+
+    def _wrap_start_routine(self, orig: Callable[..., Any]) -> Callable[..., Any]:
+        probes = self
+
+        def start_routine(
+            cap: CaptureListenInput, target: Callable[[], Any], **kw: Any
+        ) -> Any:
+            plugin = cap._scope.plugin
+            task = orig(cap, probes._wrap_target(plugin, "routine", target), **kw)
+            probes.tasks.append((plugin, task))
+            return task
+
+        return start_routine
+
+    def _wrap_start_task(self, orig: Callable[..., Any]) -> Callable[..., Any]:
+        probes = self
+
+        def start_task(ctx: AsyncContext, target: Callable[[], Any], **kw: Any) -> Any:
+            task = orig(ctx, probes._wrap_target(ctx.plugin, "async task", target), **kw)
+            probes.tasks.append((ctx.plugin, task))
+            return task
+
+        return start_task
+
+    # -- plugins ---------------------------------------------------------------------------------
+
+    def wrap_plugin(self, plugin: Plugin) -> None:
+        """Time every host callback of `plugin` and check what it leaves held."""
+        name = plugin.plugin_name
+        for cb in CALLBACKS:
+            fn = getattr(plugin, cb, None)
+            if fn is None or not callable(fn):
+                continue
+            try:
+                setattr(plugin, cb, self._wrap_callback(name, cb, fn))
+            except (AttributeError, TypeError):
+                pass  # a plugin with __slots__: measured as a whole by the host loop only
+        open_fn = getattr(plugin, "open", None)
+        if callable(open_fn) and hasattr(plugin, "event_source"):
+            try:
+                setattr(plugin, "open", self._wrap_open(name, open_fn))  # noqa: B010
+            except (AttributeError, TypeError):
+                pass
+
+    def _wrap_callback(self, plugin: str, cb: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def callback(*a: Any, **k: Any) -> Any:
+            with self.callback(plugin, cb):
+                return fn(*a, **k)
+
+        return callback
+
+    def _wrap_open(self, plugin: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+        probes = self
+
+        def open_events() -> Iterator[Any]:
+            with probes.callback(plugin, "open"):
+                it = iter(fn())
+            try:
+                while True:
+                    with probes.callback(plugin, "next_event"):
+                        try:
+                            ev = next(it)
+                        except StopIteration:
+                            return
+                    yield ev
+            finally:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
+
+        return open_events
+
+    # -- install ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def installed(self) -> Iterator[Probes]:
+        saved: list[tuple[Any, str, Any]] = []
+
+        def patch(obj: Any, name: str, new: Any) -> None:
+            saved.append((obj, name, obj.__dict__[name] if name in obj.__dict__ else None))
+            setattr(obj, name, new)
+
+        patch(Table, "read", self._wrap_getter(Table.read, False))
+        patch(Table, "write", self._wrap_getter(Table.write, True))
+        views = _resolve(_VIEW_GETTERS)
+        if views is not None:
+            mod, r, w = views
+            patch(mod, r, self._wrap_getter(getattr(mod, r), False))
+            patch(mod, w, self._wrap_getter(getattr(mod, w), True))
+        patch(EntryHandle, "release", self._wrap_release(EntryHandle.release, "release"))
+        patch(EntryHandle, "__exit__", self._wrap_release(EntryHandle.__exit__, "__exit__"))
+        patch(
+            CaptureListenInput,
+            "start_routine",
+            self._wrap_start_routine(CaptureListenInput.start_routine),
+        )
+        patch(AsyncContext, "start_task", self._wrap_start_task(AsyncContext.start_task))
+        injector = self._start_injector() if self.interrupts else None
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            if injector is not None:
+                injector.join(1.0)
+            for obj, name, old in reversed(saved):
+                if old is None:
+                    delattr(obj, name)
+                else:
+                    setattr(obj, name, old)
+
+    # -- interrupt injection ---------------------------------------------------------------------
+
+    def _start_injector(self) -> threading.Thread | None:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        main = self.state()  # the main thread's probe, made here on the main thread
+        old = signal.signal(signal.SIGUSR1, self._on_signal)
+        rng = random.Random(self.seed)
+
+        def watch() -> None:
+            try:
+                while not self._stop.wait(0.001):
+                    if main.waiting and rng.random() < 0.5:
+                        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
+                        self._stop.wait(0.005)
+            finally:
+                pass
+
+        t = threading.Thread(target=watch, name="stress-interrupter", daemon=True)
+        t.start()
+        self._old_handler = old
+        return t
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Only inside an entry-lock wait: a signal that lands anywhere else is ignored.
+        f, depth = frame, 0
+        while f is not None and depth < 4:
+            if f.f_code.co_name in ("acquire_write", "acquire_read", "_slow_acquire") and (
+                "concurrent_tables" in f.f_code.co_filename
+            ):
+                self.injected += 1
+                raise InjectedInterrupt("injected by stress --detect")
+            f, depth = f.f_back, depth + 1
+
+    def restore_signal(self) -> None:
+        old = getattr(self, "_old_handler", None)
+        if old is not None:
+            signal.signal(signal.SIGUSR1, old)
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def waits_by_plugin(self) -> dict[str, Histogram]:
+        out: dict[str, Histogram] = {}
+        for st in self.threads:
+            for plugin, h in list(st.waits.items()):
+                out.setdefault(plugin or "(no plugin)", Histogram()).merge(h)
+        return out
+
+    def calls_by_plugin(self) -> dict[str, dict[str, Histogram]]:
+        out: dict[str, dict[str, Histogram]] = {}
+        for st in self.threads:
+            for (plugin, cb), h in list(st.calls.items()):
+                out.setdefault(plugin, {}).setdefault(cb, Histogram()).merge(h)
+        return out
+
+    def handles_by_thread(self) -> dict[str, int]:
+        return {st.name: st.handles for st in self.threads}
+
+
+def frames_ok() -> bool:
+    """Signals reach Python handlers on the main thread only (CPython)."""
+    return sys.platform != "win32"
