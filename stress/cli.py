@@ -105,6 +105,7 @@ class _ConfigAction(argparse.Action):
         last = getattr(ns, "last_native", None)
         if last is None:
             parser.error("--config must follow the --plugin PATH.so (or --source) it configures")
+            return
         kind, i = last
         if kind == "source":
             ns.source = PluginSpec(ns.source.spec, value)
@@ -177,7 +178,11 @@ def parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--duration", type=_pos_float, default=None, metavar="S", help="seconds (5)")
     r.add_argument(
-        "--events", type=_pos_int, default=None, metavar="N", help="plugin runs: stop after N events"
+        "--events",
+        type=_pos_int,
+        default=None,
+        metavar="N",
+        help="plugin runs: stop after N events",
     )
     r.add_argument(
         "--threads", type=_pos_int, default=3, metavar="N", help="scenarios: background threads (3)"
@@ -321,7 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "compare":
         from .compare import compare_files
 
-        return compare_files(args.a, args.b, threshold=args.threshold)
+        code: int = compare_files(args.a, args.b, threshold=args.threshold)
+        return code
     if args.command == "selftest":
         from .selftest import run_selftest
 

@@ -33,7 +33,6 @@ from .interrupt import on_interrupt
 from .invariants import ViolationLog
 from .monitor import Monitor, thread_stacks
 from .report import CHECKED_KINDS, RunReport, lock_stats
-from .stats import merged
 from .scenario import (
     SCENARIOS,
     Lane,
@@ -43,6 +42,7 @@ from .scenario import (
     ScenarioUnavailable,
     Worker,
 )
+from .stats import merged
 
 #: How often the main loop runs the scenario's online checks.
 CHECK_EVERY_S = 0.05
@@ -166,7 +166,6 @@ class BaseDriver(ABC):
                 if not hung and not intr.interrupted:
                     self._guard("main", scenario.finish)
                 counts = Counter(counted)
-        probes.restore_signal()
         if detector is not None:
             for cycle in detector.cycles():
                 ctx.violation("lock-order-cycle", **cycle)

@@ -40,9 +40,7 @@ def _svg_bars(
                 f'<text x="{x + bw / 2:.1f}" y="{H + 14}" text-anchor="middle" '
                 f'font-size="10">{html.escape(label)}</text>'
             )
-    out.append(
-        f'<text x="{PAD - 4}" y="{40}" text-anchor="end" font-size="10">{top:,.0f}</text>'
-    )
+    out.append(f'<text x="{PAD - 4}" y="{40}" text-anchor="end" font-size="10">{top:,.0f}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
@@ -65,7 +63,8 @@ def _svg_line(points: Sequence[tuple[float, float]], title: str, unit: str) -> s
             f'<polyline fill="none" stroke="#d0624a" stroke-width="2" points="{coords}"/>',
             f'<text x="{PAD - 4}" y="40" text-anchor="end" font-size="10">{ymax:,.0f} {unit}'
             "</text>",
-            f'<text x="{W - PAD}" y="{H + 14}" text-anchor="end" font-size="10">{xmax:.1f} s</text>',
+            f'<text x="{W - PAD}" y="{H + 14}" text-anchor="end" font-size="10">'
+            f"{xmax:.1f} s</text>",
             "</svg>",
         ]
     )

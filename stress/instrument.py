@@ -5,6 +5,7 @@ every plugin thread passes through, and restores them afterwards:
 
     Table.read / Table.write, and the imported views' getters    every handle taken
     EntryHandle.release / __exit__                               every handle given back
+    EntryHandle.__setitem__ (--detect only)                      a seeded yield per field write
     CaptureListenInput.start_routine, AsyncContext.start_task    every background run
     the loaded plugins' own callbacks (`wrap_plugin`)            every host callback
 
@@ -18,11 +19,13 @@ Under --detect it also closes the gap the library's lock tracer leaves: the owne
 fast path never calls the tracer, so the getters here report a lock-free handle to the detector
 (acquire/acquired/release, the same events), which puts the owner's handles in the lock-order
 graph and gives them the seeded yields. Tables therefore keep their fast path under --detect.
-With interrupt injection on (--detect, main thread only), a thread that watches the main
-thread sends it a signal while it is blocked in an entry-lock wait; the handler raises
-`InjectedInterrupt` there, as Ctrl-C would, and the getter retries: user code never sees it,
-but a lock the library failed to give back on the way out leaves the retry (or another
-thread) stuck, which the watchdog and the final table check report.
+With interrupt injection on (--detect), the locks inside each entry lock (`_FairRWLock`'s,
+made through the library's `_new_lock`) are wrapped: a blocking wait of the main thread ends,
+by a seeded draw, in `InjectedInterrupt` after a short wait, as a Ctrl-C landing in that wait
+would; the getter retries, so user code never sees it, but a lock the library failed to give
+back on the way out leaves the retry (or another thread) stuck, which the watchdog and the
+final table check report. Only blocked waits are interrupted: the narrower windows where a
+real signal could land between two bytecodes are not modelled.
 
 The patches reach library internals (the handle getters of `concurrent_tables.table` and
 `concurrent_tables.registry`, `EntryHandle._grant`): they are found through `_resolve`, which
@@ -33,14 +36,12 @@ from __future__ import annotations
 
 import importlib
 import random
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any
 
 from concurrent_tables import AsyncContext, CaptureListenInput, EntryHandle, Plugin, Table
@@ -61,6 +62,13 @@ CALLBACKS = (
     "destroy",
 )
 
+#: Modules whose `_new_lock` makes the entry locks' own locks (the layout before and after).
+_LOCK_FACTORIES = ("concurrent_tables.locking.rwlock", "concurrent_tables.locking")
+#: Chance that a blocking entry-lock wait of the main thread is interrupted (--detect).
+INTERRUPT_PROBABILITY = 0.25
+#: How long an interrupted wait waits before the interrupt lands (at most, seconds).
+INTERRUPT_AFTER_S = 0.002
+
 #: Where the imported views' handle getters live (module, read getter, write getter).
 _VIEW_GETTERS = (
     ("concurrent_tables.importing.backends", "_get_read", "_get_write"),
@@ -79,8 +87,58 @@ def _resolve(candidates: tuple[tuple[str, str, str], ...]) -> tuple[Any, str, st
     return None
 
 
-class InjectedInterrupt(BaseException):  # noqa: N818 (an interrupt, like KeyboardInterrupt)
+class InjectedInterrupt(BaseException):
     """Raised by the interrupt injector inside an entry-lock wait of the main thread."""
+
+
+class _InterruptibleLock:
+    """One of a `_FairRWLock`'s locks, whose blocking waits on the main thread may end in
+    `InjectedInterrupt` (as a Ctrl-C landing in the wait would) and, once the run has stopped,
+    in `RunAborted` (so that a stuck main thread lets the run end)."""
+
+    __slots__ = ("_lock", "_probes")
+
+    def __init__(self, lock: Any, probes: Probes) -> None:
+        self._lock = lock
+        self._probes = probes
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        lock, probes = self._lock, self._probes
+        if lock.acquire(False):
+            return True
+        if not blocking:
+            return False
+        if probes._interrupt_now():
+            if lock.acquire(True, INTERRUPT_AFTER_S * probes._rng.random()):
+                return True
+            probes.injected += 1
+            raise InjectedInterrupt("injected by stress --detect in an entry-lock wait")
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        stop = probes.run_stop
+        while True:
+            left = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            if lock.acquire(True, left):
+                return True
+            if stop is not None and stop.is_set() and threading.get_ident() == probes._main:
+                raise RunAborted("the run stopped while the main thread waited for a lock")
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return bool(self._lock.locked())
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+class RunAborted(BaseException):
+    """Raised in the main thread's entry-lock wait once the run has stopped (a stuck run)."""
 
 
 @dataclass
@@ -113,6 +171,8 @@ class Probes:
         interrupts: bool = False,
         seed: int = 0,
         by_thread: bool = False,
+        stop: threading.Event | None = None,
+        field_yields: bool = False,
     ) -> None:
         self.violations = violations
         #: Key handle waits by thread name (scenario runs) rather than by plugin.
@@ -131,7 +191,11 @@ class Probes:
         self.leaks = 0
         self.injected = 0
         self._main = threading.main_thread().ident
-        self._stop = threading.Event()
+        self._rng = random.Random(seed)
+        #: --detect: yield before field writes (plugin runs; scenarios call ctx.yield_point).
+        self.field_yields = field_yields
+        #: The run's stop flag: once set, a main thread blocked in a lock wait is aborted.
+        self.run_stop = stop
 
     # -- per thread ------------------------------------------------------------------------------
 
@@ -257,6 +321,16 @@ class Probes:
         release.__name__ = name
         return release
 
+    def _wrap_setitem(self, orig: Callable[..., Any]) -> Callable[..., Any]:
+        yield_point = self.detector.yield_point
+
+        def setitem(h: EntryHandle, f: Any, value: Any) -> None:
+            if h._grant is not None or h._table.thread_safe:
+                yield_point()
+            orig(h, f, value)
+
+        return setitem
+
     # -- background runs -------------------------------------------------------------------------
 
     def _wrap_target(self, plugin: str, kind: str, target: Callable[[], Any]) -> Callable[[], Any]:
@@ -269,9 +343,7 @@ class Probes:
     def _wrap_start_routine(self, orig: Callable[..., Any]) -> Callable[..., Any]:
         probes = self
 
-        def start_routine(
-            cap: CaptureListenInput, target: Callable[[], Any], **kw: Any
-        ) -> Any:
+        def start_routine(cap: CaptureListenInput, target: Callable[[], Any], **kw: Any) -> Any:
             plugin = cap._scope.plugin
             task = orig(cap, probes._wrap_target(plugin, "routine", target), **kw)
             probes.tasks.append((plugin, task))
@@ -362,13 +434,21 @@ class Probes:
             self._wrap_start_routine(CaptureListenInput.start_routine),
         )
         patch(AsyncContext, "start_task", self._wrap_start_task(AsyncContext.start_task))
-        injector = self._start_injector() if self.interrupts else None
+        if self.detector is not None and self.field_yields:
+            # A seeded yield before each field write inside a handle: the window of a
+            # read-modify-write, where a handle that fails to exclude others loses an update.
+            patch(EntryHandle, "__setitem__", self._wrap_setitem(EntryHandle.__setitem__))
+        if self.interrupts:
+            for mod_name in _LOCK_FACTORIES:
+                try:
+                    mod = importlib.import_module(mod_name)
+                except ImportError:
+                    continue
+                if "_new_lock" in mod.__dict__:
+                    patch(mod, "_new_lock", self._new_lock_factory(mod.__dict__["_new_lock"]))
         try:
             yield self
         finally:
-            self._stop.set()
-            if injector is not None:
-                injector.join(1.0)
             for obj, name, old in reversed(saved):
                 if old is None:
                     delattr(obj, name)
@@ -377,42 +457,26 @@ class Probes:
 
     # -- interrupt injection ---------------------------------------------------------------------
 
-    def _start_injector(self) -> threading.Thread | None:
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        main = self.state()  # the main thread's probe, made here on the main thread
-        old = signal.signal(signal.SIGUSR1, self._on_signal)
-        rng = random.Random(self.seed)
+    def _new_lock_factory(self, orig: Callable[[], Any]) -> Callable[[], Any]:
+        """`_new_lock` that gives the entry locks' own locks (those a `_FairRWLock` makes) an
+        interruptible wrapper, and everything else (the domain mutex) a plain lock."""
+        probes = self
 
-        def watch() -> None:
-            try:
-                while not self._stop.wait(0.001):
-                    if main.waiting and rng.random() < 0.5:
-                        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
-                        self._stop.wait(0.005)
-            finally:
-                pass
+        def new_lock() -> Any:
+            caller = sys._getframe(1).f_locals.get("self")
+            lock = orig()
+            if caller is not None and type(caller).__name__ == "_FairRWLock":
+                return _InterruptibleLock(lock, probes)
+            return lock
 
-        t = threading.Thread(target=watch, name="stress-interrupter", daemon=True)
-        t.start()
-        self._old_handler = old
-        return t
+        return new_lock
 
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        # Only inside an entry-lock wait: a signal that lands anywhere else is ignored.
-        f, depth = frame, 0
-        while f is not None and depth < 4:
-            if f.f_code.co_name in ("acquire_write", "acquire_read", "_slow_acquire") and (
-                "concurrent_tables" in f.f_code.co_filename
-            ):
-                self.injected += 1
-                raise InjectedInterrupt("injected by stress --detect")
-            f, depth = f.f_back, depth + 1
-
-    def restore_signal(self) -> None:
-        old = getattr(self, "_old_handler", None)
-        if old is not None:
-            signal.signal(signal.SIGUSR1, old)
+    def _interrupt_now(self) -> bool:
+        """Should this blocking entry-lock wait of the main thread be interrupted? (seeded)"""
+        if threading.get_ident() != self._main:
+            return False
+        with self._lock:
+            return self._rng.random() < INTERRUPT_PROBABILITY
 
     # -- results ---------------------------------------------------------------------------------
 
@@ -420,7 +484,9 @@ class Probes:
         out: dict[str, Histogram] = {}
         for st in self.threads:
             for plugin, h in list(st.waits.items()):
-                out.setdefault(plugin or "(no plugin)", Histogram()).merge(h)
+                out.setdefault(plugin or "(outside callbacks: harness checks)", Histogram()).merge(
+                    h
+                )
         return out
 
     def calls_by_plugin(self) -> dict[str, dict[str, Histogram]]:
@@ -432,8 +498,3 @@ class Probes:
 
     def handles_by_thread(self) -> dict[str, int]:
         return {st.name: st.handles for st in self.threads}
-
-
-def frames_ok() -> bool:
-    """Signals reach Python handlers on the main thread only (CPython)."""
-    return sys.platform != "win32"

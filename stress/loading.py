@@ -99,7 +99,9 @@ def make_plugins(spec: PluginSpec, *, fields: tuple[str, ...] = ()) -> list[Plug
     try:
         made = obj() if callable(obj) and not isinstance(obj, Plugin) else obj
     except Exception as exc:
-        raise LoadError(f"{spec.spec}: creating the plugin failed: {type(exc).__name__}: {exc}")
+        raise LoadError(
+            f"{spec.spec}: creating the plugin failed: {type(exc).__name__}: {exc}"
+        ) from exc
     plugins = list(made) if isinstance(made, list | tuple) else [made]
     for p in plugins:
         if not isinstance(p, Plugin):

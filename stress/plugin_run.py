@@ -28,16 +28,18 @@ plus per-callback times and handle waits (p50 ... max) per plugin.
 from __future__ import annotations
 
 import gc
+import io
 import sys
 import threading
 import time
 import traceback
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import closing, nullcontext
 from typing import Any
 
+from concurrent_tables import AccessDeniedError as _AccessDenied
 from concurrent_tables import (
     BackgroundError,
     ConcurrencyError,
@@ -49,12 +51,11 @@ from concurrent_tables import (
     Table,
     TablesError,
 )
-from concurrent_tables import AccessDeniedError as _AccessDenied
 
 from .checks import BoundInvariant, collect, evaluate
 from .detect import Detector, count_errors
 from .driver import CHECK_EVERY_S, add_measurements, switch_interval, tracing
-from .instrument import InjectedInterrupt, Probes
+from .instrument import InjectedInterrupt, Probes, RunAborted
 from .interrupt import on_interrupt
 from .invariants import ViolationLog
 from .loading import LoadError, PluginSpec, import_attr, make_plugins
@@ -93,14 +94,12 @@ class Loaded:
             self.plugins.extend(make_plugins(spec))
         self.source = load_source(opts.source, opts.seed)
         self.companions: list[Any] = []
-        for spec in opts.invariants:
-            self.companions.append(import_attr(spec))
+        for inv in opts.invariants:
+            self.companions.append(import_attr(inv))
         names = Counter(p.plugin_name for p in [self.source, *self.plugins])
         dup = [n for n, c in names.items() if c > 1]
         if dup:
-            raise LoadError(
-                f"plugin name {dup[0]!r} loaded twice: give each plugin its own `name`"
-            )
+            raise LoadError(f"plugin name {dup[0]!r} loaded twice: give each plugin its own `name`")
         self.fields = list(opts.extract) or [
             f for p in self.plugins if isinstance(p, ExtractPlugin) for f in p.fields
         ]
@@ -167,8 +166,8 @@ class PluginRunner:
 
     def _check_invariants(self, final: bool) -> None:
         for inv in self.invariants:
-            if not (final or inv.online):
-                continue
+            if not (final or (inv.online and not inv.violated)):
+                continue  # online: reported once; the final check always runs
             try:
                 why = evaluate(inv, final)
             except Exception as exc:
@@ -197,8 +196,11 @@ class PluginRunner:
             detector=detector,
             interrupts=opts.detect and opts.interrupts,
             seed=opts.seed,
+            stop=self.stop,
+            field_yields=True,
         )
         self.probes = probes
+        self.detector = detector
         plugins = [loaded.source, *loaded.plugins]
         for p in plugins:
             probes.wrap_plugin(p)
@@ -223,6 +225,7 @@ class PluginRunner:
                     progress=opts.progress,
                     alive=probes.busy,
                     busy_since=lambda lane: self._busy_since(lane),
+                    stream=io.StringIO() if opts.quiet else None,
                 )
                 probes.state()  # the main thread's lane first
                 self.violations.t0 = time.monotonic()
@@ -239,8 +242,8 @@ class PluginRunner:
                     elif not self._known(exc):
                         self._error("main", exc, self._culprit(exc))
                 elapsed = time.perf_counter() - t_start
-                if intr.interrupted:
-                    host.stop_timeout = 0.5
+                if self.stop.is_set():  # interrupted, stuck, or stopped at a first violation
+                    host.stop_timeout = min(host.stop_timeout, 0.5)
                 if not intr.interrupted and not self.thread_errors:
                     self._check_invariants(final=True)
                 try:
@@ -256,7 +259,6 @@ class PluginRunner:
                 errors_counted = Counter(counted)
             gc.collect()  # unreachable files and sockets warn now
             self.warnings = [w for w in caught if issubclass(w.category, ResourceWarning)]
-        probes.restore_signal()
         self._callback_errors()
         for w in self.warnings:
             self._violation(
@@ -298,6 +300,9 @@ class PluginRunner:
                 if now >= next_check:
                     self._check_invariants(final=False)
                     next_check = now + CHECK_EVERY_S
+                    if "lock-order-cycle" in opts.stop_on and self.detector is not None:
+                        if self.detector.cycles():
+                            break  # reported after the run, with the rest
                     if deadline is not None and now >= deadline:
                         break
                 if (limit is not None and self.events >= limit) or stop.is_set():
@@ -309,7 +314,7 @@ class PluginRunner:
         todo: list[BaseException] = [exc]
         while todo:
             e = todo.pop()
-            if id(e) in seen or isinstance(e, InjectedInterrupt):
+            if id(e) in seen or isinstance(e, InjectedInterrupt | RunAborted):
                 return True
             if isinstance(e, BackgroundError):
                 return all(self._known(x) for x in e.errors) if e.errors else False
@@ -326,7 +331,7 @@ class PluginRunner:
 
     def _callback_errors(self) -> None:
         for plugin, cb, thread, exc in self.probes.errors:
-            if isinstance(exc, InjectedInterrupt | KeyboardInterrupt):
+            if isinstance(exc, InjectedInterrupt | RunAborted | KeyboardInterrupt):
                 continue
             if cb == "extract" and not isinstance(exc, BUG_ERRORS):
                 continue  # "no value": counted by the loop
@@ -364,6 +369,10 @@ class PluginRunner:
         for key in table.keys():
             try:
                 h = table.read(key, TABLE_CHECK_TIMEOUT_S)
+            except RunAborted:
+                self._violation("table-check", plugin=plugin, table=path, key=key,
+                                why="entry not readable: its lock is stuck")  # fmt: skip
+                continue
             except TablesError as exc:
                 if type(exc).__name__ == "EntryNotFoundError":
                     continue
@@ -471,7 +480,9 @@ class PluginRunner:
                 v
                 for v in report.violations
                 if v["details"].get("plugin") == name
-                or any(thread_plugin.get(t) == name for t in v["details"].get("stalled_threads", ()))
+                or any(
+                    thread_plugin.get(t) == name for t in v["details"].get("stalled_threads", ())
+                )
             ]
             counts = Counter(v["kind"] for v in mine)
             errors = [e for e in self.thread_errors if e.get("plugin") == name]
@@ -484,7 +495,8 @@ class PluginRunner:
             waits = report.latency.get("handle_wait_ns", {}).get(name)
             lines = []
             for cb, s in calls.items():
-                lines.append(f"{cb}: {fmt_summary(s)}")
+                if s["count"] > 1:  # one-shot callbacks (init, destroy...): in the JSON only
+                    lines.append(f"{cb}: {fmt_summary(s)}")
             if waits:
                 lines.append(f"handle waits: {fmt_summary(waits)}")
             for i in invs:
@@ -501,9 +513,7 @@ class PluginRunner:
             out[name] = {
                 "capabilities": str(p.capabilities.name or p.capabilities).replace("|", "+"),
                 "native": type(p).__module__.startswith("concurrent_tables.cabi"),
-                "result": "INTERRUPTED"
-                if report.interrupted
-                else ("FAIL" if failed else "PASS"),
+                "result": "INTERRUPTED" if report.interrupted else ("FAIL" if failed else "PASS"),
                 "violations": dict(counts),
                 "thread_errors": len(errors),
                 "invariants": invs,
@@ -511,10 +521,26 @@ class PluginRunner:
                 "handle_wait_ns": waits,
                 "lines": lines,
             }
+        for owner in sorted({i.owner for i in self.invariants} - set(out)):
+            mine = [v for v in report.violations if v["details"].get("plugin") == owner]
+            invs = [
+                {"invariant": i.text, "checked": i.checked, "violated": i.violated}
+                for i in self.invariants
+                if i.owner == owner
+            ]
+            out[owner] = {
+                "capabilities": "invariants",
+                "native": False,
+                "result": "INTERRUPTED" if report.interrupted else ("FAIL" if mine else "PASS"),
+                "violations": dict(Counter(v["kind"] for v in mine)),
+                "thread_errors": 0,
+                "invariants": invs,
+                "callback_ns": {},
+                "handle_wait_ns": None,
+                "lines": [
+                    f"invariant {i['invariant']!r}: checked {i['checked']}, "
+                    f"violated {i['violated']}"
+                    for i in invs
+                ],
+            }
         return out
-
-
-def describe(opts: RunOptions) -> Iterator[str]:
-    """What will be loaded (for `--dry-run`-like messages)."""
-    for spec in opts.plugins:
-        yield spec.spec

@@ -301,9 +301,10 @@ class RunReport:
         waits = self.latency.get("handle_wait_ns", {})
         for who, s in waits.items():
             out.append(f"  handle waits [{who}]: {fmt_summary(s)}")
-        for plugin, cbs in self.latency.get("callback_ns", {}).items():
-            for cb, s in cbs.items():
-                out.append(f"  callback time [{plugin}.{cb}]: {fmt_summary(s)}")
+        if not self.plugins:  # plugin runs list them per plugin, below
+            for plugin, cbs in self.latency.get("callback_ns", {}).items():
+                for cb, s in cbs.items():
+                    out.append(f"  callback time [{plugin}.{cb}]: {fmt_summary(s)}")
         kinds = [*self.checked, *(k for k in self.violation_counts if k not in self.checked)]
         out.append(
             "  invariants checked: "

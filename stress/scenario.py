@@ -104,6 +104,8 @@ class RunOptions:
     source: PluginSpec | None = None
     invariants: list[str] = field(default_factory=list)
     extract: list[str] = field(default_factory=list)
+    #: No watchdog stacks on stderr (they are in the report anyway).
+    quiet: bool = False
     #: Stop the run at the first violation of these kinds (selftest: time to detection).
     stop_on: tuple[str, ...] = ()
 
