@@ -1,6 +1,7 @@
 """concurrent_tables: Falco-style plugin state tables, safe across threads."""
 
 import importlib
+import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 from .access import Capability, ThreadAccessDeniedError, ThreadRole
@@ -75,6 +76,8 @@ from .types import I8, I16, I32, I64, U8, U16, U32, U64, Bool, StateType, String
 if TYPE_CHECKING:
     from .cabi import NativeTable, bench_native_read
     from .cabi.hostlink import load_native_plugin
+
+__version__: str = importlib.metadata.version(__name__)
 
 # The C bridge loads its compiled cffi module and binds its callbacks on first use only.
 _NATIVE = {

@@ -115,7 +115,7 @@ class _ConfigAction(argparse.Action):
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=PROG,
+        prog="ct-stress" if Path(sys.argv[0]).name == "ct-stress" else PROG,
         description="Stress, race-detect and benchmark concurrent_tables and your plugins.",
     )
     sub = p.add_subparsers(dest="command", required=True)

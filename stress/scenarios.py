@@ -121,6 +121,7 @@ ASYNC_BASE = 10_000_000  # async lane i inserts ASYNC_BASE * (i + 1) + n
 ASYNC_INFLIGHT = 32  # announced entries an async lane keeps before it waits for acks
 ASYNC_PACE = 2  # beyond ASYNC_INFLIGHT, a lane announces once per ASYNC_PACE source events
 PROBE_EVERY = 256  # every 256th event is a "probe" event: misuse probes
+PROBE_EVERY_DETECT = 32  # under --detect, where a run parses ten times fewer events
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +267,7 @@ class ParseVsBackground(Scenario):
         """The next event of a small simulated system (the source's own model, `world`)."""
         self.made += 1
         world = self.world
-        if self.made % PROBE_EVERY == 0:
+        if self.made % (PROBE_EVERY_DETECT if self.ctx.detect else PROBE_EVERY) == 0:
             kind, tid, fd, text = "probe", rng.choice(STABLE_TIDS), 0, ""
         else:
             r = rng.random()
