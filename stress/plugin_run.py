@@ -90,8 +90,12 @@ class Loaded:
 
     def __init__(self, opts: RunOptions) -> None:
         self.plugins: list[Plugin] = []
+        self.native: set[str] = set()  # names of the plugins loaded from a PATH.so
         for spec in opts.plugins:
-            self.plugins.extend(make_plugins(spec))
+            made = make_plugins(spec)
+            self.plugins.extend(made)
+            if spec.native:
+                self.native.update(p.plugin_name for p in made)
         self.source = load_source(opts.source, opts.seed)
         self.companions: list[Any] = []
         for inv in opts.invariants:
@@ -512,7 +516,7 @@ class PluginRunner:
             failed = bool(mine or errors)
             out[name] = {
                 "capabilities": str(p.capabilities.name or p.capabilities).replace("|", "+"),
-                "native": type(p).__module__.startswith("concurrent_tables.cabi"),
+                "native": name in self.loaded.native,
                 "result": "INTERRUPTED" if report.interrupted else ("FAIL" if failed else "PASS"),
                 "violations": dict(counts),
                 "thread_errors": len(errors),

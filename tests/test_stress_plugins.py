@@ -1,0 +1,221 @@
+"""`stress run --plugin`: user plugins in the host, the checks reported per plugin (in-process).
+
+The plugins are the selftest's (`stress.selftest`: a ticker and a counter sharing a table, and
+their racy, leaking and inverted variants) plus a few made here; each run lasts a second or less.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from concurrent_tables import (
+    U32,
+    U64,
+    AsyncContext,
+    AsyncPlugin,
+    EntrySchema,
+    Event,
+    ParsePlugin,
+    Table,
+    TableReader,
+    TablesInput,
+    TableWriter,
+)
+from stress.cli import main
+
+ST = "stress.selftest"
+HERE = "tests.test_stress_plugins"
+
+
+def run(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    out = tmp_path / "report.json"
+    code = main(["run", "--no-progress", "--seed", "3", "--json", str(out), *args])
+    return code, json.loads(out.read_text())
+
+
+class Cell(EntrySchema):
+    n: U64
+
+
+class Crasher(ParsePlugin, AsyncPlugin):
+    """Its async task raises on its 50th run."""
+
+    name = "crasher"
+
+    def init(self, tables: TablesInput | None) -> None:
+        assert tables is not None
+        self.table: Table[int, Any] = Table("cells", U32, Cell, thread_safe=True)
+        self.table.add_entry(0, self.table.create_entry())
+        tables.export_table(self.table)
+        self.runs = 0
+
+    def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
+        pass
+
+    def start_async(self, ctx: AsyncContext) -> None:
+        ctx.start_task(self.step, name="crasher-task")
+
+    def step(self) -> None:
+        self.runs += 1
+        with self.table.write(0) as h:
+            h["n"] += 1
+        if self.runs == 50:
+            raise RuntimeError("boom at run 50")
+
+
+class FileLeaker(ParsePlugin):
+    """Opens a file on its first event and drops it unclosed."""
+
+    name = "file-leaker"
+
+    def __init__(self) -> None:
+        self.path = ""
+
+    def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
+        if event.evtnum == 1:
+            open(__file__, encoding="utf-8")  # noqa: SIM115 - the planted leak
+
+
+@pytest.mark.timeout(30)
+def test_correct_plugins_pass_and_report_per_plugin(tmp_path: Path) -> None:
+    code, rep = run(
+        tmp_path,
+        *("--plugin", f"{ST}:Ticker", "--plugin", f"{ST}:Counter"),
+        *("--invariants", f"{ST}:HitsAddUp", "--duration", "0.8"),
+    )
+    assert code == 0, rep["violations"] or rep["thread_errors"]
+    assert rep["result"] == "PASS"
+    assert set(rep["plugins"]) == {"ticker", "counter", "HitsAddUp"}
+    assert (
+        rep["plugins"]["counter"]["callback_ns"]["parse_event"]["count"]
+        == rep["scenario_summary"]["events"]
+    )
+    inv = rep["plugins"]["HitsAddUp"]["invariants"][0]
+    assert inv["checked"] > 1 and inv["violated"] == 0  # online and final
+    waits = rep["latency"]["handle_wait_ns"]["ticker"]
+    assert waits["count"] > 0 and waits["p50"] <= waits["p99"] <= waits["max"]
+    assert rep["scenario_summary"]["tables checked at the end"] == {"hits": "4 entries checked"}
+    assert "--plugin stress.selftest:Ticker --plugin stress.selftest:Counter" in rep["reproduce"]
+
+
+@pytest.mark.timeout(30)
+def test_racy_plugin_fails_naming_the_invariant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, rep = run(
+        tmp_path,
+        *("--plugin", f"{ST}:RacyTicker", "--plugin", f"{ST}:Counter"),
+        *("--invariants", f"{ST}:HitsAddUp", "--duration", "1", "--detect"),
+    )
+    assert code == 1
+    v = next(v for v in rep["violations"] if v["kind"] == "invariant")
+    assert v["details"]["invariant"] == "hits == events parsed + ticks, on every key"
+    assert rep["plugins"]["HitsAddUp"]["result"] == "FAIL"
+    out = capsys.readouterr().out
+    assert "VIOLATION invariant" in out and "hits == events parsed + ticks" in out
+    assert "--invariants stress.selftest:HitsAddUp" in rep["reproduce"]
+    assert "--detect" in rep["reproduce"]
+
+
+@pytest.mark.timeout(30)
+def test_thread_error_is_the_plugins(tmp_path: Path) -> None:
+    code, rep = run(tmp_path, "--plugin", f"{HERE}:Crasher", "--duration", "0.5")
+    assert code == 1
+    (err,) = rep["thread_errors"]
+    assert err["plugin"] == "crasher" and "boom at run 50" in err["error"]
+    assert rep["plugins"]["crasher"]["result"] == "FAIL"
+    assert rep["plugins"]["crasher"]["thread_errors"] == 1
+
+
+@pytest.mark.timeout(30)
+def test_handle_leak_and_resource_warning(tmp_path: Path) -> None:
+    code, rep = run(
+        tmp_path,
+        *("--plugin", f"{ST}:Ticker", "--plugin", f"{ST}:Leaker"),
+        *("--plugin", f"{HERE}:FileLeaker", "--events", "200"),
+    )
+    assert code == 1
+    leak = next(v for v in rep["violations"] if v["kind"] == "handle-leak")
+    assert leak["details"]["plugin"] == "leaker"
+    assert leak["details"]["callback"] == "parse_event"
+    assert leak["details"]["handles"][0].startswith("read hits[")
+    warn = next(v for v in rep["violations"] if v["kind"] == "resource-warning")
+    assert "unclosed file" in warn["details"]["message"]
+    assert rep["plugins"]["ticker"]["result"] == "PASS"
+    assert rep["scenario_summary"]["events"] == 200  # --events
+
+
+@pytest.mark.timeout(30)
+def test_lock_order_cycle_through_the_owner_fast_path(tmp_path: Path) -> None:
+    code, rep = run(tmp_path, "--plugin", f"{ST}:Inverter", "--duration", "0.5", "--detect")
+    assert code == 1
+    cycles = {tuple(c["cycle"]) for c in rep["detect"]["lock_order"]["cycles"]}
+    assert ("alpha[1]", "beta[1]", "alpha[1]") in cycles
+    # The owner's half of the cycle was taken on its lock-free fast path.
+    threads = {w["thread"] for c in rep["detect"]["lock_order"]["cycles"] for w in c["witnesses"]}
+    assert "main" in threads or "MainThread" in threads
+
+
+@pytest.mark.timeout(60)
+def test_native_plugin_correct_and_racy(tmp_path: Path) -> None:
+    from concurrent_tables.cabi.build import CompileError, compile_test_plugin
+
+    try:
+        so = str(compile_test_plugin(tmp_path).path)
+    except CompileError as exc:
+        pytest.skip(f"no C compiler: {exc}")
+    config = "import=0;export=0;event_types=0;counter_table=counts;counter_key=0;" \
+        "counter_field=n;counter_iters=300"  # fmt: skip
+    args = ["--plugin", so, "--config", config, "--duration", "1"]
+    code, rep = run(tmp_path, "--plugin", f"{HERE}:NativeCounts", *args)
+    assert code == 0, rep["violations"] or rep["thread_errors"]
+    assert rep["plugins"]["ct_test_plugin"]["native"] is True
+    assert f"--config '{config}'" in rep["reproduce"]
+    code, rep = run(tmp_path, "--plugin", f"{HERE}:RacyNativeCounts", *args)
+    assert code == 1
+    v = next(v for v in rep["violations"] if v["kind"] == "invariant")
+    assert v["details"]["plugin"] == "counts" and v["details"]["final"] is True
+
+
+class NativeCounts(ParsePlugin):
+    """Exports `counts`: the native plugin's pthread alone increments key 0 (300 times);
+    the parser counts events on key 1."""
+
+    name = "counts"
+    parse_key = 1
+
+    def init(self, tables: TablesInput | None) -> None:
+        assert tables is not None
+        self.table: Table[int, Any] = Table("counts", U64, Cell, thread_safe=True)
+        for k in (0, 1):
+            self.table.add_entry(k, self.table.create_entry())
+        tables.export_table(self.table)
+        self.parsed = 0
+
+    def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
+        with self.table.write(self.parse_key) as h:
+            h["n"] += 1
+        self.parsed += 1
+
+    def _value(self, key: int) -> int:
+        with self.table.read(key) as h:
+            return int(h["n"])
+
+    from stress import invariant
+
+    @invariant("counts add up: the C thread's 300, and one per event parsed", online=False)
+    def adds_up(self, final: bool) -> bool | str:
+        want = {0: 300, 1: self.parsed} if self.parse_key == 1 else {0: 300 + self.parsed}
+        got = {k: self._value(k) for k in want}
+        return got == want or f"got {got}, expected {want}"
+
+
+class RacyNativeCounts(NativeCounts):
+    """The parser writes key 0 too: the C thread's read and write are two calls, so Python
+    write handles in between lose its increments (a native handle is a pin, not a lock)."""
+
+    parse_key = 0
