@@ -63,10 +63,18 @@ class Monitor(threading.Thread):
         self._done = threading.Event()
         self.deadlocked: list[str] = []
         self.t0 = time.monotonic()
+        self._tl_total, self._tl_t = 0, self.t0
 
     def finish(self) -> None:
         self._done.set()
         self.join()
+        # The last, partial interval (a run shorter than one interval gets its only point).
+        now = time.monotonic()
+        if now - self._tl_t > 0.01:
+            total = sum(lane.ops for lane in list(self.lanes))
+            self.timeline.append(
+                (round(now - self.t0, 3), round((total - self._tl_total) / (now - self._tl_t), 1))
+            )
         if self.tty:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
@@ -75,7 +83,7 @@ class Monitor(threading.Thread):
         # `lanes` may grow while the run goes (plugin runs add a lane per new thread).
         last: dict[int, tuple[int, float]] = {}
         prev_total, prev_t = 0, time.monotonic()
-        tl_total, tl_t = 0, prev_t
+        self._tl_total, self._tl_t = 0, prev_t
         next_print = prev_t + (0.2 if self.tty else 1.0)
         while not self._done.wait(0.05):
             now = time.monotonic()
@@ -95,11 +103,10 @@ class Monitor(threading.Thread):
             if stuck and not self.stop_run.is_set():
                 self._deadlock(stuck)
             total = sum(lane.ops for lane in lanes)
-            if now - tl_t >= TIMELINE_S:
-                self.timeline.append(
-                    (round(now - self.t0, 3), round((total - tl_total) / (now - tl_t), 1))
-                )
-                tl_total, tl_t = total, now
+            if now - self._tl_t >= TIMELINE_S:
+                rate = (total - self._tl_total) / (now - self._tl_t)
+                self.timeline.append((round(now - self.t0, 3), round(rate, 1)))
+                self._tl_total, self._tl_t = total, now
             if self.progress and now >= next_print:
                 rate = (total - prev_total) / max(now - prev_t, 1e-9)
                 prev_total, prev_t = total, now

@@ -77,7 +77,7 @@ class FileLeaker(ParsePlugin):
 
     def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
         if event.evtnum == 1:
-            open(__file__, encoding="utf-8")  # noqa: SIM115 - the planted leak
+            open(__file__, encoding="utf-8")
 
 
 @pytest.mark.timeout(30)
@@ -219,3 +219,43 @@ class RacyNativeCounts(NativeCounts):
     write handles in between lose its increments (a native handle is a pin, not a lock)."""
 
     parse_key = 0
+
+
+@pytest.mark.timeout(30)
+def test_html_report_is_self_contained(tmp_path: Path) -> None:
+    page = tmp_path / "r.html"
+    plugins = ["--plugin", f"{ST}:Ticker", "--plugin", f"{ST}:Counter"]
+    code = main(
+        ["run", "--no-progress", "--seed", "1", *plugins, "--events", "400", "--html", str(page)]
+    )
+    assert code == 0
+    html = page.read_text()
+    assert html.count("<svg") == 3  # waits histogram, throughput, per-thread operations
+    for title in ("handle waits", "ops/s", "operations per thread"):
+        assert title in html
+    # Nothing fetched from elsewhere: no script, stylesheet or image by URL.
+    assert "<script" not in html and "<link" not in html and "<img" not in html
+    assert "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "result: PASS" in html
+
+
+@pytest.mark.timeout(30)
+def test_user_scenario_by_module_and_its_replay(tmp_path: Path) -> None:
+    code, rep = run(
+        tmp_path,
+        *("--scenario", "stress.canaries:UnsafeCounter", "--threads", "2"),
+        *("--duration", "1", "--detect", "--stall", "4"),
+    )
+    assert code == 1 and rep["violation_counts"]["lost-update"] > 0
+    argv = rep["reproduce"].split()
+    for flag, value in (
+        ("--scenario", "stress.canaries:UnsafeCounter"),
+        ("--seed", "3"),
+        ("--threads", "2"),
+        ("--yield-probability", "0.5"),
+        ("--stall", "4"),
+    ):
+        assert argv[argv.index(flag) + 1] == value, flag
+    assert "--detect" in argv
+    assert rep["checked"][:2] == ["lost-update", "phantom-update"]  # what it declares, only
+    assert "torn-read" not in rep["checked"]
