@@ -60,7 +60,7 @@ from .interrupt import on_interrupt
 from .invariants import ViolationLog
 from .loading import LoadError, PluginSpec, import_attr, make_plugins
 from .monitor import Monitor
-from .report import RunReport
+from .report import RunReport, lock_stats
 from .scenario import Lane, RunOptions
 from .stats import fmt_summary
 from .workload import WorkloadSource
@@ -140,6 +140,7 @@ class PluginRunner:
         self.events = 0
         self.warnings: list[warnings.WarningMessage] = []
         self.table_checks: dict[str, Any] = {}
+        self.tables: list[Table[Any, Any]] = []  # the exported Python tables, for lock stats
 
     # -- errors ----------------------------------------------------------------------------------
 
@@ -358,6 +359,7 @@ class PluginRunner:
             if not isinstance(table, Table):
                 self.table_checks[name] = "not checked (not a Python table)"
                 continue
+            self.tables.append(table)
             owner = table._domain.owner
             if not table.thread_safe and owner != threading.get_ident():
                 self.table_checks[name] = "not checked (owned by another thread)"
@@ -449,7 +451,7 @@ class PluginRunner:
             lanes=probes.lanes,
             roles={st.name: self._role(st.name) for st in probes.threads},
             violations=self.violations,
-            lock_stats={},
+            lock_stats=lock_stats(self.tables) if self.tables else {},
             thread_errors=self.thread_errors,
             hung_threads=hung,
             detect=None

@@ -290,7 +290,8 @@ class RunReport:
                 f"  locks: {ls['acquisitions']:,} acquisitions, {ls['contended']:,} contended "
                 f"({100 * ls['contended_ratio']:.1f}%), longest wait "
                 f"{1e3 * ls['longest_wait_s']:.2f} ms, {ls['timeouts']} timeouts, "
-                f"{ls['errors']} reentrancy/borrow errors (expected: raised by misuse probes)"
+                f"{ls['errors']} reentrancy/borrow errors"
+                + ("" if self.plugins else " (expected: raised by the misuse probes)")
             )
         if self.throughput:
             rates = [r for _, r in self.throughput]
@@ -328,9 +329,13 @@ class RunReport:
                 f"{lo['locks']:,} locks, {lo['edges']:,} edges, {len(lo['cycles'])} cycles, "
                 f"{len(lo['class_cycles'])} class-level cycles"
             )
+            label = (
+                "errors raised"
+                if self.plugins
+                else ("errors raised (expected: the misuse probes' must-raise checks)")
+            )
             out.append(
-                "  errors raised (expected: the misuse probes' must-raise checks): "
-                + (", ".join(f"{k} {v}" for k, v in sorted(errs.items())) or "none")
+                f"  {label}: " + (", ".join(f"{k} {v}" for k, v in sorted(errs.items())) or "none")
             )
             for c in lo["cycles"]:
                 out.append("  LOCK-ORDER CYCLE: " + " -> ".join(c["cycle"]))
