@@ -170,7 +170,7 @@ def test_native_plugin_correct_and_racy(tmp_path: Path) -> None:
         pytest.skip(f"no C compiler: {exc}")
     config = "import=0;export=0;event_types=0;counter_table=counts;counter_key=0;" \
         "counter_field=n;counter_iters=300"  # fmt: skip
-    args = ["--plugin", so, "--config", config, "--duration", "1"]
+    args = ["--plugin", so, "--config", config, "--duration", "1", "--detect"]
     code, rep = run(tmp_path, "--plugin", f"{HERE}:NativeCounts", *args)
     assert code == 0, rep["violations"] or rep["thread_errors"]
     assert rep["plugins"]["ct_test_plugin"]["native"] is True
