@@ -172,7 +172,7 @@ def parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--driver",
-        default="host",
+        default=None,
         choices=("host", "threads"),
         help="scenarios: host (default, the plugin host) or threads (raw tables)",
     )
@@ -185,7 +185,11 @@ def parser() -> argparse.ArgumentParser:
         help="plugin runs: stop after N events",
     )
     r.add_argument(
-        "--threads", type=_pos_int, default=3, metavar="N", help="scenarios: background threads (3)"
+        "--threads",
+        type=_pos_int,
+        default=None,
+        metavar="N",
+        help="scenarios: background threads (3)",
     )
     r.add_argument("--seed", type=int, default=None, metavar="N", help="seed (default: random)")
     r.add_argument(
@@ -360,14 +364,26 @@ def run_command(args: argparse.Namespace) -> int:
         ):
             if given:
                 return _fail(f"{flag} applies to plugin runs (--plugin) only")
+    else:
+        for flag, given in (
+            ("--driver", args.driver is not None),
+            ("--threads", args.threads is not None),
+            ("--no-fast-path", not args.fast_path),
+            ("--latency", args.latency),
+        ):
+            if given:
+                return _fail(
+                    f"{flag} applies to scenario runs only (plugins bring their own threads "
+                    "and tables, and are always measured)"
+                )
     if args.events is not None and args.duration is not None:
         return _fail("give --duration or --events, not both")
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
     opts = RunOptions(
         scenario=args.scenario or "parse-vs-background",
-        driver=args.driver,
+        driver=args.driver or "host",
         duration_s=args.duration if args.duration is not None else 5.0,
-        threads=args.threads,
+        threads=args.threads if args.threads is not None else 3,
         seed=seed,
         switch_interval_s=args.switch_interval,
         detect=args.detect,
