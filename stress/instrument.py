@@ -150,8 +150,8 @@ class ThreadProbe:
     plugin: str = ""
     callback: str = ""
     busy_since: float | None = None
-    #: id(handle) -> (handle, "table[key]", write, lock_free)
-    held: dict[int, tuple[Any, str, bool, bool]] = field(default_factory=dict)
+    #: id(handle) -> (handle, table, write, lock_free)
+    held: dict[int, tuple[Any, Any, bool, bool]] = field(default_factory=dict)
     #: Held handles already reported as leaked (still held: a release may come later).
     reported: set[int] = field(default_factory=set)
     waits: dict[str, Histogram] = field(default_factory=dict)
@@ -221,17 +221,18 @@ class Probes:
                 return st.busy_since is not None
         return False
 
-    @contextmanager
-    def callback(self, plugin: str, name: str) -> Iterator[ThreadProbe]:
-        """Time one callback of `plugin`, and report the handles it leaves held."""
+    def call(self, plugin: str, name: str, fn: Callable[..., Any], *a: Any, **k: Any) -> Any:
+        """Run `fn(*a, **k)` as one callback of `plugin`: timed, its exception recorded, the
+        handles it leaves held reported. (Not a context manager: this runs per task step.)"""
         st = self.state()
-        outer = (st.plugin, st.callback, st.busy_since)
-        before = set(st.held)
+        outer_plugin, outer_cb, outer_busy = st.plugin, st.callback, st.busy_since
+        held = st.held
+        before = set(held) if held else None
         st.plugin, st.callback = plugin, name
-        t0 = time.perf_counter_ns()
         st.busy_since = time.monotonic()
+        t0 = time.perf_counter_ns()
         try:
-            yield st
+            return fn(*a, **k)
         except BaseException as exc:
             if not isinstance(exc, GeneratorExit | StopIteration):
                 with self._lock:
@@ -244,14 +245,17 @@ class Probes:
                 h = st.calls[(plugin, name)] = Histogram()
             h.add(dt)
             st.lane.ops += 1
-            left = [k for k in st.held if k not in before and k not in st.reported]
-            if left:
-                st.reported.update(left)
-                self._leaked(st, plugin, name, [st.held[k] for k in left])
-            st.plugin, st.callback, st.busy_since = outer
+            if held:
+                left = [
+                    k for k in held if (before is None or k not in before) and k not in st.reported
+                ]
+                if left:
+                    st.reported.update(left)
+                    self._leaked(st, plugin, name, [held[k] for k in left])
+            st.plugin, st.callback, st.busy_since = outer_plugin, outer_cb, outer_busy
 
     def _leaked(
-        self, st: ThreadProbe, plugin: str, name: str, left: list[tuple[Any, str, bool, bool]]
+        self, st: ThreadProbe, plugin: str, name: str, left: list[tuple[Any, Any, bool, bool]]
     ) -> None:
         self.leaks += len(left)
         self.violations.add(
@@ -260,7 +264,9 @@ class Probes:
                 "plugin": plugin,
                 "callback": name,
                 "thread": st.name,
-                "handles": [f"{'write' if w else 'read'} {label}" for _, label, w, _ in left],
+                "handles": [
+                    f"{'write' if w else 'read'} {t.name}[{h._key!r}]" for h, t, w, _ in left
+                ],
                 "why": "a handle was still held when the callback returned",
             },
         )
@@ -294,7 +300,7 @@ class Probes:
             st.handles += 1
             st.lane.ops += 1
             lock_free = h._grant is None and table.thread_safe
-            st.held[id(h)] = (h, f"{table.name}[{key!r}]", write, lock_free)
+            st.held[id(h)] = (h, table, write, lock_free)
             if lock_free and det is not None:
                 dom = table._domain
                 det.trace("acquire", dom, table, key, write)
@@ -311,7 +317,8 @@ class Probes:
         def release(h: EntryHandle, *exc: object) -> Any:
             st = state()
             entry = st.held.pop(id(h), None)
-            st.reported.discard(id(h))
+            if st.reported:
+                st.reported.discard(id(h))
             out = orig(h, *exc)
             if entry is not None and entry[3] and det is not None:
                 table = h._table
@@ -334,9 +341,10 @@ class Probes:
     # -- background runs -------------------------------------------------------------------------
 
     def _wrap_target(self, plugin: str, kind: str, target: Callable[[], Any]) -> Callable[[], Any]:
+        call = self.call
+
         def run() -> Any:
-            with self.callback(plugin, kind):
-                return target()
+            return call(plugin, kind, target)
 
         return run
 
@@ -382,9 +390,10 @@ class Probes:
                 pass
 
     def _wrap_callback(self, plugin: str, cb: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        call = self.call
+
         def callback(*a: Any, **k: Any) -> Any:
-            with self.callback(plugin, cb):
-                return fn(*a, **k)
+            return call(plugin, cb, fn, *a, **k)
 
         return callback
 
@@ -392,15 +401,13 @@ class Probes:
         probes = self
 
         def open_events() -> Iterator[Any]:
-            with probes.callback(plugin, "open"):
-                it = iter(fn())
+            it = probes.call(plugin, "open", lambda: iter(fn()))
+            end = object()
             try:
                 while True:
-                    with probes.callback(plugin, "next_event"):
-                        try:
-                            ev = next(it)
-                        except StopIteration:
-                            return
+                    ev = probes.call(plugin, "next_event", next, it, end)
+                    if ev is end:
+                        return
                     yield ev
             finally:
                 close = getattr(it, "close", None)

@@ -52,7 +52,11 @@ class Histogram:
         self.max_ns = 0
 
     def add(self, ns: int) -> None:
-        i = bucket_of(ns)
+        if ns < _SUB:  # bucket_of, inlined: this runs once per handle
+            i = max(ns, 0)
+        else:
+            b = ns.bit_length() - 1 - _SUB_BITS
+            i = ((b + 1) << _SUB_BITS) | ((ns >> b) & (_SUB - 1))
         self.buckets[i] = self.buckets.get(i, 0) + 1
         self.count += 1
         self.total_ns += ns
