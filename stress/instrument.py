@@ -1,4 +1,5 @@
-"""Run-time probes for plugin runs: every handle, every callback, every background run.
+"""Run-time probes: every handle, every callback, every background run (plugin runs always;
+scenario runs with --detect or --latency).
 
 `Probes.installed()` patches, for the length of a run, the few places every entry handle and
 every plugin thread passes through, and restores them afterwards:
@@ -27,9 +28,10 @@ back on the way out leaves the retry (or another thread) stuck, which the watchd
 final table check report. Only blocked waits are interrupted: the narrower windows where a
 real signal could land between two bytecodes are not modelled.
 
-The patches reach library internals (the handle getters of `concurrent_tables.table` and
-`concurrent_tables.registry`, `EntryHandle._grant`): they are found through `_resolve`, which
-knows where the layout keeps them.
+The patches reach library internals (`Table.read`/`write`, the imported views' getters in
+`concurrent_tables.registry` or, after the layout change, `concurrent_tables.importing.backends`,
+`_new_lock` in `concurrent_tables.locking` or `.locking.rwlock`, `EntryHandle._grant`): they are
+looked up where either layout keeps them.
 """
 
 from __future__ import annotations
@@ -491,9 +493,9 @@ class Probes:
         out: dict[str, Histogram] = {}
         for st in self.threads:
             for plugin, h in list(st.waits.items()):
-                out.setdefault(plugin or "(outside callbacks: harness checks)", Histogram()).merge(
-                    h
-                )
+                # Outside any callback: the harness's checks (main), a native plugin's thread.
+                who = plugin or f"outside callbacks: {st.name}"
+                out.setdefault(who, Histogram()).merge(h)
         return out
 
     def calls_by_plugin(self) -> dict[str, dict[str, Histogram]]:
