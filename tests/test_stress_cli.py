@@ -198,3 +198,15 @@ def test_console_script() -> None:
         pytest.skip("ct-stress not installed in this environment (pip install -e .)")
     r = subprocess.run([str(script), "list"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and "parse-vs-background" in r.stdout
+
+
+def test_compare_bench_results_knows_which_way_is_better() -> None:
+    from stress.compare import compare
+
+    a = {"targets": {}, "parse_step_threadsafe_vs_single": 1.0, "contention_total_vs_single": 0.8}
+    worse = {**a, "parse_step_threadsafe_vs_single": 1.3, "contention_total_vs_single": 0.6}
+    rows, regressed = compare(a, worse, 0.1)
+    assert regressed == ["parse_step_threadsafe_vs_single", "contention_total_vs_single"]
+    better = {**a, "parse_step_threadsafe_vs_single": 0.7, "contention_total_vs_single": 0.95}
+    rows, regressed = compare(a, better, 0.1)
+    assert regressed == [] and all(r[4] == "better" for r in rows)

@@ -7,6 +7,7 @@ their racy, leaking and inverted variants) plus a few made here; each run lasts 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,10 @@ from concurrent_tables import (
     AsyncPlugin,
     EntrySchema,
     Event,
+    ExtractPlugin,
+    ExtractRequest,
     ParsePlugin,
+    SourcePlugin,
     Table,
     TableReader,
     TablesInput,
@@ -259,3 +263,49 @@ def test_user_scenario_by_module_and_its_replay(tmp_path: Path) -> None:
     assert "--detect" in argv
     assert rep["checked"][:2] == ["lost-update", "phantom-update"]  # what it declares, only
     assert "torn-read" not in rep["checked"]
+
+
+class HundredEvents(SourcePlugin):
+    """A user source: 100 events on tids 0..9, then the end of the capture."""
+
+    name = "hundred"
+
+    def open(self) -> Iterator[Event]:
+        for i in range(100):
+            yield Event(ts=i, tid=i % 10, type=1)
+
+
+class HitsField(ExtractPlugin):
+    """Extracts `hits.value` (the hits of key tid % 4); no value for tids 8 and 9."""
+
+    name = "hits-field"
+    fields = ("hits.value",)
+
+    def init(self, tables: TablesInput | None) -> None:
+        assert tables is not None
+        self.hits = tables.get_table("hits", U32)
+        self.field = self.hits.get_field("hits", U64)
+
+    def extract(self, event: Event, request: ExtractRequest, reader: TableReader) -> Any:
+        if event.tid >= 8:
+            raise LookupError("no such thread")  # "no value", as the ABI has it
+        with self.hits.get_entry(reader, event.tid % 4) as h:
+            return h[self.field]
+
+
+@pytest.mark.timeout(30)
+def test_user_source_and_extract_plugin(tmp_path: Path) -> None:
+    code, rep = run(
+        tmp_path,
+        *("--source", f"{HERE}:HundredEvents", "--plugin", f"{ST}:Ticker"),
+        *("--plugin", f"{ST}:Counter", "--plugin", f"{HERE}:HitsField"),
+        *("--invariants", f"{ST}:HitsAddUp", "--duration", "20"),
+    )
+    assert code == 0, rep["violations"] or rep["thread_errors"]
+    summary = rep["scenario_summary"]
+    assert summary["events"] == 100 and summary["source"] == "hundred"  # ended at its EOF
+    assert summary["fields extracted"] == "hits.value"
+    assert summary["extract: no value"] == {"hits-field: hits.value": 20}
+    assert rep["plugins"]["hits-field"]["callback_ns"]["extract"]["count"] == 100
+    assert rep["duration_s"] < 10
+    assert "--source tests.test_stress_plugins:HundredEvents" in rep["reproduce"]
