@@ -212,7 +212,6 @@ class PluginRunner:
         host = PluginHost(plugins, stop_timeout=opts.stall_s + 1.0, record=False)
         errors_counted: Counter[str] = Counter()
         hung: list[str] = []
-        t0 = time.perf_counter()
         with (
             on_interrupt(self.stop) as intr,
             switch_interval(interval),
@@ -235,7 +234,7 @@ class PluginRunner:
                 probes.state()  # the main thread's lane first
                 self.violations.t0 = time.monotonic()
                 monitor.start()
-                t_start = time.perf_counter()
+                t_start = t_init = time.perf_counter()
                 try:
                     host.init()
                     self._collect_invariants()
@@ -275,7 +274,8 @@ class PluginRunner:
         if detector is not None:
             for cycle in detector.cycles():
                 self._violation("lock-order-cycle", **cycle)
-        return self._report(detector, probes, monitor, errors_counted, hung, elapsed, t0, intr)
+        setup = t_start - t_init
+        return self._report(detector, probes, monitor, errors_counted, hung, elapsed, setup, intr)
 
     def _busy_since(self, lane: Lane) -> float | None:
         for st in self.probes.threads:
@@ -422,7 +422,7 @@ class PluginRunner:
         counts: Counter[str],
         hung: list[str],
         elapsed: float,
-        t0: float,
+        setup_s: float,
         intr: Any,
     ) -> RunReport:
         opts, loaded = self.opts, self.loaded
@@ -447,7 +447,7 @@ class PluginRunner:
             if opts.switch_interval_s is None and not opts.detect
             else (opts.switch_interval_s or 1e-6),
             elapsed_s=elapsed,
-            setup_s=0.0,
+            setup_s=setup_s,
             lanes=probes.lanes,
             roles={st.name: self._role(st.name) for st in probes.threads},
             violations=self.violations,
