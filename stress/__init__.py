@@ -9,9 +9,9 @@
 code), `driver` (running one; the threads driver), `host_driver` (through the plugin host),
 `plugin_run` (your plugins in the host), `loading` (MODULE:ATTR and PATH.so), `workload` (the
 built-in event source), `checks` (`@invariant`), `instrument` (handle and callback probes),
-`invariants`, `detect` (--detect), `selftest` (planted bugs), `monitor` (progress, watchdog,
-throughput), `interrupt` (Ctrl-C), `stats` (latency histograms), `report`, `html`, `compare`,
-`bench`, `cli`. See docs/stress.md.
+`invariants`, `detect` (--detect), `selftest` and `planted` (planted bugs), `monitor`
+(progress, watchdog, throughput), `interrupt` (Ctrl-C), `stats` (latency histograms), `report`,
+`html`, `compare`, `bench`, `cli`. See docs/stress.md.
 """
 
 from . import canaries, native, scenarios

@@ -238,7 +238,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
 def test_detect_exercises_the_owner_fast_path(tmp_path: Path) -> None:
     # The owner's fast path without its cross-thread check: `writers --detect` must see the
     # lost updates (before, --detect turned the fast path off and passed).
-    from stress.selftest import planted_fast_path
+    from stress.planted import planted_fast_path
 
     with planted_fast_path():
         code, rep = run(tmp_path, "--scenario", "writers", "--duration", "1.5", "--detect")
