@@ -7,11 +7,45 @@ Every operation that raises leaves the table exactly as it was.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .roles import ThreadRole
 
 
 class TablesError(Exception):
     """Base class of every error raised by concurrent_tables."""
+
+
+# -- definitions: schemas, state types, tables, typed imports ------------------------------------
+
+
+class SchemaError(TablesError, TypeError):
+    """An entry schema class that does not declare valid fields (raised at class creation)."""
+
+
+class StateTypeError(TablesError, TypeError):
+    """A value that names no state type (an annotation, a StateType, or its ABI code)."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__(f"can't convert plugin state type to typeinfo: {value!r}")
+        self.value = value
+
+
+class TableDefinitionError(TablesError, ValueError):
+    """A `Table(...)` whose name, key type or schema is invalid."""
+
+    def __init__(self, table: Any, message: str) -> None:
+        super().__init__(f"table {table!r}: {message}")
+        self.table = table
+
+
+class ImportDeclarationError(TablesError, TypeError):
+    """An import class whose members are not valid declarations."""
+
+
+class ConversionError(TablesError, ValueError):
+    """A key or value from C that cannot become a Python value (NULL pointer, bad UTF-8)."""
 
 
 # -- registry -------------------------------------------------------------------------------------
@@ -111,6 +145,17 @@ class ReadOnlyFieldError(FieldError):
         self.table, self.field = table, field
 
 
+class FieldArgumentError(FieldError, TypeError):
+    """Something other than a `Field` or a field name used to name a field."""
+
+    def __init__(self, table: str, value: Any) -> None:
+        super().__init__(
+            f"table '{table}': expected a Field or a field name, got {type(value).__name__} "
+            f"{value!r}"
+        )
+        self.table, self.value = table, value
+
+
 class ForeignFieldError(FieldError):
     """A field used on an entry of a table it was not resolved on."""
 
@@ -208,6 +253,17 @@ class BorrowError(ConcurrencyError):
         self.table, self.key = table, key
 
 
+class InvalidTimeoutError(ConcurrencyError, ValueError):
+    """A `timeout=` that is not None, TABLE_TIMEOUT or a non-negative number of seconds."""
+
+    def __init__(self, table: str, timeout: Any) -> None:
+        super().__init__(
+            f"table '{table}': invalid timeout {timeout!r}: use seconds >= 0 (math.inf or None "
+            "to wait for ever)"
+        )
+        self.table, self.timeout = table, timeout
+
+
 class LockTimeoutError(ConcurrencyError, TimeoutError):
     """An entry lock was not acquired within the timeout."""
 
@@ -228,3 +284,25 @@ class AccessDeniedError(TablesError, PermissionError):
 
 class PluginError(TablesError):
     """A plugin failed (init, parse, a background thread) or a native plugin reported an error."""
+
+
+class BackgroundError(PluginError):
+    """Errors collected from background work (routines, async tasks), reported at stop."""
+
+    def __init__(self, what: str, errors: list[BaseException]) -> None:
+        lines = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
+        super().__init__(f"{what} failed with {len(errors)} error(s): {lines}")
+        self.errors = list(errors)
+
+
+class ThreadAccessDeniedError(AccessDeniedError, WrongThreadError):
+    """A thread-confined object used from a plugin's routine or async thread."""
+
+    def __init__(self, what: str, owner: int | None, caller: int, role: ThreadRole) -> None:
+        # WrongThreadError's own __init__ builds another message: set its fields by hand.
+        Exception.__init__(
+            self,
+            f"access denied: {what} used from {role} (thread id {caller}); it belongs to "
+            f"thread id {owner}. Rule: {role.rule}",
+        )
+        self.owner, self.caller, self.role = owner, caller, role

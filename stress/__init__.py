@@ -5,13 +5,14 @@
     python -m stress list | selftest | compare A.json B.json | bench
 
 (`ct-stress` is the same command.) Modules: `scenario` (the scenario model and registry),
-`scenarios`, `native` and `canaries` (the scenarios), `api` (table operations for scenario
-code), `driver` (running one; the threads driver), `host_driver` (through the plugin host),
-`plugin_run` (your plugins in the host), `loading` (MODULE:ATTR and PATH.so), `workload` (the
-built-in event source), `checks` (`@invariant`), `instrument` (handle and callback probes),
-`invariants`, `detect` (--detect), `selftest` and `planted` (planted bugs), `monitor`
-(progress, watchdog, throughput), `interrupt` (Ctrl-C), `stats` (latency histograms), `report`,
-`html`, `compare`, `bench`, `cli`. See docs/stress.md.
+`scenarios`, `native` (a package: the scenario, its C workload plugin and that plugin's build)
+and `canaries` (the scenarios), `api` (table operations for scenario code), `driver` (running
+one; the threads driver), `host_driver` (through the plugin host), `plugin_run` (your plugins in
+the host), `loading` (MODULE:ATTR and PATH.so), `workload` (the built-in event source), `checks`
+(`@invariant`), `instrument` (handle and callback probes), `invariants`, `detect` (--detect),
+`selftest` and `planted` (planted bugs), `monitor` (progress, watchdog, throughput), `interrupt`
+(Ctrl-C), `stats` (latency histograms), `report`, `html`, `compare`, `bench`, `cli`. See
+docs/stress.md.
 """
 
 from . import canaries, native, scenarios

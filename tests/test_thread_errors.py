@@ -17,16 +17,16 @@ from typing import Any
 import pytest
 from conftest import make_table, row_ok, run_threads, usable_from_another_thread
 
-from concurrent_tables import (
+from concurrent_tables import EntryHandle, Table
+from concurrent_tables.errors import (
     BorrowError,
     ConcurrencyError,
-    EntryHandle,
     LockTimeoutError,
     ReentrancyError,
     StaleHandleError,
-    Table,
     WrongThreadError,
 )
+from concurrent_tables.table import TABLE_TIMEOUT
 
 Snapshot = list[tuple[int, int, str, int]]
 
@@ -226,7 +226,7 @@ def test_lock_timeout_names_table_and_key(fast_path: bool, wanted: str, holder: 
     errors: list[LockTimeoutError] = []
 
     def request() -> None:
-        for timeout in (-1.0, 0.15):  # -1.0: the table's default
+        for timeout in (TABLE_TIMEOUT, 0.15):
             t0 = time.monotonic()
             with pytest.raises(LockTimeoutError) as ei:
                 t.get_entry(1, write=wanted == "write", timeout=timeout)

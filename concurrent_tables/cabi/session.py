@@ -7,7 +7,7 @@ created, its pool of nested-table handles, the strings it read, its `list_tables
 While the host runs one of the plugin's callbacks, the session is the *current plugin* of that
 thread (context.py) and its phase decides what the plugin may do (the access matrix):
 
-    phase              grants
+    phase              grants (`plugins.access.PHASES`, the one matrix)
     init               tables and fields (list/get/add), reader, writer: parse/extract/listen
                        plugins; other plugins get the same `tables` input, and no access
     parse_event        reader and writer
@@ -34,37 +34,20 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._abi import ffi, lib
 from ..errors import AccessDeniedError, KeyTypeMismatchError
+from ..plugins.access import NO_ACCESS, PHASES
 from ..table import Table
 from ..types import KEY_TYPES
 from . import pins
-from .context import _tls, set_error, swap_session
+from .context import _tls, swap_session
 from .convert import c_string
 from .exported import SlotPool, table_input
-from .externs import extern, install
-from .messages import known_type, owner_text
+from .externs import extern, ignore_error, install
+from .messages import known_type
+from .native_backend import NativeBackend
+from .native_table import NativeTable, import_plugin_table
 
 if TYPE_CHECKING:
-    from .directory import TableDirectory
-    from .native_table import NativeTable
-
-READ: Final = 1
-WRITE: Final = 2
-FIELDS: Final = 4
-REGISTRY: Final = 8
-ALL: Final = READ | WRITE | FIELDS | REGISTRY
-
-#: The phases of a native plugin's life, with what they grant and the rule quoted in denials.
-PHASES: Final[dict[str, tuple[int, str, bool]]] = {
-    # phase: (grants, rule, clean-up when it returns)
-    "init": (ALL, "init: full access (tables, fields, reader, writer)", True),
-    "parse_event": (READ | WRITE, "parse: read/write", True),
-    "extract_fields": (READ, "extract: read only", True),
-    "capture_open": (READ | WRITE, "capture listen: read/write, no fields or tables", False),
-    "capture_close": (READ | WRITE, "capture listen: read/write, no fields or tables", False),
-}
-
-#: The rule quoted when a plugin that neither parses, extracts nor listens touches a table.
-NO_ACCESS_RULE: Final = "plugins that neither parse, extract nor listen: no table access"
+    from ..registry import TableRegistry
 
 _ids = itertools.count(1)
 #: session id (the owner cookie) -> session
@@ -95,15 +78,15 @@ class LogRecord:
 class PluginSession:
     """The host-side state of one native plugin (see the module docstring)."""
 
-    def __init__(self, name: str, directory: TableDirectory, *, api_minor: int = 12) -> None:
+    def __init__(self, name: str, registry: TableRegistry, *, api_minor: int = 12) -> None:
         install()  # our callbacks, whatever else bound them in this process
         self.id = next(_ids)
         self.name = name
-        self.directory = directory
+        self.registry = registry  # where its list_tables, get_table and add_table go
         self.api_minor = api_minor
         self.owner = lib.ct_owner_cookie(self.id)
         self.phase: str | None = None
-        self.grants = 0
+        self.grants: frozenset[str] = frozenset()  # the operations the phase allows
         self.rule = ""
         self.last_error: Any = None
         self.acquired: set[int] = set()
@@ -125,15 +108,16 @@ class PluginSession:
 
         access=False: the plugin has no table capability, nothing is granted.
         """
-        grants, rule, cleanup = PHASES[phase]
+        row = PHASES[phase]
+        cleanup = row.cleanup
         if not access:
-            grants, rule = 0, NO_ACCESS_RULE
+            row = NO_ACCESS
         prev = swap_session(self)
-        self.phase, self.grants, self.rule = phase, grants, rule
+        self.phase, self.grants, self.rule = phase, row.ops, row.rule
         try:
             yield self
         finally:
-            self.phase, self.grants = None, 0
+            self.phase, self.grants = None, frozenset()
             swap_session(prev)
             if cleanup:
                 self.cleanup(f"{phase} of plugin '{self.name}' returned")
@@ -181,7 +165,7 @@ def _session(o: int) -> PluginSession:
 
 
 def _registry_access(s: PluginSession, op: str) -> None:
-    if not s.grants & REGISTRY:
+    if op not in s.grants:
         if s.phase is None:
             raise AccessDeniedError(
                 f"access denied: plugin '{s.name}' cannot {op} outside its init: "
@@ -190,104 +174,79 @@ def _registry_access(s: PluginSession, op: str) -> None:
         raise access_error(s, op)
 
 
-def _fail(exc: BaseException) -> None:
-    try:
-        set_error(owner_text(exc))
-    except BaseException:  # pragma: no cover
-        pass
-
-
 # -- the init input's registry --------------------------------------------------------------------
 
 
 @extern("ct_py_list_tables", error=ffi.NULL)
 def _list_tables(o: int, ntables: Any) -> Any:
-    try:
-        if ntables == ffi.NULL:
-            raise AccessDeniedError("list_tables: ntables is null")
-        ntables[0] = 0
-        s = _session(o)
-        _registry_access(s, "list_tables")
-        names = s.directory.names()
-        arr = ffi.new("ss_plugin_table_info[]", max(1, len(names)))
-        for i, (name, key_type) in enumerate(names):
-            c = s._names.get(name)
-            if c is None:
-                c = s._names[name] = ffi.new("char[]", name.encode())
-            arr[i].name = c
-            arr[i].key_type = int(key_type)
-        s._infos = arr  # valid until this plugin's next list_tables
-        ntables[0] = len(names)
-        return arr
-    except BaseException as exc:
-        _fail(exc)
-        return ffi.NULL
+    if ntables == ffi.NULL:
+        raise AccessDeniedError("list_tables: ntables is null")
+    ntables[0] = 0
+    s = _session(o)
+    _registry_access(s, "list_tables")
+    infos = s.registry.list_tables()
+    arr = ffi.new("ss_plugin_table_info[]", max(1, len(infos)))
+    for i, info in enumerate(infos):
+        c = s._names.get(info.name)
+        if c is None:
+            c = s._names[info.name] = ffi.new("char[]", info.name.encode())
+        arr[i].name = c
+        arr[i].key_type = int(info.key_type)
+    s._infos = arr  # valid until this plugin's next list_tables
+    ntables[0] = len(infos)
+    return arr
 
 
 @extern("ct_py_get_table", error=ffi.NULL)
 def _get_table(o: int, name: Any, key_type: int) -> Any:
-    try:
-        s = _session(o)
-        _registry_access(s, "get_table")
-        want = known_type(key_type)
-        if name == ffi.NULL:
-            raise AccessDeniedError("get_table: table name is null")
-        n = c_string(name, "table name")
-        found = s.directory.find(n)
-        if found is None:
-            return ffi.NULL  # unknown name: NULL without an error, as libsinsp
-        if want not in KEY_TYPES or want is not found.key_type:
-            raise KeyTypeMismatchError(n, want.type_name, found.key_type.type_name)
-        if isinstance(found, Table):
-            return table_input(found)
-        return found.input
-    except BaseException as exc:
-        _fail(exc)
-        return ffi.NULL
+    s = _session(o)
+    _registry_access(s, "get_table")
+    want = known_type(key_type)
+    if name == ffi.NULL:
+        raise AccessDeniedError("get_table: table name is null")
+    n = c_string(name, "table name")
+    found = s.registry.find(n)
+    if found is None:
+        return ffi.NULL  # unknown name: NULL without an error, as libsinsp
+    if want not in KEY_TYPES or want is not found.key_type:
+        raise KeyTypeMismatchError(n, want.type_name, found.key_type.type_name)
+    if isinstance(found, Table):
+        return table_input(found)
+    return found.input  # a native plugin's table: its own input, passed through
 
 
 @extern("ct_py_add_table", error=1)
 def _add_table(o: int, inp: Any) -> int:
-    try:
-        from .native_table import import_plugin_table
-
-        s = _session(o)
-        _registry_access(s, "add_table")
-        import_plugin_table(s, inp)
-        return 0
-    except BaseException as exc:
-        _fail(exc)
-        return 1
+    s = _session(o)
+    _registry_access(s, "add_table")
+    table = import_plugin_table(s, inp)
+    s.registry.export(NativeBackend(table), owner=s.name)
+    s.exported.append(table)
+    return 0
 
 
 # -- owner services -------------------------------------------------------------------------------
 
 
-@extern("ct_py_get_owner_last_error", error=ffi.NULL)
+@extern("ct_py_get_owner_last_error", error=ffi.NULL, onerror=ignore_error)
 def _get_owner_last_error(o: int) -> Any:
-    try:
-        cur: PluginSession | None = getattr(_tls, "session", None)
-        if cur is None:
-            own = getattr(_tls, "error", None)
-            if own is not None:
-                return own  # a plugin thread reads the errors of its own calls
-        s = SESSIONS.get(o)
-        if s is None or s.last_error is None:
-            return ffi.NULL
-        return s.last_error
-    except BaseException:
+    cur: PluginSession | None = getattr(_tls, "session", None)
+    if cur is None:
+        own = getattr(_tls, "error", None)
+        if own is not None:
+            return own  # a plugin thread reads the errors of its own calls
+    s = SESSIONS.get(o)
+    if s is None or s.last_error is None:
         return ffi.NULL
+    return s.last_error
 
 
-@extern("ct_py_log_fn")
+@extern("ct_py_log_fn", onerror=ignore_error)
 def _log_fn(o: int, component: Any, msg: Any, severity: int) -> None:
-    try:
-        s = SESSIONS.get(o)
-        comp = None if component == ffi.NULL else c_string(component, "component")
-        text = "" if msg == ffi.NULL else c_string(msg, "message")
-        name = s.name if s is not None else f"owner {o}"
-        if s is not None:
-            s.logs.append(LogRecord(comp, text, int(severity)))
-        _log.log(_SEVERITY.get(int(severity), logging.INFO), "[%s] %s", comp or name, text)
-    except BaseException:
-        pass
+    s = SESSIONS.get(o)
+    comp = None if component == ffi.NULL else c_string(component, "component")
+    text = "" if msg == ffi.NULL else c_string(msg, "message")
+    name = s.name if s is not None else f"owner {o}"
+    if s is not None:
+        s.logs.append(LogRecord(comp, text, int(severity)))
+    _log.log(_SEVERITY.get(int(severity), logging.INFO), "[%s] %s", comp or name, text)

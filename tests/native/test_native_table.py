@@ -1,17 +1,21 @@
 """Tables a native plugin exports (`add_table`), used from Python as `NativeTable`s.
 
-The test plugin registers `plugin_sample` (uint64 key; u64_val; the str_val it adds itself; with
-sample_nested=1 a TABLE field `children` whose values are per-entry child tables).
+tests/native/plugins/exporter.c registers `plugin_sample` (uint64 key; u64_val; a read-only TABLE
+field `children` whose values are per-entry child tables; the str_val it adds itself).
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from concurrent_tables import (
+from concurrent_tables import StateType
+from concurrent_tables.cabi import NativeTable, last_error
+from concurrent_tables.cabi.loader import NativePlugin
+from concurrent_tables.errors import (
     EntryExistsError,
     EntryNotFoundError,
     FieldDefinitionError,
@@ -24,11 +28,9 @@ from concurrent_tables import (
     ReadOnlyFieldError,
     ReadOnlyHandleError,
     StaleHandleError,
-    StateType,
     WrongThreadError,
 )
-from concurrent_tables.cabi import LocalDirectory, NativeTable, last_error
-from concurrent_tables.cabi.loader import NativePlugin
+from concurrent_tables.registry import TableRegistry
 
 from .conftest import LoadFn
 
@@ -38,8 +40,10 @@ U64, STRING, TABLE = StateType.UINT64, StateType.STRING, StateType.TABLE
 
 
 @pytest.fixture
-def sample(load: LoadFn, directory: LocalDirectory) -> tuple[NativeTable, NativePlugin]:
-    p = load("import=0;sample_nested=1")
+def sample(
+    load: LoadFn, directory: TableRegistry, exporter_so: Path
+) -> tuple[NativeTable, NativePlugin]:
+    p = load(exporter_so)
     nt = directory.find("plugin_sample")
     assert isinstance(nt, NativeTable)
     return nt, p
@@ -192,7 +196,7 @@ def test_confined_to_the_importing_thread(sample: Any) -> None:
     assert isinstance(errors[0], WrongThreadError)
 
 
-def test_python_owned_tables_through_the_importer(directory: LocalDirectory) -> None:
+def test_python_owned_tables_through_the_importer(directory: TableRegistry) -> None:
     """A NativeTable over our own exported handle: same results as through Table."""
     from concurrent_tables.cabi import table_input
 

@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from threading import get_ident
 from typing import Any, Self
 
-from .access import INIT_ACCESS, MATRIX, Capability, capability_names, wrong_thread_error
-from .background import BackgroundError, BackgroundTask, stop_all
-from .errors import PluginError
-from .plugin import (
+from ..errors import BackgroundError, PluginError
+from ..registry import TableRegistry
+from ..roles import wrong_thread_error
+from .access import INIT_ACCESS, PHASES, capability_names
+from .background import BackgroundTask, stop_all
+from .base import (
     AsyncContext,
     AsyncPlugin,
     CaptureListenInput,
@@ -41,13 +43,7 @@ from .plugin import (
     Plugin,
     SourcePlugin,
 )
-from .registry import TableRegistry
 from .tokens import CallbackScope
-
-_INIT_RULE = "init: full access (list/get/export tables, get/add fields)"
-_PARSE_RULE = "parse: " + MATRIX[Capability.PARSE][1]
-_EXTRACT_RULE = "extract: " + MATRIX[Capability.EXTRACT][1]
-_LISTEN_RULE = "capture listen: read/write in capture open/close"
 
 
 @dataclass
@@ -114,7 +110,7 @@ class PluginHost:
             scope = None
             if caps & INIT_ACCESS:
                 scope = CallbackScope(
-                    p.plugin_name, "init", registry=self.registry, rule=_INIT_RULE
+                    p.plugin_name, "init", registry=self.registry, rule=PHASES["init"].rule
                 )
             try:
                 p.init(scope.tables_input if scope is not None else None)
@@ -158,7 +154,7 @@ class PluginHost:
 
     def _listen(self, p: ListenPlugin, callback: str) -> None:
         with CallbackScope(
-            p.plugin_name, callback, reader=True, writer=True, rule=_LISTEN_RULE
+            p.plugin_name, callback, reader=True, writer=True, rule=PHASES[callback].rule
         ) as scope:
             capture = CaptureListenInput(scope, self._start_routine)
             getattr(p, callback)(capture)
@@ -210,7 +206,11 @@ class PluginHost:
             self._evtnum = max(self._evtnum, event.evtnum)
         for p in self._of(ParsePlugin):
             scope = CallbackScope(
-                p.plugin_name, "parse_event", reader=True, writer=True, rule=_PARSE_RULE
+                p.plugin_name,
+                "parse_event",
+                reader=True,
+                writer=True,
+                rule=PHASES["parse_event"].rule,
             )
             assert scope.reader is not None and scope.writer is not None
             try:
@@ -232,7 +232,7 @@ class PluginHost:
         for p, reqs in by_plugin.values():
             # One extract_fields call per plugin per event, as the ABI does.
             with CallbackScope(
-                p.plugin_name, "extract_fields", reader=True, rule=_EXTRACT_RULE
+                p.plugin_name, "extract_fields", reader=True, rule=PHASES["extract_fields"].rule
             ) as scope:
                 assert scope.reader is not None
                 for r in reqs:

@@ -1,0 +1,133 @@
+"""Access control: plugin capabilities, the capability x phase matrix, and background-thread roles.
+
+The matrix (what a plugin may do with tables, by capability and phase):
+
+    capability  init          action phase
+    ----------  ------------  ------------------------------------------------------------
+    source      no access     no access
+    parse       full          read/write (parse_event gets a TableReader and a TableWriter)
+    extract     full          read only (extract requests get a TableReader only)
+    listen      full          capture open/close: read/write; routines: only thread-safe
+                              tables the plugin exported itself
+    async       no access     no access, except the plugin's own thread-safe exported
+                              tables, from the plugin's own background threads
+
+"Full" means a `TablesInput`: list, get and export tables, get and add fields. It exists only
+during `init`. Tokens (`TablesInput`, `TableReader`, `TableWriter`) die when the callback that
+received them returns.
+
+Threads started by the host for a plugin (listen routines, async tasks) carry a `ThreadRole`.
+When such a thread touches a thread-confined object (an imported table, a handle, a
+single-threaded table), the error raised is `ThreadAccessDeniedError`: both an
+`AccessDeniedError` naming the broken rule and a `WrongThreadError` naming both threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Flag, auto
+from typing import Final
+
+
+class Capability(Flag):
+    """What a plugin implements; one plugin may have several."""
+
+    NONE = 0
+    SOURCE = auto()
+    PARSE = auto()
+    EXTRACT = auto()
+    LISTEN = auto()
+    ASYNC = auto()
+
+
+#: Capabilities whose init receives a TablesInput.
+INIT_ACCESS: Final = Capability.PARSE | Capability.EXTRACT | Capability.LISTEN
+
+# -- operations, named as the ABI's vtable slots ------------------------------------------------
+
+#: Reader operations (the reader vtable).
+READER_OPS: Final = (
+    "get_table_name",
+    "get_table_size",
+    "get_table_entry",
+    "read_entry_field",
+    "release_table_entry",
+    "iterate_entries",
+)
+#: Writer operations (the writer vtable).
+WRITER_OPS: Final = (
+    "clear_table",
+    "erase_table_entry",
+    "create_table_entry",
+    "destroy_table_entry",
+    "add_table_entry",
+    "write_entry_field",
+)
+#: Field operations (the fields vtable); listing fields is also a reader's.
+FIELD_OPS: Final = ("list_table_fields", "get_table_field", "add_table_field")
+#: Registry operations (the init input's tables: list, import, export).
+REGISTRY_OPS: Final = ("list_tables", "get_table", "add_table")
+#: What a complete host provides.
+FULL_GRANT: Final = frozenset(READER_OPS + WRITER_OPS)
+
+
+@dataclass(frozen=True)
+class PhaseAccess:
+    """One row of the access matrix: what a callback phase may do with tables, and why."""
+
+    ops: frozenset[str]  # the operations allowed (names of ABI vtable slots)
+    rule: str  # the rule quoted in every denial
+    cleanup: bool  # handles and unattached entries are dropped when the callback returns
+
+    @property
+    def reader(self) -> bool:
+        return "get_table_entry" in self.ops
+
+    @property
+    def writer(self) -> bool:
+        return "write_entry_field" in self.ops
+
+
+_READ = frozenset(READER_OPS) | {"list_table_fields"}
+_WRITE = _READ | frozenset(WRITER_OPS)
+_CAPTURE_RULE = "capture listen: read/write, no fields or tables"
+
+#: The access matrix, by phase: the one table every check reads (the host's callback scopes,
+#: the tokens they hand out, the C bridge's per-plugin sessions). A phase that is not here
+#: (a source plugin's callbacks) has no access at all.
+PHASES: Final[dict[str, PhaseAccess]] = {
+    "init": PhaseAccess(
+        _WRITE | frozenset(FIELD_OPS + REGISTRY_OPS),
+        "init: full access (list/get/export tables, get/add fields)",
+        True,
+    ),
+    "parse_event": PhaseAccess(_WRITE, "parse: read/write", True),
+    "extract_fields": PhaseAccess(_READ, "extract: read only", True),
+    "capture_open": PhaseAccess(_WRITE, _CAPTURE_RULE, False),
+    "capture_close": PhaseAccess(_WRITE, _CAPTURE_RULE, False),
+}
+#: The phase of a plugin without a table capability (source, async): nothing.
+NO_ACCESS: Final = PhaseAccess(
+    frozenset(), "plugins that neither parse, extract nor listen: no table access", False
+)
+
+#: The matrix by capability, for messages and docs: (init phase, action phase).
+MATRIX: Final[dict[Capability, tuple[str, str]]] = {
+    Capability.SOURCE: ("no access", "no access"),
+    Capability.PARSE: ("full access", "read/write"),
+    Capability.EXTRACT: ("full access", "read only"),
+    Capability.LISTEN: (
+        "full access",
+        "read/write in capture open/close; routines: only its own thread-safe exported tables",
+    ),
+    Capability.ASYNC: (
+        "no access",
+        "no access, except its own thread-safe exported tables from its own threads",
+    ),
+}
+
+
+def capability_names(caps: Capability) -> str:
+    """'parse+extract' style name of a capability set."""
+    names = [c.name.lower() for c in Capability if c and c in caps and c.name]
+    return "+".join(names) or "none"
