@@ -14,7 +14,6 @@ threads that did not end).
 
 from __future__ import annotations
 
-import importlib
 import queue
 import sys
 import threading
@@ -25,6 +24,8 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any, Protocol
+
+from concurrent_tables.locking import set_tracer
 
 from .detect import Detector, count_errors
 from .instrument import Probes
@@ -80,24 +81,11 @@ def switch_interval(seconds: float | None) -> Iterator[None]:
         sys.setswitchinterval(old)
 
 
-def _set_tracer() -> Any:
-    """The library's `set_tracer`, wherever the layout keeps it."""
-    for name in ("concurrent_tables.locking.statistics", "concurrent_tables.locking"):
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(mod, "set_tracer"):
-            return mod.set_tracer
-    raise ImportError("concurrent_tables has no set_tracer")
-
-
 @contextmanager
 def tracing(detector: Detector | None) -> Iterator[None]:
     if detector is None:
         yield
         return
-    set_tracer = _set_tracer()
     old = set_tracer(detector.trace)
     try:
         yield

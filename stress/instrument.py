@@ -4,9 +4,9 @@ scenario runs with --detect or --latency).
 `Probes.installed()` patches, for the length of a run, the few places every entry handle and
 every plugin thread passes through, and restores them afterwards:
 
-    Table.read / Table.write, and the imported views' getters    every handle taken
+    Table.read / Table.write (the imported views' too)           every handle taken
     EntryHandle.release / __exit__                               every handle given back
-    EntryHandle.__setitem__ (--detect only)                      a seeded yield per field write
+    WriteHandle.__setitem__ (--detect, plugin runs)              a seeded yield per field write
     CaptureListenInput.start_routine, AsyncContext.start_task    every background run
     the loaded plugins' own callbacks (`wrap_plugin`)            every host callback
 
@@ -28,15 +28,12 @@ back on the way out leaves the retry (or another thread) stuck, which the watchd
 final table check report. Only blocked waits are interrupted: the narrower windows where a
 real signal could land between two bytecodes are not modelled.
 
-The patches reach library internals (`Table.read`/`write`, the imported views' getters in
-`concurrent_tables.registry` or, after the layout change, `concurrent_tables.importing.backends`,
-`_new_lock` in `concurrent_tables.locking` or `.locking.rwlock`, `EntryHandle._grant`): they are
-looked up where either layout keeps them.
+The patches reach library internals: `_new_lock` of `concurrent_tables.locking.rwlock` (the
+factory `_FairRWLock` makes its locks with) and `EntryHandle._grant` (None: a lock-free borrow).
 """
 
 from __future__ import annotations
 
-import importlib
 import random
 import sys
 import threading
@@ -46,7 +43,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from concurrent_tables import AsyncContext, CaptureListenInput, EntryHandle, Plugin, Table
+from concurrent_tables import (
+    TABLE_TIMEOUT,
+    DetachedEntry,
+    EntryHandle,
+    Plugin,
+    Table,
+    WriteHandle,
+)
+from concurrent_tables.locking import rwlock
+from concurrent_tables.plugins.base import AsyncContext, CaptureListenInput
 
 from .invariants import ViolationLog
 from .scenario import Lane
@@ -64,29 +70,10 @@ CALLBACKS = (
     "destroy",
 )
 
-#: Modules whose `_new_lock` makes the entry locks' own locks (the layout before and after).
-_LOCK_FACTORIES = ("concurrent_tables.locking.rwlock", "concurrent_tables.locking")
 #: Chance that a blocking entry-lock wait of the main thread is interrupted (--detect).
 INTERRUPT_PROBABILITY = 0.25
 #: How long an interrupted wait waits before the interrupt lands (at most, seconds).
 INTERRUPT_AFTER_S = 0.002
-
-#: Where the imported views' handle getters live (module, read getter, write getter).
-_VIEW_GETTERS = (
-    ("concurrent_tables.importing.backends", "_get_read", "_get_write"),
-    ("concurrent_tables.registry", "_get_read", "_get_write"),
-)
-
-
-def _resolve(candidates: tuple[tuple[str, str, str], ...]) -> tuple[Any, str, str] | None:
-    for mod, a, b in candidates:
-        try:
-            m = importlib.import_module(mod)
-        except ImportError:
-            continue
-        if hasattr(m, a) and hasattr(m, b):
-            return m, a, b
-    return None
 
 
 class InjectedInterrupt(BaseException):
@@ -279,7 +266,7 @@ class Probes:
         state, det, by_thread = self.state, self.detector, self.by_thread
         perf = time.perf_counter_ns
 
-        def get(table: Table[Any, Any], key: Any, timeout: float | None = -1.0) -> Any:
+        def get(table: Table[Any, Any], key: Any, timeout: Any = TABLE_TIMEOUT) -> Any:
             st = state()
             if det is not None:
                 det.yield_point()
@@ -334,7 +321,7 @@ class Probes:
         yield_point = self.detector.yield_point
 
         def setitem(h: EntryHandle, f: Any, value: Any) -> None:
-            if h._grant is not None or h._table.thread_safe:
+            if h.__class__ is not DetachedEntry and h._table.thread_safe:
                 yield_point()
             orig(h, f, value)
 
@@ -430,11 +417,6 @@ class Probes:
 
         patch(Table, "read", self._wrap_getter(Table.read, False))
         patch(Table, "write", self._wrap_getter(Table.write, True))
-        views = _resolve(_VIEW_GETTERS)
-        if views is not None:
-            mod, r, w = views
-            patch(mod, r, self._wrap_getter(getattr(mod, r), False))
-            patch(mod, w, self._wrap_getter(getattr(mod, w), True))
         patch(EntryHandle, "release", self._wrap_release(EntryHandle.release, "release"))
         patch(EntryHandle, "__exit__", self._wrap_release(EntryHandle.__exit__, "__exit__"))
         patch(
@@ -446,15 +428,9 @@ class Probes:
         if self.detector is not None and self.field_yields:
             # A seeded yield before each field write inside a handle: the window of a
             # read-modify-write, where a handle that fails to exclude others loses an update.
-            patch(EntryHandle, "__setitem__", self._wrap_setitem(EntryHandle.__setitem__))
+            patch(WriteHandle, "__setitem__", self._wrap_setitem(WriteHandle.__setitem__))
         if self.interrupts:
-            for mod_name in _LOCK_FACTORIES:
-                try:
-                    mod = importlib.import_module(mod_name)
-                except ImportError:
-                    continue
-                if "_new_lock" in mod.__dict__:
-                    patch(mod, "_new_lock", self._new_lock_factory(mod.__dict__["_new_lock"]))
+            patch(rwlock, "_new_lock", self._new_lock_factory(rwlock._new_lock))
         try:
             yield self
         finally:

@@ -7,100 +7,66 @@
     planted_release_skipped()  `_FairRWLock.acquire_write` without its undo: interrupted while it
                                waits for the readers, it keeps the lock's gate for ever
 
-Both copy the library's code with one check taken out (marked PLANTED), and find what they
-replace where either layout keeps it (before and after the module moves of issue 9). They exist
-for the Python lock backend only.
+Both copy the library's code with one check taken out (marked PLANTED). They exist for the
+Python lock backend only.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from threading import get_ident
 from typing import Any
 
-from concurrent_tables import EntryHandle, EntryNotFoundError, Table
-
-_TABLE_GETTERS = (("concurrent_tables.table", "_handle_getter"),)
-_VIEW_GETTERS = (
-    ("concurrent_tables.importing.backends", "_get_read", "_get_write", "_ImportedRead",
-     "_ImportedWrite"),
-    ("concurrent_tables.registry", "_get_read", "_get_write", "_ImportedRead", "_ImportedWrite"),
-)  # fmt: skip
-_RWLOCK = ("concurrent_tables.locking.rwlock", "concurrent_tables.locking")
-
-
-def _module_with(candidates: tuple[str, ...], attr: str) -> Any:
-    for name in candidates:
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(mod, attr):
-            return mod
-    raise LookupError(f"{attr} not found in {candidates}")
+from concurrent_tables import (
+    TABLE_TIMEOUT,
+    EntryHandle,
+    Table,
+    WriteHandle,
+)
+from concurrent_tables import table as table_module
+from concurrent_tables.errors import EntryNotFoundError
+from concurrent_tables.locking.domains import checked_timeout
+from concurrent_tables.locking.rwlock import _FairRWLock
 
 
 def _getter_without_check(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHandle]:
-    """`Table.read`/`write` as the library builds them, minus the owner's cross-thread check:
-    the owner takes a key lock-free even while another thread holds (or waits for) its lock."""
+    """`Table.read`/`write` as the library builds them (`table._handle_getter`), minus the
+    owner's cross-thread check: the owner takes a key lock-free even while another thread holds
+    (or waits for) its lock. The imported views take their handles through these too."""
+    locked_handle = table_module._locked_handle
 
-    def get(self: Table[Any, Any], key: Any, timeout: float | None = -1.0) -> EntryHandle:
+    def get(self: Table[Any, Any], key: Any, timeout: Any = TABLE_TIMEOUT) -> EntryHandle:
         self.check_key(key)
+        timeout = self.timeout if timeout is TABLE_TIMEOUT else checked_timeout(self.name, timeout)
         d = self._domain
         tid = get_ident()
         if tid == d.fast_tid:
             borrows = self._borrows
             b = borrows.get(key, 0)
-            if write:
-                if b:
-                    d.fast_conflict(self, key, write, b)
-                borrows[key] = -1
-            else:
-                if b < 0:
-                    d.fast_conflict(self, key, write, b)
-                borrows[key] = b + 1
+            if b and (write or b < 0):
+                d.fast_conflict(self, key, write, b)
+            borrows[key] = -1 if write else b + 1
             # PLANTED: no look at self._slots here (the Dekker pair's second half).
             values = self._entries.get(key)
             if values is None:
                 d.fast_undo(self, key)
                 raise EntryNotFoundError(self.name, key)
             return cls(self, key, values, None, tid)
-        grant = d.acquire(self, key, write, self.timeout if timeout == -1.0 else timeout)
-        values = self._entries.get(key)
-        if values is not None:
-            return cls(self, key, values, grant, tid)
-        d.release(self, key, write, grant)
-        raise EntryNotFoundError(self.name, key)
+        return locked_handle(self, cls, key, write, timeout, tid)
 
     return get
 
 
 @contextmanager
 def planted_fast_path() -> Iterator[None]:
-    from concurrent_tables.handles import ReadHandle, WriteHandle
-
-    saved: list[tuple[Any, str, Any]] = []
+    saved = (Table.__dict__["read"], Table.__dict__["write"])
+    Table.read = _getter_without_check(False, EntryHandle)  # type: ignore[method-assign]
+    Table.write = _getter_without_check(True, WriteHandle)  # type: ignore[method-assign]
     try:
-        saved.append((Table, "read", Table.__dict__["read"]))
-        saved.append((Table, "write", Table.__dict__["write"]))
-        Table.read = _getter_without_check(False, ReadHandle)  # type: ignore[method-assign]
-        Table.write = _getter_without_check(True, WriteHandle)  # type: ignore[method-assign]
-        for mod_name, r, w, rc, wc in _VIEW_GETTERS:
-            try:
-                mod = importlib.import_module(mod_name)
-            except ImportError:
-                continue
-            if hasattr(mod, r):
-                saved += [(mod, r, getattr(mod, r)), (mod, w, getattr(mod, w))]
-                setattr(mod, r, _getter_without_check(False, getattr(mod, rc)))
-                setattr(mod, w, _getter_without_check(True, getattr(mod, wc)))
-                break
         yield
     finally:
-        for obj, name, old in reversed(saved):
-            setattr(obj, name, old)
+        Table.read, Table.write = saved  # type: ignore[method-assign]
 
 
 def _acquire_write_without_undo(self: Any, timeout: float) -> bool:
@@ -123,11 +89,9 @@ def _acquire_write_without_undo(self: Any, timeout: float) -> bool:
 
 @contextmanager
 def planted_release_skipped() -> Iterator[None]:
-    mod = _module_with(_RWLOCK, "_FairRWLock")
-    cls = mod._FairRWLock
-    old = cls.__dict__["acquire_write"]
-    cls.acquire_write = _acquire_write_without_undo
+    old = _FairRWLock.__dict__["acquire_write"]
+    _FairRWLock.acquire_write = _acquire_write_without_undo  # type: ignore[method-assign]
     try:
         yield
     finally:
-        cls.acquire_write = old
+        _FairRWLock.acquire_write = old  # type: ignore[method-assign]

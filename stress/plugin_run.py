@@ -39,18 +39,15 @@ from collections.abc import Mapping
 from contextlib import closing, nullcontext
 from typing import Any
 
-from concurrent_tables import AccessDeniedError as _AccessDenied
-from concurrent_tables import (
+from concurrent_tables import ExtractPlugin, Plugin, PluginHost, SourcePlugin, Table, TablesError
+from concurrent_tables.errors import (
+    AccessDeniedError,
     BackgroundError,
     ConcurrencyError,
-    ExtractPlugin,
+    EntryNotFoundError,
     HandleError,
-    Plugin,
-    PluginHost,
-    SourcePlugin,
-    Table,
-    TablesError,
 )
+from concurrent_tables.types import StateType, value_problem
 
 from .checks import BoundInvariant, collect, evaluate
 from .detect import Detector, count_errors
@@ -78,7 +75,7 @@ PLUGIN_CHECKS = (
 BUG_ERRORS: tuple[type[BaseException], ...] = (
     ConcurrencyError,
     HandleError,
-    _AccessDenied,
+    AccessDeniedError,
     AssertionError,
 )
 #: Entry-lock timeout of the final table check.
@@ -368,8 +365,6 @@ class PluginRunner:
             self.table_checks[name] = f"{n} entries checked"
 
     def _check_table(self, table: Table[Any, Any], plugin: str, path: str, depth: int) -> int:
-        from concurrent_tables.types import StateType, value_problem
-
         n = 0
         fields = table.list_fields()
         for key in table.keys():
@@ -379,9 +374,9 @@ class PluginRunner:
                 self._violation("table-check", plugin=plugin, table=path, key=key,
                                 why="entry not readable: its lock is stuck")  # fmt: skip
                 continue
+            except EntryNotFoundError:
+                continue  # erased since the key snapshot
             except TablesError as exc:
-                if type(exc).__name__ == "EntryNotFoundError":
-                    continue
                 self._violation(
                     "table-check",
                     plugin=plugin,

@@ -42,7 +42,6 @@ import concurrent_tables
 from concurrent_tables import (
     U32,
     U64,
-    AsyncContext,
     AsyncPlugin,
     EntrySchema,
     Event,
@@ -53,6 +52,7 @@ from concurrent_tables import (
     TablesInput,
     TableWriter,
 )
+from concurrent_tables.plugins.base import AsyncContext
 
 from .checks import invariant
 from .loading import PluginSpec
@@ -332,6 +332,7 @@ def run_bug(bug: PlantedBug, budget_s: float, seed: int, backend: str) -> dict[s
         "caught_after_s": at,
         "run_s": round(wall, 3),
         "violations": report.violation_counts,
+        "thread_errors": [e["error"] for e in report.thread_errors],
         "reproduce": report.reproduce,
     }
 
@@ -387,6 +388,8 @@ def run_selftest(
             line = f"MISSED (not planted: {r['why']})"
         else:
             line = f"MISSED in {r['run_s']:.1f}s (expected {bug.expect}); {r['reproduce']}"
+            if r["thread_errors"]:
+                line += f"\n{'':20} first thread error: {r['thread_errors'][0]}"
         print(f"  {bug.name:18} {line}")
     missed = [r["bug"] for r in results if not r["caught"]]
     print(

@@ -16,12 +16,10 @@ import pytest
 from concurrent_tables import (
     U32,
     U64,
-    AsyncContext,
     AsyncPlugin,
     EntrySchema,
     Event,
     ExtractPlugin,
-    ExtractRequest,
     ParsePlugin,
     SourcePlugin,
     Table,
@@ -29,6 +27,8 @@ from concurrent_tables import (
     TablesInput,
     TableWriter,
 )
+from concurrent_tables.plugins.base import AsyncContext, ExtractRequest
+from stress import invariant
 from stress.cli import main
 
 ST = "stress.selftest"
@@ -166,27 +166,29 @@ def test_lock_order_cycle_through_the_owner_fast_path(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(60)
 def test_native_plugin_correct_and_racy(tmp_path: Path) -> None:
-    from concurrent_tables.cabi.build import CompileError, compile_test_plugin
+    from tests.native.build import CompileError, compile_plugin
 
     try:
-        so = str(compile_test_plugin(tmp_path).path)
+        so = str(compile_plugin("counter_thread.c", tmp_path))
     except CompileError as exc:
         pytest.skip(f"no C compiler: {exc}")
-    config = "import=0;export=0;event_types=0;counter_table=counts;counter_key=0;" \
-        "counter_field=n;counter_iters=300"  # fmt: skip
-    args = ["--plugin", so, "--config", config, "--duration", "1", "--detect"]
+    args = ["--plugin", so, "--config", "300", "--duration", "1", "--detect"]
     code, rep = run(tmp_path, "--plugin", f"{HERE}:NativeCounts", *args)
     assert code == 0, rep["violations"] or rep["thread_errors"]
-    assert rep["plugins"]["ct_test_plugin"]["native"] is True
-    assert f"--config '{config}'" in rep["reproduce"]
+    assert rep["plugins"]["ct_counter_thread"]["native"] is True
+    assert "--config 300" in rep["reproduce"]
     code, rep = run(tmp_path, "--plugin", f"{HERE}:RacyNativeCounts", *args)
     assert code == 1
     v = next(v for v in rep["violations"] if v["kind"] == "invariant")
     assert v["details"]["plugin"] == "counts" and v["details"]["final"] is True
 
 
+class Counters(EntrySchema):
+    ct_counter: U64
+
+
 class NativeCounts(ParsePlugin):
-    """Exports `counts`: the native plugin's pthread alone increments key 0 (300 times);
+    """Exports `counters`: the native plugin's pthread alone increments key 7 (300 times);
     the parser counts events on key 1."""
 
     name = "counts"
@@ -194,35 +196,33 @@ class NativeCounts(ParsePlugin):
 
     def init(self, tables: TablesInput | None) -> None:
         assert tables is not None
-        self.table: Table[int, Any] = Table("counts", U64, Cell, thread_safe=True)
-        for k in (0, 1):
+        self.table: Table[int, Any] = Table("counters", U64, Counters, thread_safe=True)
+        for k in (1, 7):
             self.table.add_entry(k, self.table.create_entry())
         tables.export_table(self.table)
         self.parsed = 0
 
     def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
         with self.table.write(self.parse_key) as h:
-            h["n"] += 1
+            h["ct_counter"] += 1
         self.parsed += 1
 
     def _value(self, key: int) -> int:
         with self.table.read(key) as h:
-            return int(h["n"])
+            return int(h["ct_counter"])
 
-    from stress import invariant
-
-    @invariant("counts add up: the C thread's 300, and one per event parsed", online=False)
+    @invariant("counters add up: the C thread's 300, and one per event parsed", online=False)
     def adds_up(self, final: bool) -> bool | str:
-        want = {0: 300, 1: self.parsed} if self.parse_key == 1 else {0: 300 + self.parsed}
+        want = {7: 300, 1: self.parsed} if self.parse_key == 1 else {7: 300 + self.parsed}
         got = {k: self._value(k) for k in want}
         return got == want or f"got {got}, expected {want}"
 
 
 class RacyNativeCounts(NativeCounts):
-    """The parser writes key 0 too: the C thread's read and write are two calls, so Python
+    """The parser writes key 7 too: the C thread's read and write are two calls, so Python
     write handles in between lose its increments (a native handle is a pin, not a lock)."""
 
-    parse_key = 0
+    parse_key = 7
 
 
 @pytest.mark.timeout(30)
