@@ -2,7 +2,8 @@
 
 `CONCURRENT_TABLES_BACKEND=c` or `=python` chooses; unset, the C core is used when the extension
 imports and the interpreter has a GIL (the C core relies on the GIL as its only mutex), and the
-Python core otherwise. Asking for `c` where it cannot run is an error, not a silent fallback.
+Python core otherwise. Asking for `c` where it cannot run (or for an unknown backend) loads the
+Python core with a RuntimeWarning; `lock_backend()` says which core runs.
 Both backends have the same API, errors and guarantees (docs/thread-safety.md, "Backends").
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from types import ModuleType
 from typing import Final
 
@@ -34,15 +36,25 @@ def _load_core() -> tuple[ModuleType | None, str]:
 
 def _select() -> tuple[str, ModuleType | None]:
     want = os.environ.get(VARIABLE, "").strip().lower()
-    if want not in ("", "c", "python"):
-        raise ImportError(f"{VARIABLE}={want!r}: use 'c' or 'python'")
     if want == "python":
         return "python", None
     core, why = _load_core()
-    if core is None and want == "c":
-        raise ImportError(f"{VARIABLE}=c, but the C core cannot run: {why}")
-    return ("c", core) if core is not None else ("python", None)
+    if want not in ("", "c"):
+        why = f"{VARIABLE}={want!r} is not a backend (use 'c' or 'python')"
+    elif want == "c" and core is None:
+        why = f"{VARIABLE}=c, but the C core cannot run: {why}"
+    else:
+        return ("c", core) if core is not None else ("python", None)
+    # Asked for what cannot run: the library still loads (on the reference core), says so, and
+    # `lock_backend()` tells the truth, so that tools can refuse to go on.
+    warnings.warn(f"{why}; using the Python core", RuntimeWarning, stacklevel=2)
+    return "python", None
 
 
 #: "c" or "python": the core behind every `Table` of this process.
 BACKEND, core = _select()
+
+
+def lock_backend() -> str:
+    """The table core this process runs: "c" (the C extension) or "python" (the reference)."""
+    return BACKEND

@@ -144,6 +144,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PyObject *name, *key_type, *registry, *entries, *timeout;
+    PyObject *retired; /* key -> list of entries erased or replaced while in use; or NULL */
     CtDomain *domain;
     double timeout_s;
     int64_t timeout_ns; /* -1: for ever */
@@ -576,6 +577,78 @@ static CtHandle *find_holder(CtEntry *e, unsigned long tid)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Retired entries: conflicts are per key                                                   */
+/*
+ * A thread's own handles conflict per key, as in the Python core: a handle on an entry since
+ * erased or replaced at its key still refuses, in the same thread, a conflicting handle on the
+ * key's new entry, and the erase or clear of that key. So an entry displaced while it has
+ * holders or waiters is kept in `retired[key]` until it is idle again.
+ */
+
+/* Keep `e`, displaced from `key`, while it is in use. 0, or -1 on error. */
+static int retire(CtCore *t, PyObject *key, CtEntry *e)
+{
+    if (!entry_busy(e))
+        return 0;
+    if (t->retired == NULL && (t->retired = PyDict_New()) == NULL)
+        return -1;
+    PyObject *list = PyDict_GetItemWithError(t->retired, key);
+    if (list == NULL) {
+        if (PyErr_Occurred() || (list = PyList_New(0)) == NULL)
+            return -1;
+        int r = PyDict_SetItem(t->retired, key, list);
+        Py_DECREF(list);
+        if (r < 0)
+            return -1;
+    }
+    return PyList_Append(list, (PyObject *)e);
+}
+
+/* Forget `e` among the retired entries of `key` once it is idle (errors are cleared: the entry
+ * is then only kept a little longer). */
+static void retire_prune(CtCore *t, PyObject *key, CtEntry *e)
+{
+    if (t->retired == NULL || entry_busy(e))
+        return;
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    PyObject *list = PyDict_GetItemWithError(t->retired, key);
+    if (list != NULL) {
+        Py_INCREF(list);
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++)
+            if (PyList_GET_ITEM(list, i) == (PyObject *)e) {
+                PySequence_DelItem(list, i);
+                break;
+            }
+        if (PyList_GET_SIZE(list) == 0)
+            PyDict_DelItem(t->retired, key);
+        Py_DECREF(list);
+    }
+    PyErr_Clear();
+    PyErr_Restore(et, ev, tb);
+}
+
+/* This thread's handle on the entry at `key` or on a retired one there (a write one first). */
+static CtHandle *find_mine(CtCore *t, PyObject *key, CtEntry *current, unsigned long me)
+{
+    CtHandle *found = current != NULL ? find_holder(current, me) : NULL;
+    if (t->retired == NULL || PyDict_GET_SIZE(t->retired) == 0 ||
+        (found != NULL && found->mode == H_WRITE))
+        return found;
+    PyObject *list = PyDict_GetItemWithError(t->retired, key);
+    if (list == NULL) {
+        PyErr_Clear();
+        return found;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        CtHandle *h = find_holder((CtEntry *)PyList_GET_ITEM(list, i), me);
+        if (h != NULL && (found == NULL || h->mode == H_WRITE))
+            found = h;
+    }
+    return found;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Core: keys, errors                                                                       */
 
 static PyObject *key_type_name(CtCore *t)
@@ -787,6 +860,7 @@ static void handle_end(CtHandle *h, int how)
     h->how = (unsigned char)how;
     holder_unlink(e, h);
     entry_ungrant(h->table->domain, e, h->mode == H_WRITE);
+    retire_prune(h->table, h->key, e);
 }
 
 /* Release a live handle of this thread (the tracer sees it if `trace`). */
@@ -1285,6 +1359,13 @@ static PyTypeObject DetachedType = {
 /* Grant at once if the state allows: 1 granted, 0 must wait, -1 error (conflict). */
 static int try_grant(CtCore *t, CtEntry *e, PyObject *key, unsigned long me, int write)
 {
+    if (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0) {
+        CtHandle *old = find_mine(t, key, NULL, me); /* on an entry once at this key */
+        if (old != NULL && (old->mode == H_WRITE || write)) {
+            conflict_error(t, key, old->mode == H_WRITE, write);
+            return -1;
+        }
+    }
     if (e->holders == NULL && (e->state == 0 || revoke_grants(e))) {
         /* No live handle: the entry is free, or granted to waiters that have not run since
          * (they wait for the GIL). Taking it now keeps the running thread running instead of
@@ -1480,6 +1561,7 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
                 PyDict_GetItemWithError(t->entries, key) != (PyObject *)e) {
                 /* erased or replaced while this thread waited: start again */
                 entry_ungrant(d, e, write);
+                retire_prune(t, key, e);
                 eo = PyDict_GetItemWithError(t->entries, key);
                 Py_DECREF(e);
                 if (eo == NULL)
@@ -1489,6 +1571,8 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
             }
         }
         if (r < 0) {
+            if (pinned == NULL && PyDict_GetItemWithError(t->entries, key) != (PyObject *)e)
+                retire_prune(t, key, e); /* a waiter that gave up on a displaced entry */
             Py_DECREF(e);
             return NULL;
         }
@@ -1720,6 +1804,9 @@ static PyObject *core_add_entry(CtCore *t, PyObject *args, PyObject *kwds)
         return NULL;
     if (replaced && !replace)
         return raise_with(E_EntryExists, "(OO)", t->name, key);
+    PyObject *old = replaced ? PyDict_GetItemWithError(t->entries, key) : NULL;
+    if (old != NULL && retire(t, key, (CtEntry *)old) < 0)
+        return NULL;
     if (PyDict_SetItem(t->entries, key, (PyObject *)h->entry) < 0)
         return NULL;
     h->how = HOW_ATTACHED;
@@ -1735,12 +1822,12 @@ static PyObject *core_erase_entry(CtCore *t, PyObject *key)
     PyObject *eo = PyDict_GetItemWithError(t->entries, key);
     if (eo == NULL && PyErr_Occurred())
         return NULL;
-    if (eo != NULL && find_holder((CtEntry *)eo, PyThread_get_thread_ident()) != NULL)
+    if (find_mine(t, key, (CtEntry *)eo, PyThread_get_thread_ident()) != NULL)
         return raise_with(E_Reentrancy, "(OOs)", t->name, key,
                           "cannot erase an entry this thread holds a handle on");
     if (eo == NULL)
         return entry_not_found(t, key);
-    if (PyDict_DelItem(t->entries, key) < 0)
+    if (retire(t, key, (CtEntry *)eo) < 0 || PyDict_DelItem(t->entries, key) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -1755,9 +1842,18 @@ static PyObject *core_clear(CtCore *t, PyObject *Py_UNUSED(ignored))
         Py_ssize_t pos = 0;
         PyObject *key, *eo;
         while (PyDict_Next(t->entries, &pos, &key, &eo))
-            if (find_holder((CtEntry *)eo, me) != NULL)
+            if (find_mine(t, key, (CtEntry *)eo, me) != NULL)
                 return raise_with(E_Reentrancy, "(OOs)", t->name, key,
                                   "cannot clear a table while this thread holds a handle");
+        pos = 0;
+        while (t->retired != NULL && PyDict_Next(t->retired, &pos, &key, &eo))
+            if (find_mine(t, key, NULL, me) != NULL)
+                return raise_with(E_Reentrancy, "(OOs)", t->name, key,
+                                  "cannot clear a table while this thread holds a handle");
+        pos = 0;
+        while (PyDict_Next(t->entries, &pos, &key, &eo))
+            if (retire(t, key, (CtEntry *)eo) < 0)
+                return NULL;
     }
     PyObject *fresh = PyDict_New();
     if (fresh == NULL)
@@ -1902,6 +1998,7 @@ static int core_traverse(CtCore *t, visitproc visit, void *arg)
     Py_VISIT(t->key_type);
     Py_VISIT(t->registry);
     Py_VISIT(t->entries);
+    Py_VISIT(t->retired);
     Py_VISIT(t->timeout);
     Py_VISIT(t->domain);
     return 0;
@@ -1914,6 +2011,7 @@ static int core_clear_refs(CtCore *t)
     Py_CLEAR(t->key_type);
     Py_CLEAR(t->registry);
     Py_CLEAR(t->entries);
+    Py_CLEAR(t->retired);
     Py_CLEAR(t->timeout);
     return 0;
 }

@@ -130,9 +130,20 @@ def test_handle_keeps_erased_or_replaced_entry() -> None:
     e = t.create_entry()
     e["pid"] = 7
     assert t.add_entry(1, e) is False
-    with t.read(1, 0) as r:  # the new entry is free: nobody holds it
-        assert r["pid"] == 7
+
+    def read_pid() -> int:
+        with t.read(1, 0) as r:
+            return int(r["pid"])
+
+    assert in_thread(read_pid) == 7  # another thread reads the new entry at once
+    # This thread still holds the key (through its old entry): conflicts are per key.
+    with pytest.raises(ReentrancyError):
+        t.read(1, 0)
+    with pytest.raises(ReentrancyError):
+        t.erase_entry(1)
     h.release()
+    with t.write(1, 0) as w:
+        assert w["pid"] == 7
 
 
 @pytest.mark.parametrize("change", ["erase", "replace"])
