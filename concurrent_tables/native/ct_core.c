@@ -6,7 +6,8 @@
  *   Domain  shared by a top-level table and every table nested in its entries: the owner
  *           thread, the mode (thread-safe or confined to the owner) and the lock statistics.
  *   Core    one table: its name, key type, field registry (a Python FieldRegistry), default
- *           timeout, and `entries`, a dict key -> Entry.
+ *           timeout, `entries` (a dict key -> Entry) and `retired` (key -> entries erased or
+ *           replaced while still in use).
  *   Entry   one entry: its values (inline, or a separate array once a dynamic field grows
  *           it), its reader/writer state, the live handles on it (holders) and the threads
  *           waiting for it (a FIFO queue).
@@ -52,6 +53,11 @@
  *   run yet (a convoy: every hand-over costs a GIL switch). A waiter is overtaken at most
  *   once per wait, so it is not starved by a thread that keeps taking the entry.
 
+ *   Conflicts are per key. A thread's own handle on an entry since erased or replaced (a
+ *   retired entry of that key) still refuses, in that thread, a conflicting handle on the key's
+ *   new entry, and the erase or clear of the key: the same errors as the Python core, whose
+ *   locks are per key. Other threads do not wait for retired entries.
+ *
  *   After a wait the waiter checks that its entry is still the one at the key: if the entry
  *   was erased or replaced meanwhile, it gives the grant back and starts again (a handle is
  *   linearised at its acquisition, as in the Python backend).
@@ -71,6 +77,10 @@
  *   its entry: an acquirer that would have to wait checks whether each holder's thread still
  *   exists (its thread state in the interpreter), and releases the handles of exited threads,
  *   with a ResourceWarning; those handles are stale afterwards.
+ *
+ * Not covered: fork() while other threads wait on an entry (their waiters live on their
+ * stacks, which the child does not have), and subinterpreters (the module keeps its state,
+ * the free list and the tracer, in C statics).
  *
  * Statistics and tracer
  * ---------------------
