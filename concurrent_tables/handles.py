@@ -9,13 +9,14 @@ belongs to that thread. Fields are read with `h[field]` and written with `h[fiel
 
 from __future__ import annotations
 
+import warnings
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import backend, slots
 from .errors import FieldArgumentError, ForeignFieldError, ReadOnlyHandleError, StaleHandleError
 from .fields import Field
-from .locking import unborrow
+from .locking.domains import DEAD
 from .roles import wrong_thread_error
 from .types import StateType
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 V = TypeVar("V")
 
-_DEAD = -1  # the thread id of a handle whose scope has ended (get_ident() is never -1)
+_DEAD = DEAD  # the thread id of a handle whose scope has ended (get_ident() is never < 0)
 _STRING = StateType.STRING
 
 
@@ -89,7 +90,7 @@ class EntryHandle:
 
     @property
     def alive(self) -> bool:
-        return self._tid != _DEAD
+        return self._tid >= 0
 
     @property
     def view(self) -> ApiRules | None:
@@ -154,45 +155,34 @@ class EntryHandle:
         return self._grant if isinstance(self._grant, str) else "released"
 
     def _check(self) -> None:
-        if self._tid == _DEAD:
+        if self._tid < 0:
             raise StaleHandleError(self._table.name, self._key, self._how())
         raise wrong_thread_error(
             f"handle on entry {self._key!r} of table '{self._table.name}'", self._tid, get_ident()
         )
 
     # -- scope ------------------------------------------------------------------------------------
+    #
+    # Interrupts: a KeyboardInterrupt or asynchronous exception is delivered only at a call
+    # boundary. A lock-free borrow ends, and the handle dies, in one run of bytecodes without a
+    # call; a locked grant ends under the domain's mutex, where the handle dies with the slot's
+    # bookkeeping (SharedDomain._release). A release that an exception stops before that point
+    # is tried once more; a handle that still holds its entry when it is collected is released
+    # by `__del__`, from whatever thread collects it, with a ResourceWarning.
 
     def release(self) -> None:
         """End the handle's scope and release its lock. Releasing twice is a no-op."""
         tid = self._tid
         if tid != get_ident():
-            if tid == _DEAD:
+            if tid < 0:
                 return
             self._check()
-        self._tid = _DEAD
-        table = self._table
-        if self._grant is None:  # a lock-free borrow (owner fast path or single-threaded table)
-            unborrow(table, self._key)
-        else:
-            table._domain.release(table, self._key, self.write, self._grant)  # type: ignore[union-attr]
-
-    def __enter__(self) -> EntryHandle:
-        return self
-
-    # release() with `unborrow` inlined: `with` blocks are the hot path, and a call costs
-    # ~60 ns here.
-    def __exit__(self, t: object, v: object, tb: object) -> None:
-        tid = self._tid
-        if tid != get_ident():  # never true for a live handle used by its own thread
-            if tid == _DEAD:
-                return
-            self._check()
-        self._tid = _DEAD
         grant = self._grant
         table = self._table
-        if grant is None:
-            borrows = table._borrows
+        if grant is None:  # a lock-free borrow (owner fast path or single-threaded table)
             key = self._key
+            borrows = table._borrows
+            self._tid = _DEAD
             b = borrows[key]
             if b == 1 or b == -1:
                 del borrows[key]
@@ -202,7 +192,42 @@ class EntryHandle:
             if slots_in_use and key in slots_in_use:  # another thread waits for this key
                 table._domain.wake()
         else:
-            table._domain.release(table, self._key, self.write, grant)  # type: ignore[union-attr]
+            _release_locked(self, table, grant)
+
+    def __enter__(self) -> EntryHandle:
+        return self
+
+    # release(), repeated: `with` blocks are the hot path, and a call costs ~60 ns here.
+    def __exit__(self, t: object, v: object, tb: object) -> None:
+        tid = self._tid
+        if tid != get_ident():  # never true for a live handle used by its own thread
+            if tid < 0:
+                return
+            self._check()
+        grant = self._grant
+        table = self._table
+        if grant is None:
+            key = self._key
+            borrows = table._borrows
+            self._tid = _DEAD  # dies with its borrow: no call until the borrow is gone
+            b = borrows[key]
+            if b == 1 or b == -1:
+                del borrows[key]
+            else:
+                borrows[key] = b - 1
+            slots_in_use = table._slots
+            if slots_in_use and key in slots_in_use:  # another thread waits for this key
+                table._domain.wake()
+        else:
+            _release_locked(self, table, grant)
+
+    def __del__(self) -> None:
+        try:
+            tid = self._tid
+        except AttributeError:  # never finished its construction
+            return
+        if tid != _DEAD:
+            _abandoned(self, tid)
 
     def __repr__(self) -> str:
         mode = "write" if self.write else "read"
@@ -280,9 +305,51 @@ class DetachedEntry(WriteHandle):
     def __exit__(self, t: object, v: object, tb: object) -> None:
         return None
 
+    def __del__(self) -> None:
+        return None  # holds no entry
+
     def __repr__(self) -> str:
         state = "" if self.alive else f" ({self._how()})"
         return f"<detached entry of {self._table.name}{state}>"
+
+
+def _release_locked(h: EntryHandle, table: Table[Any, Any], grant: Any) -> None:
+    """Give back `h`'s entry lock; once more if an exception stopped the first release early."""
+    domain: Any = table._domain
+    try:
+        domain.release(table, h._key, h.write, grant, h)
+    finally:
+        if h._tid >= 0:  # interrupted before the handle died with its grant
+            domain.release(table, h._key, h.write, grant, h)
+
+
+def _abandoned(h: EntryHandle, tid: int) -> None:
+    """Release a collected handle that still holds its entry (or waits in its slot), and warn."""
+    table = h._table
+    grant = h._grant
+    key = h._key
+    if grant is None:  # a lock-free borrow: ended without a call, as in __exit__
+        borrows = table._borrows
+        h._tid = _DEAD
+        b = borrows[key]
+        if b == 1 or b == -1:
+            del borrows[key]
+        else:
+            borrows[key] = b - 1
+        slots_in_use = table._slots
+        if slots_in_use and key in slots_in_use:
+            table._domain.wake()
+    else:
+        table._domain.release(table, key, h.write, grant, h)  # type: ignore[union-attr]
+    if tid >= 0:
+        mode = "write" if h.write else "read"
+        warnings.warn(
+            f"abandoned {mode} handle on entry {key!r} of table '{table.name}' released by "
+            "garbage collection (use it in a with block, or call release())",
+            ResourceWarning,
+            stacklevel=2,
+            source=h,
+        )
 
 
 def apply_view(handle: EntryHandle, view: ApiRules) -> None:

@@ -113,6 +113,7 @@ class Table(Generic[K, S]):
         self.key_type = key_type
         self._registry = registry
         self._domain = domain
+        domain.tables.add(self)
         self.timeout = timeout
         self._entries: dict[Any, list[Any]] = {}
         self._borrows: dict[Any, int] = {}  # owner/confined handles: n readers, or -1 writer
@@ -251,7 +252,7 @@ class Table(Generic[K, S]):
             raise ForeignEntryError(
                 self.name, "add_entry called on entry not created by create_table_entry"
             )
-        if entry._tid == _DEAD:
+        if entry._tid < 0:
             raise StaleHandleError(self.name, "<detached>", entry._how())
         if entry._tid != get_ident():
             entry._check()
@@ -401,29 +402,46 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
         d = self._domain
         tid = get_ident()
         if tid == d.fast_tid:  # a single-threaded table, or a thread-safe table's owner
+            try:  # one dict operation: another thread may erase the key meanwhile
+                values: Any = self._entries[key]
+            except KeyError:
+                values = None
+            h = _new(cls)  # = cls(self, key, values, None, tid), without the __init__ call
+            h._table, h._key, h._values, h._registry = self, key, values, self._registry
+            h._grant, h._view = None, None
+            # From reading the borrow count to returning the handle (or undoing the borrow),
+            # no call: an interrupt cannot split the borrow from the handle that owns it (a
+            # handle lost after `return` is released when collected), and no other thread
+            # (a collector ending a borrow) runs in between.
             borrows = self._borrows
-            b = borrows.get(key, 0)
-            if b and (write or b < 0):  # this thread's own handle conflicts: refuse
-                d.fast_conflict(self, key, write, b)
-            borrows[key] = -1 if write else b + 1
-            slots = self._slots
-            if slots and key in slots:  # read after publishing the borrow: the Dekker half
-                d.fast_undo(self, key)  # another thread is on this key: take the lock
-            else:
-                values = self._entries.get(key)
+            b = borrows[key] if key in borrows else 0
+            if not b or not (write or b < 0):
+                borrows[key] = -1 if write else b + 1
+                h._tid = tid
+                slots = self._slots
+                if (not slots or key not in slots) and values is not None:
+                    return h
+                # Another thread is on this key (the Dekker half: slots read after publishing
+                # the borrow), or there is no entry: take the borrow back.
+                h._tid = _DEAD
+                if b:
+                    borrows[key] = b
+                else:
+                    del borrows[key]
+                if slots and key in slots:
+                    d.wake()
                 if values is None:
-                    d.fast_undo(self, key)
                     raise EntryNotFoundError(self.name, key)
-                h = _new(cls)  # = cls(self, key, values, None, tid), without the __init__ call
-                h._table, h._key, h._values, h._registry = self, key, values, self._registry
-                h._grant, h._tid, h._view = None, tid, None
-                return h
+            else:  # this thread's own handle conflicts: refuse
+                h._tid = _DEAD
+                d.fast_conflict(self, key, write, b)
         return _locked_handle(self, cls, key, write, timeout, tid)
 
     return get
 
 
 _new = object.__new__
+_NO_VALUES: list[Any] = []  # a locked handle's values until its grant
 
 
 def _fill_getters() -> None:
@@ -450,17 +468,22 @@ def _locked_handle(
     timeout: float | None,
     tid: int,
 ) -> EntryHandle:
-    """`read`/`write`'s locked path: the domain grants the entry lock, or refuses."""
+    """`read`/`write`'s locked path: the domain grants the entry lock, or refuses.
+
+    The handle exists before the lock is asked for, and the domain records the grant in it
+    as it makes it: an exception at any point leaves a handle that gives back what it holds.
+    """
+    h = _new(cls)
+    h._table, h._key, h._values, h._registry = table, key, _NO_VALUES, table._registry
+    h._grant, h._tid, h._view = None, _DEAD, None
     d = table._domain
-    grant = d.acquire(table, key, write, timeout)
-    try:
-        values = table._entries.get(key)
-        if values is not None:
-            return cls(table, key, values, grant, tid)
-    except BaseException:  # no handle will ever release the lock: give it back now
-        d.release(table, key, write, grant)  # type: ignore[union-attr]
-        raise
-    d.release(table, key, write, grant)  # type: ignore[union-attr]
+    d.acquire(table, key, write, timeout, h)
+    try:  # one dict operation: another thread may erase the key meanwhile
+        h._values = table._entries[key]
+        return h
+    except KeyError:
+        pass
+    h.release()
     raise EntryNotFoundError(table.name, key)
 
 
@@ -478,7 +501,7 @@ def borrow_now(table: Table[Any, Any], key: Any, write: bool) -> bool:
     if get_ident() != d.fast_tid:
         return False
     borrows = table._borrows
-    b = borrows.get(key, 0)
+    b = borrows[key] if key in borrows else 0  # no call until the borrow is published
     if write:
         if b:
             d.fast_conflict(table, key, write, b)

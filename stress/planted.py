@@ -69,22 +69,26 @@ def planted_fast_path() -> Iterator[None]:
         Table.read, Table.write = saved  # type: ignore[method-assign]
 
 
-def _acquire_write_without_undo(self: Any, timeout: float) -> bool:
+def _acquire_write_without_undo(
+    self: Any, timeout: float, slot: Any, tid: int, handle: Any
+) -> bool:
     """`_FairRWLock.acquire_write` without its undo: interrupted in the second wait, it keeps
     the gate (`c_lock_read`) for ever."""
     if not timeout:
         if not self.c_lock_read.acquire(False):
             return False
-        if self.c_lock_write.acquire(False):
-            return True
-        self.c_lock_read.release()
-        return False
-    if not self.c_lock_read.acquire(True, timeout):
-        return False
-    ok: bool = self.c_lock_write.acquire(True, timeout)  # PLANTED: no try/finally
-    if not ok:
-        self.c_lock_read.release()
-    return ok
+        if not self.c_lock_write.acquire(False):
+            self.c_lock_read.release()
+            return False
+    else:
+        if not self.c_lock_read.acquire(True, timeout):
+            return False
+        if not self.c_lock_write.acquire(True, timeout):  # PLANTED: no try/finally
+            self.c_lock_read.release()
+            return False
+    slot.writer = tid
+    handle._grant, handle._tid = slot, tid
+    return True
 
 
 @contextmanager

@@ -244,11 +244,13 @@ class NoLockDomain(SharedDomain):
     def __init__(self, owner: int | None = None) -> None:
         super().__init__(owner, fast_path=False)  # fast_tid = 0: every handle goes to acquire
 
-    def acquire(self, table: Any, key: Any, write: bool, timeout: float | None) -> Any:
-        return "no lock"
+    def acquire(
+        self, table: Any, key: Any, write: bool, timeout: float | None, handle: Any
+    ) -> None:
+        handle._grant, handle._tid = "no lock", threading.get_ident()
 
-    def release(self, table: Any, key: Any, write: bool, grant: Any) -> None:
-        return None
+    def release(self, table: Any, key: Any, write: bool, grant: Any, handle: Any) -> None:
+        handle._tid = -1
 
     def held_by_me(self, table: Any, key: Any) -> bool:
         return False

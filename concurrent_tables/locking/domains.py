@@ -39,6 +39,7 @@ import math
 import sys
 import threading
 import time
+import weakref
 from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,12 @@ if TYPE_CHECKING:
 
 _GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
 _POOL_MAX = 64
+_WAIT_SLICE = 0.05  # longest sleep of a wait for the owner's lock-free handle
+
+#: A handle's `_tid` when it holds nothing: its scope ended, or it was never granted.
+DEAD = -1
+#: A handle's `_tid` while its thread is counted among its slot's users without the lock.
+WAITING = -2
 
 
 class _Slot:
@@ -83,6 +90,16 @@ class _Domain:
         # The thread that may take lock-free handles (0: none). Table.read/write read it inline.
         self.fast_tid = self.owner
         self.errors = 0
+        # Every table of the family (top-level and nested), for counting held borrows.
+        self.tables: weakref.WeakSet[Table[Any, Any]] = weakref.WeakSet()
+
+    def borrowed(self) -> int:
+        """Keys with a lock-free borrow (a held handle) and no lock slot, over every table."""
+        n = 0
+        for t in list(self.tables):
+            slots = t._slots
+            n += sum(1 for k in list(t._borrows) if k not in slots)
+        return n
 
     def fast_undo(self, table: Table[Any, Any], key: Any) -> None:
         """Take back a borrow just published (the key turned out taken, or missing)."""
@@ -117,7 +134,9 @@ class ConfinedDomain(_Domain):
             # A plugin's routine/async thread gets an access denial naming the matrix rule.
             raise wrong_thread_error(what, self.owner, tid)
 
-    def acquire(self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None) -> Any:
+    def acquire(
+        self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None, handle: Any
+    ) -> None:
         """A handle requested off the lock-free path: only another thread gets here: refuse it."""
         tid = get_ident()
         raise wrong_thread_error(f"table '{table.name}'", self.owner, tid)
@@ -133,7 +152,7 @@ class ConfinedDomain(_Domain):
         return _NO_LOCK
 
     def statistics(self) -> LockStatistics:
-        return LockStatistics(False, 0, 0, 0.0, 0, self.errors, 0)
+        return LockStatistics(False, 0, 0, 0.0, 0, self.errors, self.borrowed())
 
 
 def unborrow(table: Table[Any, Any], key: Any) -> None:
@@ -141,7 +160,7 @@ def unborrow(table: Table[Any, Any], key: Any) -> None:
 
     The one definition of a borrow's end; `EntryHandle.__exit__` inlines the same steps.
     """
-    borrows = table._borrows
+    borrows = table._borrows  # no call until the borrow is gone: an interrupt cannot split it
     b = borrows[key]
     if b == 1 or b == -1:
         del borrows[key]
@@ -220,56 +239,74 @@ class SharedDomain(_Domain):
             self.cond.notify_all()
 
     # -- acquire (locked path) --------------------------------------------------------------------
+    #
+    # Interrupts (see rwlock._FairRWLock): every change of a slot's bookkeeping is recorded in
+    # the requesting `handle` in the same run of bytecodes (no call between), so that an
+    # exception landing at any call boundary finds the handle saying what its thread holds:
+    # nothing (`_tid` DEAD), a place among the slot's users (`_tid` WAITING, `_grant` the
+    # slot), or the entry lock (`_tid` the thread, `_grant` the slot). Its release, or its
+    # collection (`EntryHandle.__del__`), gives that back.
 
-    def acquire(self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None) -> Any:
+    def acquire(
+        self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None, handle: Any
+    ) -> None:
+        """Grant `handle` (made by the caller, DEAD) the entry lock of `key`, or raise."""
         timeout = checked_timeout(table.name, timeout)
         if _stats._tracer is not None:
             _stats._tracer("acquire", self, table, key, write)
-        slot = self._slow_acquire(table, key, write, timeout, get_ident())
+        self._slow_acquire(table, key, write, timeout, get_ident(), handle)
         if _stats._tracer is not None:
             try:
                 _stats._tracer("acquired", self, table, key, write)
             except BaseException:  # the caller never gets the grant: give the lock back
-                self._release(table, key, write, slot, get_ident())
+                self._release(table, key, write, handle._grant, handle)
                 raise
-        return slot
 
     def _slow_acquire(
-        self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None, tid: int
-    ) -> _Slot:
+        self,
+        table: Table[Any, Any],
+        key: Any,
+        write: bool,
+        timeout: float | None,
+        tid: int,
+        handle: Any,
+    ) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.mutex:  # the Condition's own lock; `with self.cond` costs two more calls
-            slot, shared = self._enter_slot(table, key, write, tid)
-            if shared:
-                return slot  # a second read piggybacks on this thread's first one
+            slot = self._enter_slot(table, key, write, tid, handle)
+            if handle._tid == tid:
+                return  # a second read piggybacks on this thread's first one
             if tid != self.owner:
-                self._wait_for_owner(table, key, write, slot, deadline, timeout)
-        self._take(table, key, write, slot, deadline, timeout, tid)
-        return slot
+                self._wait_for_owner(table, key, write, slot, deadline, timeout, handle)
+        self._take(table, key, write, slot, deadline, timeout, tid, handle)
 
     def _enter_slot(
-        self, table: Table[Any, Any], key: Any, write: bool, tid: int
-    ) -> tuple[_Slot, bool]:
+        self, table: Table[Any, Any], key: Any, write: bool, tid: int, handle: Any
+    ) -> _Slot:
         """Under mutex: refuse a self-deadlock, publish the key's slot and count us in it.
 
-        Returns the slot and whether this is a second read by a thread that holds one: it
-        shares the first (taking the read lock again would deadlock behind a queued writer).
+        A second read by a thread that holds one shares the first (taking the read lock again
+        would deadlock behind a queued writer): `handle` is then granted at once.
         """
         if tid == self.owner:
-            b = table._borrows.get(key, 0)
+            borrows = table._borrows
+            b = borrows[key] if key in borrows else 0
             if b and (write or b < 0):
                 held = "write" if b < 0 else "read"
                 self._refuse(table, key, write, f"a lock-free {held} handle on this entry")
-        slot = table._slots.get(key)
-        if slot is None:  # publishing the slot is this side's half of the Dekker pair
+        slots = table._slots
+        slot: _Slot
+        if key in slots:
+            slot = slots[key]
+        else:  # publishing the slot is this side's half of the Dekker pair
             slot = _Slot(self._pool.pop() if self._pool else _FairRWLock())
-            table._slots[key] = slot
+            slots[key] = slot
             self.locks_in_use += 1
-        try:
-            if slot.writer == tid:
-                self._refuse(table, key, write, "a write handle")
-            mine = slot.readers.get(tid)
-            if mine is not None:
+        readers = slot.readers
+        if slot.writer == tid or tid in readers:
+            try:
+                if slot.writer == tid:
+                    self._refuse(table, key, write, "a write handle")
                 if write:
                     self.errors += 1
                     raise ReentrancyError(
@@ -278,13 +315,15 @@ class SharedDomain(_Domain):
                         "this thread holds a read handle; upgrading it to a "
                         "write handle would deadlock (release the read handle first)",
                     )
-                slot.readers[tid] = mine + 1
-                return slot, True
-            slot.users += 1
-        except BaseException:
-            self._drop_slot_if_unused(table, key)
-            raise
-        return slot, False
+            except BaseException:
+                self._drop_slot_if_unused(table, key)
+                raise
+            readers[tid] += 1  # granted: recorded with the handle, no call between
+            handle._grant, handle._tid = slot, tid
+            return slot
+        slot.users += 1
+        handle._grant, handle._tid = slot, WAITING
+        return slot
 
     def _refuse(self, table: Table[Any, Any], key: Any, write: bool, held: str) -> None:
         self.errors += 1
@@ -301,22 +340,32 @@ class SharedDomain(_Domain):
         slot: _Slot,
         deadline: float | None,
         timeout: float | None,
+        handle: Any,
     ) -> None:
-        """Under mutex: wait out a conflicting lock-free handle of the owner on this key."""
+        """Under mutex: wait out a conflicting lock-free handle of the owner on this key.
+
+        Waits in slices: a wake-up lost to an interrupted releaser costs one slice, not a hang.
+        """
         try:
             while True:
-                b = table._borrows.get(key, 0)
+                b = table._borrows.get(key, 0)  # the owner's, changed without the mutex
                 if not (b < 0 or (write and b > 0)):
                     return
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
+                left = _WAIT_SLICE if deadline is None else deadline - time.monotonic()
+                if left <= 0:
                     self.timeouts += 1
                     raise _timed_out(table, key, write, timeout)
-                self.cond.wait(left)
+                self.cond.wait(min(left, _WAIT_SLICE))
         except BaseException:  # timed out, or interrupted while waiting
-            slot.users -= 1
-            self._drop_slot_if_unused(table, key)
+            self._leave(table, key, slot, handle)
             raise
+
+    def _leave(self, table: Table[Any, Any], key: Any, slot: _Slot, handle: Any) -> None:
+        """Under mutex: a handle that waited without a grant leaves the slot's users."""
+        if handle._tid == WAITING and handle._grant is slot:
+            handle._tid = DEAD
+            slot.users -= 1
+        self._drop_slot_if_unused(table, key)
 
     def _take(
         self,
@@ -327,40 +376,36 @@ class SharedDomain(_Domain):
         deadline: float | None,
         timeout: float | None,
         tid: int,
+        handle: Any,
     ) -> None:
         """Outside mutex: take the entry lock itself, or leave the slot as it was."""
-        take = slot.rw.acquire_write if write else slot.rw.acquire_read
-        ok = False
+        rw = slot.rw
+        take = rw.acquire_write if write else rw.acquire_read
         try:
-            ok = take(0)
-            if not ok:
+            if not take(0, slot, tid, handle):
                 t0 = time.perf_counter()
-                ok = take(_left(deadline))
+                take(_left(deadline), slot, tid, handle)
                 waited = time.perf_counter() - t0
                 self.contended += 1
                 if waited > self.longest_wait:
                     self.longest_wait = waited
         finally:
-            if ok:
-                # Recorded without the mutex: only this thread writes its own holder entry, and
-                # the slot cannot be dropped while `users` counts us.
-                if write:
-                    slot.writer = tid
-                else:
-                    slot.readers[tid] = 1
-            else:  # timed out, or an exception (KeyboardInterrupt...) hit the wait
+            # The grant is recorded in the slot and the handle by the lock itself; recorded
+            # without the mutex: only this thread writes its own holder entry, and the slot
+            # cannot be dropped while `users` counts us.
+            if handle._tid != tid:  # timed out, or an exception (KeyboardInterrupt...) hit
                 with self.mutex:
-                    slot.users -= 1
-                    self._drop_slot_if_unused(table, key)
-        if not ok:
+                    self._leave(table, key, slot, handle)
+        if handle._tid != tid:
             self.timeouts += 1
             raise _timed_out(table, key, write, timeout)
 
     def _drop_slot_if_unused(self, table: Table[Any, Any], key: Any) -> None:
         """Retire a key's slot once nobody holds or waits for it (under mutex)."""
-        slot = table._slots.get(key)
+        slots = table._slots
+        slot = slots[key] if key in slots else None
         if slot is not None and not slot.users and not slot.readers and not slot.writer:
-            del table._slots[key]
+            del slots[key]
             self.locks_in_use -= 1
             # A lock left taken by an exception in a window no handler covers is dropped here
             # rather than reused for another key: the key gets a fresh lock next time.
@@ -369,29 +414,57 @@ class SharedDomain(_Domain):
 
     # -- release ----------------------------------------------------------------------------------
 
-    def release(self, table: Table[Any, Any], key: Any, write: bool, grant: Any) -> None:
-        self._release(table, key, write, grant, get_ident())
+    def release(
+        self, table: Table[Any, Any], key: Any, write: bool, grant: Any, handle: Any
+    ) -> None:
+        """End `handle`'s grant (from any thread: a collected handle is released by the GC's)."""
+        self._release(table, key, write, grant, handle)
         if _stats._tracer is not None:
             _stats._tracer("release", self, table, key, write)
 
     def _release(
-        self, table: Table[Any, Any], key: Any, write: bool, slot: _Slot, tid: int
+        self, table: Table[Any, Any], key: Any, write: bool, slot: _Slot, handle: Any
     ) -> None:
         with self.mutex:
+            tid = handle._tid
+            if tid < 0:  # released meanwhile (or never granted): nothing to give back
+                if tid == WAITING:
+                    self._leave(table, key, slot, handle)
+                return
+            # The handle dies with its grant's bookkeeping, in one run of bytecodes; the entry
+            # lock's own release follows (a lock an exception leaves taken is reclaimed or
+            # retired: rwlock._FairRWLock).
+            handle._tid = DEAD
             self.acquisitions += 1  # counted here, under the mutex, once per locked handle
+            rw = slot.rw
+            # The lock's release steps are written out here (a method call would be one more
+            # call boundary before them), each in the `finally` of the one before.
             if write:
                 slot.writer = 0
-                slot.rw.release_write()
+                slot.users -= 1
+                try:
+                    rw.c_lock_write.release()
+                finally:
+                    try:
+                        rw.c_lock_read.release()
+                    finally:
+                        self._drop_slot_if_unused(table, key)
             else:
-                n = slot.readers[tid] - 1
+                readers = slot.readers
+                n = readers[tid] - 1
                 if n:
-                    slot.readers[tid] = n
+                    readers[tid] = n
                     return
-                del slot.readers[tid]
-                # Releasing never blocks on an entry lock, so it may run under mutex.
-                slot.rw.release_read()
-            slot.users -= 1
-            self._drop_slot_if_unused(table, key)
+                del readers[tid]
+                slot.users -= 1
+                try:
+                    # Releasing never blocks on an entry lock, so it may run under mutex.
+                    with rw.c_lock_read_count:
+                        rw.v_read_count -= 1
+                        if not rw.v_read_count:
+                            rw.c_lock_write.release()
+                finally:
+                    self._drop_slot_if_unused(table, key)
 
     def held_by_me(self, table: Table[Any, Any], key: Any) -> bool:
         tid = get_ident()
@@ -409,5 +482,5 @@ class SharedDomain(_Domain):
             self.longest_wait,
             self.timeouts,
             self.errors,
-            self.locks_in_use,
+            self.locks_in_use + self.borrowed(),
         )

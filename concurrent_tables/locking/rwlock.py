@@ -1,4 +1,4 @@
-"""The per-entry reader-writer lock: readerwriterlock's `RWLockFair`, exception-safe."""
+"""The per-entry reader-writer lock: readerwriterlock's `RWLockFair`, interrupt-safe."""
 
 from __future__ import annotations
 
@@ -19,13 +19,19 @@ def _left_or_now(deadline: float | None, timeout: float) -> float:
     return 0.0 if deadline is None and timeout == 0 else _left(deadline)
 
 
+#: `Lock.acquire`'s first argument, for `list.extend(map(lock.acquire, _BLOCK, (timeout,)))`:
+#: the lock is taken and its result stored by C code, with no call boundary in between where an
+#: interrupt could separate the two.
+_BLOCK = (True,)
+
+
 def _new_lock() -> Any:
     # Resolved at call time, so that an interleaving explorer's patched Lock is used.
     return threading.Lock()
 
 
 class _FairRWLock(RWLockFair):
-    """readerwriterlock's `RWLockFair`, taken and released through exception-safe methods.
+    """readerwriterlock's `RWLockFair`, taken and released through interrupt-safe methods.
 
     The state and the algorithm are RWLockFair's: every acquirer passes through the gate
     (`c_lock_read`) in turn; a writer keeps the gate while it waits for the readers to leave and
@@ -38,60 +44,108 @@ class _FairRWLock(RWLockFair):
     Why not RWLockFair's own `gen_rlock()`/`gen_wlock()` lockables: they leave internal locks
     taken when an exception (a KeyboardInterrupt, a signal handler's) interrupts a blocked
     acquire - a writer interrupted while it waits for the readers keeps the gate for ever, and
-    every later user of that lock hangs. Here each step is undone when a later step fails or
-    raises. They also allocate an object per acquisition; these methods do not.
+    every later user of that lock hangs. They also allocate an object per acquisition.
+
+    Interrupts. CPython delivers a KeyboardInterrupt or an asynchronous exception only at a
+    call boundary (function entry, after a call, a backward jump), never between two plain
+    bytecodes. So:
+
+    - Each internal lock is taken by `list.extend(map(lock.acquire, ...))`, so that whether we
+      hold it is known even when an exception lands right after the acquisition.
+    - A grant is recorded where it is made: `acquire_*` take the caller's `slot`, thread id and
+      `handle`, and write the holder record and the handle's ownership in the same run of
+      bytecodes (no call between) that completes the acquisition. An exception after that finds
+      the handle owning the grant; its release (or its collection) gives it back.
+    - A resource lock orphaned by an exception (taken, then the taker lost the result) is
+      recognised and reclaimed: whoever holds the gate and finds `c_lock_write` taken while no
+      reader is counted owns it (a writer holds the gate while it holds the resource; readers
+      take it only under the gate and count themselves in the same run of bytecodes).
+    - Each release step that must follow another runs in a `finally`.
+
+    A lock an uncovered window still leaves taken (a profiler raising before a release) is
+    retired with its slot instead of being pooled (`idle()` is false).
     """
 
     def __init__(self) -> None:
         super().__init__(lock_factory=_new_lock)
 
-    def acquire_write(self, timeout: float) -> bool:
-        """Take the lock exclusively; timeout in seconds, 0 = don't wait, -1 = for ever."""
-        if not timeout:  # the first, non-blocking try of every acquisition: no clock reads
-            if not self.c_lock_read.acquire(False):
-                return False
-            ok = False
-            try:
-                ok = self.c_lock_write.acquire(False)
-            finally:
-                if not ok:
-                    self.c_lock_read.release()
-            return ok
-        deadline = None if timeout < 0 else time.monotonic() + timeout
-        if not self.c_lock_read.acquire(True, timeout):
-            return False
-        ok = False
-        try:
-            ok = self.c_lock_write.acquire(True, _left(deadline))
-        finally:
-            if not ok:
-                self.c_lock_read.release()
-        return ok
+    def acquire_write(self, timeout: float, slot: Any, tid: int, handle: Any) -> bool:
+        """Take the lock exclusively; timeout in seconds, 0 = don't wait, -1 = for ever.
 
-    def acquire_read(self, timeout: float) -> bool:
-        """Take the lock shared; timeout as for acquire_write."""
+        On success `slot.writer` is `tid` and `handle` holds the grant.
+        """
         deadline = None if timeout <= 0 else time.monotonic() + timeout
-        if not self.c_lock_read.acquire(True, timeout):
-            return False
+        gate: list[bool] = []
+        res: list[bool] = []
         try:
-            if not self.c_lock_read_count.acquire(True, _left_or_now(deadline, timeout)):
+            gate.extend(map(self.c_lock_read.acquire, _BLOCK, (timeout,)))
+            if not gate[0]:
                 return False
-            try:
-                # The gate is ours, so no writer is inside: this never waits long.
-                if not self.v_read_count and not self.c_lock_write.acquire(
-                    True, _left_or_now(deadline, timeout)
-                ):
+            if self.c_lock_write.locked() and not self.v_read_count:
+                res.append(True)  # orphaned by an interrupted holder: we hold the gate: ours
+            else:
+                res.extend(
+                    map(self.c_lock_write.acquire, _BLOCK, (_left_or_now(deadline, timeout),))
+                )
+                if not res[0]:
                     return False
-                self.v_read_count += 1
-            finally:
-                self.c_lock_read_count.release()
+            slot.writer = tid  # granted: recorded before any further call
+            handle._grant, handle._tid = slot, tid
         finally:
-            self.c_lock_read.release()
+            if slot.writer != tid and gate and gate[0]:  # not granted: give back what we took
+                try:
+                    if res and res[0]:
+                        self.c_lock_write.release()
+                finally:
+                    self.c_lock_read.release()
+        return True
+
+    def acquire_read(self, timeout: float, slot: Any, tid: int, handle: Any) -> bool:
+        """Take the lock shared; timeout as for acquire_write.
+
+        On success `slot.readers[tid]` is 1 and `handle` holds the grant.
+        """
+        deadline = None if timeout <= 0 else time.monotonic() + timeout
+        gate: list[bool] = []
+        try:
+            gate.extend(map(self.c_lock_read.acquire, _BLOCK, (timeout,)))
+            if not gate[0]:
+                return False
+            with self.c_lock_read_count:  # taken without a call boundary before the body
+                # The gate is ours, so no writer is inside: this never waits long, and a
+                # resource held while no reader is counted was orphaned: it is ours.
+                if not self.v_read_count and not self.c_lock_write.locked():
+                    res: list[bool] = []
+                    try:
+                        res.extend(
+                            map(
+                                self.c_lock_write.acquire,
+                                _BLOCK,
+                                (_left_or_now(deadline, timeout),),
+                            )
+                        )
+                        if not res[0]:
+                            return False
+                        self.v_read_count += 1  # granted: recorded before any further call
+                        slot.readers[tid] = 1
+                        handle._grant, handle._tid = slot, tid
+                    finally:
+                        if res and res[0] and handle._tid != tid:
+                            self.c_lock_write.release()
+                else:
+                    self.v_read_count += 1  # granted: recorded before any further call
+                    slot.readers[tid] = 1
+                    handle._grant, handle._tid = slot, tid
+        finally:
+            if gate and gate[0]:
+                self.c_lock_read.release()
         return True
 
     def release_write(self) -> None:
-        self.c_lock_write.release()
-        self.c_lock_read.release()
+        try:
+            self.c_lock_write.release()
+        finally:
+            self.c_lock_read.release()
 
     def release_read(self) -> None:
         with self.c_lock_read_count:

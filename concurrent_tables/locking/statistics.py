@@ -37,4 +37,4 @@ class LockStatistics:
     longest_wait_s: float  # longest wait for a contended entry lock
     timeouts: int  # LockTimeoutError raised
     errors: int  # ReentrancyError / BorrowError raised instead of a deadlock
-    locks_in_use: int  # entry keys that currently have a lock
+    locks_in_use: int  # entry keys held (a handle, lock-free or locked) or waited for now
