@@ -397,8 +397,10 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
             kc is not self._ktype or kc is str or kc is int
         ):
             self.check_key(key)
-        # checked even where no wait happens, so that a bad timeout fails on every path
-        timeout = self.timeout if timeout is TABLE_TIMEOUT else checked_timeout(self.name, timeout)
+        # checked even where no wait happens, so that a bad timeout fails on every path; the
+        # table's own is resolved on the locked path only
+        if timeout is not TABLE_TIMEOUT:
+            timeout = checked_timeout(self.name, timeout)
         d = self._domain
         tid = get_ident()
         if tid == d.fast_tid:  # a single-threaded table, or a thread-safe table's owner
@@ -435,6 +437,8 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
             else:  # this thread's own handle conflicts: refuse
                 h._tid = _DEAD
                 d.fast_conflict(self, key, write, b)
+        if timeout is TABLE_TIMEOUT:
+            timeout = self.timeout
         return _locked_handle(self, cls, key, write, timeout, tid)
 
     return get
