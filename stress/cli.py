@@ -258,7 +258,7 @@ def parser() -> argparse.ArgumentParser:
         "--backend",
         default=None,
         metavar="NAME",
-        help="lock backend to test (default: $CONCURRENT_TABLES_BACKEND, else python)",
+        help="lock backend to test: c, python or all (default: the one the library runs)",
     )
     s.add_argument("--seed", type=int, default=1, metavar="N", help="seed (1)")
     s.add_argument("--json", default=None, metavar="PATH", help="write the JSON results here")
