@@ -1650,7 +1650,7 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
                 }
                 else {
                     r = wait_grant(t, e, key, write, tns, ts);
-                    if (g_probe != NULL)
+                    if (t0 != 0) /* the probe was set when this acquisition began */
                         waited_ns = now_ns() - t0;
                 }
             }
