@@ -286,6 +286,14 @@ class PluginError(TablesError):
     """A plugin failed (init, parse, a background thread) or a native plugin reported an error."""
 
 
+class TaskUsageError(PluginError, ValueError):
+    """A background task misused: a negative interval, or started twice."""
+
+    def __init__(self, task: str, message: str) -> None:
+        super().__init__(f"background task '{task}': {message}")
+        self.task = task
+
+
 class BackgroundError(PluginError):
     """Errors collected from background work (routines, async tasks), reported at stop."""
 
