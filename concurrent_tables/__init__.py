@@ -3,8 +3,6 @@
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .access import Capability, ThreadAccessDeniedError, ThreadRole
-from .background import BackgroundError, BackgroundTask
 from .errors import (
     AccessDeniedError,
     BorrowError,
@@ -30,15 +28,26 @@ from .errors import (
     TableExistsError,
     TableNotFoundError,
     TablesError,
+    ThreadAccessDeniedError,
     WrongThreadError,
 )
 from .falco import add_thread, threads_table
 from .fields import Field, FieldInfo
 from .handles import DetachedEntry, EntryHandle
-from .host import EventResult, PluginHost
-from .imports import Custom, ImportDeclarationError, Imported, ImportedNested, TableImport, api_name
+from .importing.backends import DetachedView, EntryView, LocalBackend, TableBackend
+from .importing.declarations import (
+    Custom,
+    ImportDeclarationError,
+    Imported,
+    ImportedNested,
+    TableImport,
+    api_name,
+)
+from .importing.table import ImportedTable, NestedFields
 from .locking import LockStatistics
-from .plugin import (
+from .plugins.access import Capability
+from .plugins.background import BackgroundError, BackgroundTask
+from .plugins.base import (
     AsyncContext,
     AsyncPlugin,
     CaptureListenInput,
@@ -50,19 +59,8 @@ from .plugin import (
     Plugin,
     SourcePlugin,
 )
-from .registry import (
-    DetachedView,
-    EntryView,
-    ImportedTable,
-    LocalBackend,
-    NestedFields,
-    TableBackend,
-    TableInfo,
-    TableRegistry,
-)
-from .schema import EntrySchema, NestedTable, Private, ReadOnly, SchemaError, factory
-from .table import DEFAULT_TIMEOUT, Table
-from .tokens import (
+from .plugins.host import EventResult, PluginHost
+from .plugins.tokens import (
     CallbackScope,
     TableReader,
     TablesInput,
@@ -70,6 +68,10 @@ from .tokens import (
     ValidatedTableReader,
     ValidatedTableWriter,
 )
+from .registry import TableInfo, TableRegistry
+from .roles import ThreadRole
+from .schema import EntrySchema, NestedTable, Private, ReadOnly, SchemaError, factory
+from .table import DEFAULT_TIMEOUT, Table
 from .types import I8, I16, I32, I64, U8, U16, U32, U64, Bool, StateType, String
 
 if TYPE_CHECKING:

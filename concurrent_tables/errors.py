@@ -7,7 +7,10 @@ Every operation that raises leaves the table exactly as it was.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .roles import ThreadRole
 
 
 class TablesError(Exception):
@@ -228,3 +231,16 @@ class AccessDeniedError(TablesError, PermissionError):
 
 class PluginError(TablesError):
     """A plugin failed (init, parse, a background thread) or a native plugin reported an error."""
+
+
+class ThreadAccessDeniedError(AccessDeniedError, WrongThreadError):
+    """A thread-confined object used from a plugin's routine or async thread."""
+
+    def __init__(self, what: str, owner: int | None, caller: int, role: ThreadRole) -> None:
+        # WrongThreadError's own __init__ builds another message: set its fields by hand.
+        Exception.__init__(
+            self,
+            f"access denied: {what} used from {role} (thread id {caller}); it belongs to "
+            f"thread id {owner}. Rule: {role.rule}",
+        )
+        self.owner, self.caller, self.role = owner, caller, role

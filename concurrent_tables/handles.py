@@ -12,7 +12,6 @@ from __future__ import annotations
 from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
-from .access import wrong_thread_error
 from .errors import (
     ForeignFieldError,
     InvalidValueError,
@@ -22,6 +21,7 @@ from .errors import (
 )
 from .fields import Field
 from .locking import unborrow
+from .roles import wrong_thread_error
 from .types import StateType, value_problem
 
 if TYPE_CHECKING:

@@ -120,7 +120,7 @@ OWN_TIDS = range(1000, 1200)  # created and erased by the parser only
 ASYNC_BASE = 10_000_000  # async lane i inserts ASYNC_BASE * (i + 1) + n
 ASYNC_INFLIGHT = 32  # announced entries an async lane keeps before it waits for acks
 ASYNC_PACE = 2  # beyond ASYNC_INFLIGHT, a lane announces once per ASYNC_PACE source events
-PROBE_EVERY = 256  # every 256th event is a "probe" event: misuse probes
+PROBE_EVERY = 256  # one event in 256 is a "probe" event: misuse probes
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +266,7 @@ class ParseVsBackground(Scenario):
         """The next event of a small simulated system (the source's own model, `world`)."""
         self.made += 1
         world = self.world
-        if self.made % PROBE_EVERY == 0:
+        if self.made % PROBE_EVERY == PROBE_EVERY // 4:  # the first one early: short runs probe too
             kind, tid, fd, text = "probe", rng.choice(STABLE_TIDS), 0, ""
         else:
             r = rng.random()

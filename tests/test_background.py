@@ -8,8 +8,8 @@ import time
 import pytest
 
 from concurrent_tables import BackgroundError, BackgroundTask, ThreadRole
-from concurrent_tables.access import ROUTINE, current_role
-from concurrent_tables.background import stop_all
+from concurrent_tables.plugins.background import stop_all
+from concurrent_tables.roles import ROUTINE, current_role
 
 
 @pytest.mark.timeout(10)

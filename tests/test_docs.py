@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import concurrent_tables.locking
+import concurrent_tables.locking.domains
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -42,11 +42,11 @@ def test_plugins_md_example_output() -> None:
 
 
 def test_thread_safety_guide_quotes_the_lock_order_of_locking_py() -> None:
-    """The lock order is written once, in locking.py; the guide must quote it exactly."""
-    doc = concurrent_tables.locking.__doc__
+    """The lock order is written once, in locking/domains.py; the guide must quote it exactly."""
+    doc = concurrent_tables.locking.domains.__doc__
     assert doc is not None
     source = re.search(r"^Lock order \(.*?\):\n\n(.*?)\n\n", doc, flags=re.S | re.M)
-    assert source is not None, "locking.py's docstring lost its 'Lock order' paragraph"
+    assert source is not None, "locking/domains.py's docstring lost its 'Lock order' paragraph"
     quoted = re.findall(
         r"^```text\n(.*?)^```", (DOCS / "thread-safety.md").read_text(), re.S | re.M
     )

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PluginError
 from ..fields import Field, FieldInfo
-from ..plugin import (
+from ..importing.backends import ForwardingBackend, LocalBackend, NestedFieldsBackend
+from ..plugins.base import (
     CaptureListenInput,
     Event,
     ExtractPlugin,
@@ -29,16 +30,17 @@ from ..plugin import (
     ParsePlugin,
     Plugin,
 )
-from ..registry import ForwardingBackend, LocalBackend, NestedFieldsBackend, TableRegistry
+from ..plugins.tokens import TableReader, TablesInput, TableWriter
+from ..registry import TableRegistry
 from ..table import Table
-from ..tokens import TableReader, TablesInput, TableWriter
 from ..types import StateType
 from .directory import LocalDirectory
 from .loader import NativePlugin
 from .native_table import NativeDetachedEntry, NativeEntryHandle, NativeField, NativeTable
 
 if TYPE_CHECKING:
-    from ..registry import DetachedView, EntryView, ImportedTable
+    from ..importing.backends import DetachedView, EntryView
+    from ..importing.table import ImportedTable
 
 
 class RegistryDirectory:

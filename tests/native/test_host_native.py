@@ -20,10 +20,11 @@ from concurrent_tables import (
 from concurrent_tables.cabi import NativeTable
 from concurrent_tables.cabi.hostlink import NativeBackend, load_native_plugin
 from concurrent_tables.falco import add_thread, threads_table
-from concurrent_tables.host import PluginHost
-from concurrent_tables.plugin import Event, ExtractPlugin, ExtractRequest, ParsePlugin
-from concurrent_tables.registry import ImportedTable, TableRegistry
-from concurrent_tables.tokens import TableReader, TablesInput, TableWriter
+from concurrent_tables.importing.table import ImportedTable
+from concurrent_tables.plugins.base import Event, ExtractPlugin, ExtractRequest, ParsePlugin
+from concurrent_tables.plugins.host import PluginHost
+from concurrent_tables.plugins.tokens import TableReader, TablesInput, TableWriter
+from concurrent_tables.registry import TableRegistry
 
 from .helpers import TEST_ONLY_CDEF, checks, failed, thread_done, thread_status
 

@@ -24,12 +24,8 @@ single-threaded table), the error raised is `ThreadAccessDeniedError`: both an
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
 from enum import Flag, auto
 from typing import Final
-
-from .errors import AccessDeniedError, WrongThreadError
 
 
 class Capability(Flag):
@@ -66,68 +62,3 @@ def capability_names(caps: Capability) -> str:
     """'parse+extract' style name of a capability set."""
     names = [c.name.lower() for c in Capability if c and c in caps and c.name]
     return "+".join(names) or "none"
-
-
-# -- background-thread roles ------------------------------------------------------------------
-
-ROUTINE: Final = "capture-listen routine"
-ASYNC_TASK: Final = "async task"
-
-_RULES: Final = {
-    ROUTINE: "routines may only use thread-safe tables their own plugin exported",
-    ASYNC_TASK: (
-        "async plugins have no table access, except their own thread-safe exported tables "
-        "from their own threads"
-    ),
-}
-
-
-@dataclass(frozen=True)
-class ThreadRole:
-    """Why a host-started thread exists: plugin `plugin`'s routine or async task."""
-
-    plugin: str
-    kind: str  # ROUTINE or ASYNC_TASK
-
-    @property
-    def rule(self) -> str:
-        """The matrix rule that governs this thread."""
-        return _RULES.get(self.kind, "this thread has no table access")
-
-    def __str__(self) -> str:
-        return f"the {self.kind} thread of plugin '{self.plugin}'"
-
-
-_local = threading.local()
-
-
-def current_role() -> ThreadRole | None:
-    """The role of the calling thread, or None for threads the host did not start."""
-    role: ThreadRole | None = getattr(_local, "role", None)
-    return role
-
-
-def set_role(role: ThreadRole | None) -> None:
-    """Mark the calling thread (done by `BackgroundTask` at thread start)."""
-    _local.role = role
-
-
-class ThreadAccessDeniedError(AccessDeniedError, WrongThreadError):
-    """A thread-confined object used from a plugin's routine or async thread."""
-
-    def __init__(self, what: str, owner: int | None, caller: int, role: ThreadRole) -> None:
-        # WrongThreadError's own __init__ builds another message: set its fields by hand.
-        Exception.__init__(
-            self,
-            f"access denied: {what} used from {role} (thread id {caller}); it belongs to "
-            f"thread id {owner}. Rule: {role.rule}",
-        )
-        self.owner, self.caller, self.role = owner, caller, role
-
-
-def wrong_thread_error(what: str, owner: int | None, caller: int) -> WrongThreadError:
-    """The error for `what` used off its thread: a denial if the caller is a plugin thread."""
-    role = current_role()
-    if role is not None:
-        return ThreadAccessDeniedError(what, owner, caller, role)
-    return WrongThreadError(what, owner, caller)

@@ -21,13 +21,14 @@ from collections.abc import Callable
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from .access import current_role
-from .errors import AccessDeniedError
-from .handles import DetachedEntry, EntryHandle
+from ..errors import AccessDeniedError
+from ..handles import DetachedEntry, EntryHandle
+from ..roles import current_role
 
 if TYPE_CHECKING:
-    from .registry import ImportedTable, TableInfo, TableRegistry
-    from .table import Table
+    from ..importing.table import ImportedTable
+    from ..registry import TableInfo, TableRegistry
+    from ..table import Table
 
 #: Reader operations (the ABI's reader vtable slots).
 READER_OPS: Final = (

@@ -38,142 +38,20 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
-from readerwriterlock.rwlock import RWLockFair
-
-from .access import wrong_thread_error
-from .errors import BorrowError, LockTimeoutError, ReentrancyError
+from ..errors import BorrowError, LockTimeoutError, ReentrancyError
+from ..roles import wrong_thread_error
+from . import statistics as _stats
+from .rwlock import _FairRWLock, _left, _new_lock
+from .statistics import LockStatistics
 
 if TYPE_CHECKING:
-    from .table import Table
-
-#: Lock-point observer for race detection (`stress --detect`): called as
-#: tracer(event, domain, table, key, write) with event in "acquire", "acquired", "release".
-LockTracer = Callable[[str, "SharedDomain | ConfinedDomain", "Table[Any, Any]", Any, bool], None]
-_tracer: LockTracer | None = None
-
-
-def set_tracer(tracer: LockTracer | None) -> LockTracer | None:
-    """Install a lock-point observer for every domain; returns the previous one."""
-    global _tracer
-    old, _tracer = _tracer, tracer
-    return old
-
+    from ..table import Table
 
 _GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
 _POOL_MAX = 64
-
-
-@dataclass(frozen=True)
-class LockStatistics:
-    """A snapshot of one domain's lock counters (`Table.statistics()`)."""
-
-    thread_safe: bool
-    acquisitions: int  # entry locks taken (the owner's lock-free handles are not counted)
-    contended: int  # entry locks that were not free at the first try
-    longest_wait_s: float  # longest wait for a contended entry lock
-    timeouts: int  # LockTimeoutError raised
-    errors: int  # ReentrancyError / BorrowError raised instead of a deadlock
-    locks_in_use: int  # entry keys that currently have a lock
-
-
-def _left(deadline: float | None) -> float:
-    """Seconds left until `deadline` for Lock.acquire: -1 = no deadline, 0 = don't wait."""
-    return -1 if deadline is None else max(0.0, deadline - time.monotonic())
-
-
-def _left_or_now(deadline: float | None, timeout: float) -> float:
-    """As _left, where deadline None with timeout 0 means "don't wait" rather than "for ever"."""
-    return 0.0 if deadline is None and timeout == 0 else _left(deadline)
-
-
-def _new_lock() -> Any:
-    # Resolved at call time, so that an interleaving explorer's patched Lock is used.
-    return threading.Lock()
-
-
-class _FairRWLock(RWLockFair):
-    """readerwriterlock's `RWLockFair`, taken and released through exception-safe methods.
-
-    The state and the algorithm are RWLockFair's: every acquirer passes through the gate
-    (`c_lock_read`) in turn; a writer keeps the gate while it waits for the readers to leave and
-    while it writes, so readers that arrive after a waiting writer queue behind it (writers are
-    not starved, and a thread that re-reads an entry while a writer waits would deadlock: hence
-    SharedDomain's "second read piggybacks"). The resource (`c_lock_write`) is held by the
-    writer, or by the readers as a group (first reader in takes it, last one out releases it);
-    `c_lock_read_count` guards `v_read_count`.
-
-    Why not RWLockFair's own `gen_rlock()`/`gen_wlock()` lockables: they leave internal locks
-    taken when an exception (a KeyboardInterrupt, a signal handler's) interrupts a blocked
-    acquire - a writer interrupted while it waits for the readers keeps the gate for ever, and
-    every later user of that lock hangs. Here each step is undone when a later step fails or
-    raises. They also allocate an object per acquisition; these methods do not.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(lock_factory=_new_lock)
-
-    def acquire_write(self, timeout: float) -> bool:
-        """Take the lock exclusively; timeout in seconds, 0 = don't wait, -1 = for ever."""
-        if not timeout:  # the first, non-blocking try of every acquisition: no clock reads
-            if not self.c_lock_read.acquire(False):
-                return False
-            ok = False
-            try:
-                ok = self.c_lock_write.acquire(False)
-            finally:
-                if not ok:
-                    self.c_lock_read.release()
-            return ok
-        deadline = None if timeout < 0 else time.monotonic() + timeout
-        if not self.c_lock_read.acquire(True, timeout):
-            return False
-        ok = False
-        try:
-            ok = self.c_lock_write.acquire(True, _left(deadline))
-        finally:
-            if not ok:
-                self.c_lock_read.release()
-        return ok
-
-    def acquire_read(self, timeout: float) -> bool:
-        """Take the lock shared; timeout as for acquire_write."""
-        deadline = None if timeout <= 0 else time.monotonic() + timeout
-        if not self.c_lock_read.acquire(True, timeout):
-            return False
-        try:
-            if not self.c_lock_read_count.acquire(True, _left_or_now(deadline, timeout)):
-                return False
-            try:
-                # The gate is ours, so no writer is inside: this never waits long.
-                if not self.v_read_count and not self.c_lock_write.acquire(
-                    True, _left_or_now(deadline, timeout)
-                ):
-                    return False
-                self.v_read_count += 1
-            finally:
-                self.c_lock_read_count.release()
-        finally:
-            self.c_lock_read.release()
-        return True
-
-    def release_write(self) -> None:
-        self.c_lock_write.release()
-        self.c_lock_read.release()
-
-    def release_read(self) -> None:
-        with self.c_lock_read_count:
-            self.v_read_count -= 1
-            if not self.v_read_count:
-                self.c_lock_write.release()
-
-    def idle(self) -> bool:
-        """Nobody holds or waits for it (true of every lock whose slot has no users)."""
-        return not (self.v_read_count or self.c_lock_read.locked() or self.c_lock_write.locked())
 
 
 class _Slot:
@@ -316,12 +194,12 @@ class SharedDomain(ConfinedDomain):
     # -- acquire (locked path) --------------------------------------------------------------------
 
     def acquire(self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None) -> Any:
-        if _tracer is not None:
-            _tracer("acquire", self, table, key, write)
+        if _stats._tracer is not None:
+            _stats._tracer("acquire", self, table, key, write)
         slot = self._slow_acquire(table, key, write, timeout, get_ident())
-        if _tracer is not None:
+        if _stats._tracer is not None:
             try:
-                _tracer("acquired", self, table, key, write)
+                _stats._tracer("acquired", self, table, key, write)
             except BaseException:  # the caller never gets the grant: give the lock back
                 self._release(table, key, write, slot, get_ident())
                 raise
@@ -439,8 +317,8 @@ class SharedDomain(ConfinedDomain):
 
     def release(self, table: Table[Any, Any], key: Any, write: bool, grant: Any) -> None:
         self._release(table, key, write, grant, get_ident())
-        if _tracer is not None:
-            _tracer("release", self, table, key, write)
+        if _stats._tracer is not None:
+            _stats._tracer("release", self, table, key, write)
 
     def _release(
         self, table: Table[Any, Any], key: Any, write: bool, slot: _Slot, tid: int

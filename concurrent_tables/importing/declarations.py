@@ -41,11 +41,12 @@ from typing import (
     get_type_hints,
 )
 
-from .errors import TablesError
-from .fields import Field
-from .registry import EntryView, ImportedTable, NestedFields
-from .tokens import TableReader, TablesInput, TableWriter
-from .types import StateType, coerce_state_type
+from ..errors import TablesError
+from ..fields import Field
+from ..plugins.tokens import TableReader, TablesInput, TableWriter
+from ..types import StateType, coerce_state_type
+from .backends import EntryView
+from .table import ImportedTable, NestedFields
 
 T = TypeVar("T")
 K = TypeVar("K")

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Self
 
-from .access import ThreadRole, set_role
-from .errors import PluginError
+from ..errors import PluginError
+from ..roles import ThreadRole, set_role
 
 
 class BackgroundTask:

@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from threading import get_ident
 from typing import Any, Self
 
-from .access import INIT_ACCESS, MATRIX, Capability, capability_names, wrong_thread_error
+from ..errors import PluginError
+from ..registry import TableRegistry
+from ..roles import wrong_thread_error
+from .access import INIT_ACCESS, MATRIX, Capability, capability_names
 from .background import BackgroundError, BackgroundTask, stop_all
-from .errors import PluginError
-from .plugin import (
+from .base import (
     AsyncContext,
     AsyncPlugin,
     CaptureListenInput,
@@ -41,7 +43,6 @@ from .plugin import (
     Plugin,
     SourcePlugin,
 )
-from .registry import TableRegistry
 from .tokens import CallbackScope
 
 _INIT_RULE = "init: full access (list/get/export tables, get/add fields)"

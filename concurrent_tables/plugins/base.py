@@ -14,7 +14,7 @@ A plugin subclasses one or more of `SourcePlugin`, `ParsePlugin`, `ExtractPlugin
     stop_async()                      async; then the host joins its tasks
     close(); destroy()
 
-Tokens passed to a callback die when it returns; see `concurrent_tables.access` for the matrix.
+Tokens passed to a callback die when it returns; see `plugins.access` for the matrix.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .access import ASYNC_TASK, ROUTINE, Capability, ThreadRole
+from ..errors import AccessDeniedError
+from ..roles import ASYNC_TASK, ROUTINE, ThreadRole
+from .access import Capability
 from .background import BackgroundTask
-from .errors import AccessDeniedError
 from .tokens import CallbackScope, TableReader, TablesInput, TableWriter
 
 

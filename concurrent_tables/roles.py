@@ -1,0 +1,64 @@
+"""Thread roles: which plugin thread is calling, and the error for a thread-confined object.
+
+Threads started by the host for a plugin (listen routines, async tasks) carry a `ThreadRole`.
+When such a thread touches a thread-confined object (an imported table, a handle, a
+single-threaded table), the error raised is `ThreadAccessDeniedError`: both an
+`AccessDeniedError` naming the broken rule and a `WrongThreadError` naming both threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Final
+
+from .errors import ThreadAccessDeniedError, WrongThreadError
+
+ROUTINE: Final = "capture-listen routine"
+ASYNC_TASK: Final = "async task"
+
+_RULES: Final = {
+    ROUTINE: "routines may only use thread-safe tables their own plugin exported",
+    ASYNC_TASK: (
+        "async plugins have no table access, except their own thread-safe exported tables "
+        "from their own threads"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ThreadRole:
+    """Why a host-started thread exists: plugin `plugin`'s routine or async task."""
+
+    plugin: str
+    kind: str  # ROUTINE or ASYNC_TASK
+
+    @property
+    def rule(self) -> str:
+        """The matrix rule that governs this thread."""
+        return _RULES.get(self.kind, "this thread has no table access")
+
+    def __str__(self) -> str:
+        return f"the {self.kind} thread of plugin '{self.plugin}'"
+
+
+_local = threading.local()
+
+
+def current_role() -> ThreadRole | None:
+    """The role of the calling thread, or None for threads the host did not start."""
+    role: ThreadRole | None = getattr(_local, "role", None)
+    return role
+
+
+def set_role(role: ThreadRole | None) -> None:
+    """Mark the calling thread (done by `BackgroundTask` at thread start)."""
+    _local.role = role
+
+
+def wrong_thread_error(what: str, owner: int | None, caller: int) -> WrongThreadError:
+    """The error for `what` used off its thread: a denial if the caller is a plugin thread."""
+    role = current_role()
+    if role is not None:
+        return ThreadAccessDeniedError(what, owner, caller, role)
+    return WrongThreadError(what, owner, caller)
