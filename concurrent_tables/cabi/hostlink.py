@@ -15,27 +15,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PluginError
 from ..fields import Field, FieldInfo
 from ..importing.backends import ForwardingBackend, LocalBackend, NestedFieldsBackend
-from ..plugins.base import (
-    CaptureListenInput,
-    Event,
-    ExtractPlugin,
-    ExtractRequest,
-    ListenPlugin,
-    ParsePlugin,
-    Plugin,
-)
-from ..plugins.tokens import TableReader, TablesInput, TableWriter
 from ..registry import TableRegistry
 from ..table import Table
 from ..types import StateType
-from .directory import LocalDirectory
-from .loader import NativePlugin
 from .native_table import NativeDetachedEntry, NativeEntryHandle, NativeField, NativeTable
 
 if TYPE_CHECKING:
@@ -172,114 +160,9 @@ class _NativeNested:
         return _NativeNested(self._top, (*self._path, _native_field(self._top, field)))
 
 
-# -- a native plugin in the host ------------------------------------------------------------------
+# -- a native plugin in the host: see adapters.py ------------------------------------------------
 
-
-class NativePluginAdapter(Plugin):
-    """A native plugin run by `PluginHost` (made by `load_native_plugin`)."""
-
-    def __init__(self, native: NativePlugin) -> None:
-        self.native = native
-        self.name = native.name
-
-    def init(self, tables: TablesInput | None) -> None:
-        """plugin_init against the host's registry; a failed init is destroyed at once."""
-        if tables is not None:
-            self.native.session.directory = RegistryDirectory(tables._registry)
-        else:
-            self.native.session.directory = LocalDirectory()
-        self.native.table_access = tables is not None
-        try:
-            self.native.init()
-        except BaseException:
-            self.native.destroy()  # the host destroys only plugins whose init succeeded
-            raise
-
-    def destroy(self) -> None:
-        self.native.destroy()
-
-    def __repr__(self) -> str:
-        return f"<native plugin '{self.name}' {self.native.path}>"
-
-
-def _params(event: Event) -> tuple[bytes, ...]:
-    p = event.payload
-    if isinstance(p, bytes):
-        return (p,)
-    if isinstance(p, (tuple, list)) and all(isinstance(x, bytes) for x in p):
-        return tuple(p)
-    return ()
-
-
-class _NativeParse(NativePluginAdapter, ParsePlugin):
-    def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
-        """plugin_parse_event, if the plugin parses this event's type and source."""
-        self.native.parse_event(
-            event.type,
-            event.tid,
-            event.ts,
-            _params(event),
-            evtnum=event.evtnum or None,
-            source=event.source,
-        )
-
-
-class _NativeListen(NativePluginAdapter, ListenPlugin):
-    def capture_open(self, capture: CaptureListenInput) -> None:
-        self.native.capture_open()
-
-    def capture_close(self, capture: CaptureListenInput) -> None:
-        self.native.capture_close()
-
-
-class _NativeExtract(NativePluginAdapter, ExtractPlugin):
-    def extract(self, event: Event, request: ExtractRequest, reader: TableReader) -> Any:
-        """Run plugin_extract_fields (with no field requests, see NativePlugin.extract_fields).
-
-        Returns the plugin's return code; field values are not available.
-        """
-        rc = self.native.extract_fields(event.type, event.tid, event.ts, evtnum=event.evtnum)
-        if rc != 0:
-            raise PluginError(
-                f"plugin '{self.name}' failed to extract {request}: {self.native.last_error}"
-            )
-        return rc
-
-
-def load_native_plugin(
-    path: str,
-    config: str = "",
-    *,
-    fields: Sequence[str] = (),
-    extra_cdef: str = "",
-) -> NativePluginAdapter:
-    """Load a native plugin for `PluginHost`; its capabilities are the symbols it exports.
-
-    `fields`: the extraction fields to route to it (extract-capable plugins only).
-    """
-    native = NativePlugin(path, config, extra_cdef=extra_cdef)
-    bases: list[type[NativePluginAdapter]] = []
-    if native.can_parse:
-        bases.append(_NativeParse)
-    if native.can_extract:
-        bases.append(_NativeExtract)
-    if native.can_listen:
-        bases.append(_NativeListen)
-    if not bases:
-        native.destroy()
-        raise PluginError(
-            f"plugin '{native.name}' ({path}) neither parses, extracts nor listens: "
-            "the host runs no other kind of native plugin"
-        )
-    if fields and not native.can_extract:
-        native.destroy()
-        raise PluginError(f"plugin '{native.name}' does not extract fields")
-    cls = type(f"Native_{native.name}", tuple(bases), {})
-    adapter: NativePluginAdapter = cls(native)
-    if fields:
-        adapter.fields = tuple(fields)  # type: ignore[attr-defined]
-    return adapter
-
+from .adapters import NativePluginAdapter, load_native_plugin  # noqa: E402
 
 __all__ = [
     "NativeBackend",

@@ -26,7 +26,9 @@ from .._abi import ffi, lib
 from .._plugin_cdef import REQUIRED_SYMBOLS, has_symbol, make_plugin_ffi
 from ..errors import PluginError
 from .directory import LocalDirectory, TableDirectory
+from .routines import RoutineVtable
 from .session import PluginSession
+from .symbols import CAPABILITY_CDEF
 
 #: The API version this host implements.
 HOST_API: Final = (3, 12, 0)
@@ -78,7 +80,7 @@ class NativePlugin:
     ) -> None:
         self.path = str(path)
         self.config = config
-        self.pffi = make_plugin_ffi(extra_cdef)
+        self.pffi = make_plugin_ffi(CAPABILITY_CDEF + extra_cdef)
         try:
             self.lib = self.pffi.dlopen(self.path)
         except OSError as exc:
@@ -125,6 +127,9 @@ class NativePlugin:
         lib.ct_fill_capture_listen_input(self._listen, self.session.owner, ffi.NULL)
         self._evtsrc: dict[str, Any] = {}
         self._evtnum = 0
+        # Always a routine vtable (a NULL one crashes real plugins); no pool until a host
+        # attaches one: subscribe then returns NULL, as libsinsp without a pool.
+        self.routines = RoutineVtable(self)
 
     def _text(self, p: Any) -> str:
         return "" if p == self.pffi.NULL else str(self.pffi.string(p).decode("utf-8", "replace"))
@@ -224,12 +229,18 @@ class NativePlugin:
     # -- events -----------------------------------------------------------------------------------
 
     def wants(self, type: int, source: str = "syscall") -> bool:
-        """Whether this plugin parses events of `type` from `source`."""
+        """Whether this plugin parses events of `type` from `source`.
+
+        Unspecified types are all types for a syscall-compatible source set, else only
+        plugin events (322), as libsinsp decides (plugin-abi.md §3.5).
+        """
         if not self.can_parse:
             return False
         if self.event_sources is not None and source not in self.event_sources:
             return False
-        return self.event_types is None or type in self.event_types
+        if self.event_types is None:
+            return self.event_sources is None or "syscall" in self.event_sources or type == 322
+        return type in self.event_types
 
     def _event_input(self, data: bytes, evtnum: int | None, source: str) -> tuple[Any, Any]:
         buf = ffi.from_buffer("char[]", data)

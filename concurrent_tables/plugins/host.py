@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from threading import get_ident
 from typing import Any, Self
 
-from ..errors import PluginError
+from ..errors import PluginError, TablesError
 from ..registry import TableRegistry
 from ..roles import wrong_thread_error
 from .access import INIT_ACCESS, MATRIX, Capability, capability_names
@@ -43,6 +43,7 @@ from .base import (
     Plugin,
     SourcePlugin,
 )
+from .routines import RoutinePool
 from .tokens import CallbackScope
 
 _INIT_RULE = "init: full access (list/get/export tables, get/add fields)"
@@ -70,8 +71,14 @@ class PluginHost:
         registry: TableRegistry | None = None,
         stop_timeout: float = 5.0,
         record: bool = True,
+        routine_threads: int = 2,
     ) -> None:
         self.registry = registry if registry is not None else TableRegistry()
+        #: Worker threads of the routine pool (capture-listen routines, native and Python).
+        self.routine_threads = routine_threads
+        self.routines: RoutinePool | None = None
+        #: The open capture's event source and source plugin id (0: syscall).
+        self.capture_source: tuple[str, int] = ("syscall", 0)
         self.plugins: list[Plugin] = []
         self.stop_timeout = stop_timeout
         #: Keep every processed event in `recorded` (off for long captures: it only grows).
@@ -150,10 +157,19 @@ class PluginHost:
         self._open = True
         self._evtnum = 0
         self.background_errors = []
+        if self.routines is None:
+            self.routines = RoutinePool(self.routine_threads)
         for p in self._of(ListenPlugin):
             self._listen(p, "capture_open")
+        source, source_id = self.capture_source
         for p in self._of(AsyncPlugin):
-            ctx = AsyncContext(p.plugin_name, p.async_source, self._pushed)
+            ctx = AsyncContext(
+                p.plugin_name,
+                p.async_source,
+                self._pushed,
+                capture_source=source,
+                capture_source_id=source_id,
+            )
             self._async.append((p, ctx))
             p.start_async(ctx)
 
@@ -161,7 +177,7 @@ class PluginHost:
         with CallbackScope(
             p.plugin_name, callback, reader=True, writer=True, rule=_LISTEN_RULE
         ) as scope:
-            capture = CaptureListenInput(scope, self._start_routine)
+            capture = CaptureListenInput(scope, self._start_routine, self.routines)
             getattr(p, callback)(capture)
 
     def _start_routine(self, task: BackgroundTask) -> None:
@@ -186,6 +202,12 @@ class PluginHost:
                 errors.append(exc)
         errors.extend(stop_all(self._routines, self.stop_timeout))
         self._routines = []
+        if self.routines is not None:
+            # libsinsp's purge after capture_close: routines may run during capture_close.
+            if not self.routines.purge(timeout=self.stop_timeout):
+                errors.append(PluginError("a routine did not return within the stop timeout"))
+            errors.extend(self.routines.errors)
+            self.routines.errors.clear()
         for p, ctx in self._async:
             try:
                 p.stop_async()
@@ -210,12 +232,18 @@ class PluginHost:
         else:
             self._evtnum = max(self._evtnum, event.evtnum)
         for p in self._of(ParsePlugin):
+            if not p.parses(event.type, event.source):
+                continue
             scope = CallbackScope(
                 p.plugin_name, "parse_event", reader=True, writer=True, rule=_PARSE_RULE
             )
             assert scope.reader is not None and scope.writer is not None
             try:
                 p.parse_event(event, scope.reader, scope.writer)
+            except TablesError as exc:
+                # Typed errors leave the host with their type (and a single message).
+                exc.add_note(f"while plugin '{p.plugin_name}' parsed event #{event.evtnum}")
+                raise
             except Exception as exc:
                 raise PluginError(
                     f"plugin '{p.plugin_name}' failed to parse event #{event.evtnum}: {exc}"
@@ -237,6 +265,9 @@ class PluginHost:
             ) as scope:
                 assert scope.reader is not None
                 for r in reqs:
+                    if not p.extracts_from(event.type, event.source):
+                        result.values[str(r)] = None  # not an event it extracts from
+                        continue
                     try:
                         result.values[str(r)] = p.extract(event, r, scope.reader)
                     except Exception as exc:
@@ -250,6 +281,41 @@ class PluginHost:
         if p is None:
             raise PluginError(f"no loaded plugin extracts field '{request.field}'")
         return p
+
+    def extract(self, event: Event, fields: Sequence[str | ExtractRequest]) -> dict[str, Any]:
+        """The values of `fields` for `event`, without parsing it: {request text: value}.
+
+        None means "no value". The first extraction error is raised, with its type.
+        """
+        self.init()
+        self._check_thread()
+        requests = [f if isinstance(f, ExtractRequest) else ExtractRequest.parse(f) for f in fields]
+        for r in requests:
+            self._extractor(r).check_request(r)
+        if event.evtnum == 0:
+            event = dataclasses.replace(event, evtnum=self._evtnum + 1)
+        out: dict[str, Any] = {}
+        for r in requests:
+            p = self._extractor(r)
+            if not p.extracts_from(event.type, event.source):
+                out[str(r)] = None
+                continue
+            with CallbackScope(
+                p.plugin_name, "extract_fields", reader=True, rule=_EXTRACT_RULE
+            ) as scope:
+                assert scope.reader is not None
+                out[str(r)] = p.extract(event, r, scope.reader)
+        return out
+
+    def metrics(self) -> dict[str, int | float]:
+        """Every plugin's metrics, named `<plugin>.<metric>` as libsinsp names them."""
+        out: dict[str, int | float] = {}
+        for p in self.plugins:
+            read = getattr(p, "metrics", None)
+            if callable(read):
+                for name, value in read().items():
+                    out[f"{p.plugin_name}.{name}"] = value
+        return out
 
     def _drain(self) -> Iterator[Event]:
         """Events pushed by async plugins so far, in arrival order.
@@ -265,7 +331,7 @@ class PluginHost:
             except queue.Empty:
                 return
 
-    def _source_events(self, source: str | None) -> Iterator[Event]:
+    def _find_source(self, source: str | None) -> SourcePlugin:
         sources: list[SourcePlugin] = self._of(SourcePlugin)
         if source is not None:
             sources = [p for p in sources if p.plugin_name == source]
@@ -275,10 +341,15 @@ class PluginHost:
                 if source
                 else "no source plugin loaded: pass events=... to replay a capture"
             )
-        src = sources[0]
+        return sources[0]
+
+    def _source_events(self, src: SourcePlugin) -> Iterator[Event | None]:
         try:
             for ev in src.open():
-                yield dataclasses.replace(ev, evtnum=0, source=src.event_source)
+                if ev is None:
+                    yield None  # a timeout: no event now
+                else:
+                    yield dataclasses.replace(ev, evtnum=0, source=src.event_source)
         finally:
             src.close()
 
@@ -314,18 +385,28 @@ class PluginHost:
         requests = [ExtractRequest.parse(r) for r in extract]
         for r in requests:
             self._extractor(r)  # unknown fields fail before the capture opens
-        stream = iter(events) if events is not None else self._source_events(source)
+        for r in requests:
+            self._extractor(r).check_request(r)
+        stream: Iterator[Event | None]
+        if events is not None:
+            self.capture_source = ("syscall", 0)
+            stream = iter(events)
+        else:
+            src = self._find_source(source)
+            self.capture_source = (src.event_source, int(getattr(src, "plugin_id", 0)))
+            stream = self._source_events(src)
         return self._loop(stream, requests)
 
     def _loop(
-        self, stream: Iterator[Event], requests: list[ExtractRequest]
+        self, stream: Iterator[Event | None], requests: list[ExtractRequest]
     ) -> Generator[EventResult, None, None]:
         self.open_capture()
         try:
             for ev in stream:
                 for pushed in self._drain():
                     yield self.process(pushed, requests)
-                yield self.process(ev, requests)
+                if ev is not None:  # None: the source timed out; async events went first
+                    yield self.process(ev, requests)
             for pushed in self._drain():
                 yield self.process(pushed, requests)
         except GeneratorExit:
@@ -348,6 +429,9 @@ class PluginHost:
             if self._open:
                 self.close_capture()
         finally:
+            pool, self.routines = self.routines, None
+            if pool is not None:
+                pool.close(self.stop_timeout)  # no routine may outlive its plugin's destroy
             if self._initialised:
                 for p in reversed(self.plugins):
                     p.destroy()
@@ -367,7 +451,7 @@ class PluginHost:
         return f"<PluginHost [{names}]>"
 
 
-def _close_stream(stream: Iterator[Event]) -> None:
+def _close_stream(stream: Iterator[Event | None]) -> None:
     """Close a source generator early, so that its plugin's close() runs now."""
     close = getattr(stream, "close", None)
     if close is not None:
