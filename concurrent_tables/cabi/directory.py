@@ -33,6 +33,10 @@ class TableDirectory(Protocol):
         """Register a native plugin's table (TableExistsError if the name is taken)."""
         ...
 
+    def remove_native(self, table: NativeTable) -> None:
+        """Unregister a native plugin's table (its plugin is gone); no error if absent."""
+        ...
+
 
 class LocalDirectory:
     """A thread-safe name -> table map: Python tables you add, native tables plugins add."""
@@ -58,6 +62,11 @@ class LocalDirectory:
 
     def add_native(self, table: NativeTable, owner: str) -> None:
         self._put(table.name, table, owner)
+
+    def remove_native(self, table: NativeTable) -> None:
+        with self._lock:
+            if self._tables.get(table.name) is table:
+                del self._tables[table.name], self._owners[table.name]
 
     def names(self) -> list[tuple[str, StateType]]:
         with self._lock:

@@ -54,6 +54,10 @@ class RegistryDirectory:
     def add_native(self, table: NativeTable, owner: str) -> None:
         self.registry.export(NativeBackend(table), owner=owner)
 
+    def remove_native(self, table: NativeTable) -> None:
+        if self.find(table.name) is table:
+            self.registry.unexport(table.name)
+
 
 # -- a native table behind an ImportedTable -------------------------------------------------------
 

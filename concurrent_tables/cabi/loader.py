@@ -17,6 +17,7 @@ each callback is the access matrix of `session.PHASES`, enforced by the owner si
 from __future__ import annotations
 
 import json
+import logging
 import re
 import struct
 from collections.abc import Sequence
@@ -29,6 +30,8 @@ from .directory import LocalDirectory, TableDirectory
 from .routines import RoutineVtable
 from .session import PluginSession
 from .symbols import CAPABILITY_CDEF
+
+log = logging.getLogger(__name__)
 
 #: The API version this host implements.
 HOST_API: Final = (3, 12, 0)
@@ -181,7 +184,20 @@ class NativePlugin:
             )
 
     def destroy(self) -> None:
-        """plugin_destroy (when a state exists, even after a failed init), then forget it."""
+        """plugin_destroy (when a state exists, even after a failed init), then forget it.
+
+        First the plugin's exported tables are unregistered and retired (every later use is
+        a TableGoneError, from Python or from a native importer), and its routines purged.
+        """
+        why = "its plugin was destroyed" if self.initialised else "its plugin failed to init"
+        for nt in self.session.exported:
+            nt.retire(why)
+            try:
+                self.session.directory.remove_native(nt)
+            except Exception:  # a directory without removal: the table is retired anyway
+                log.warning("table '%s' of plugin '%s' stays registered", nt.name, self.name)
+        self.session.exported.clear()
+        self.routines.purge()
         if self.state != self.pffi.NULL:
             self.lib.plugin_destroy(self.state)
             self.state = self.pffi.NULL

@@ -127,8 +127,12 @@ class PluginHost:
             try:
                 p.init(scope.tables_input if scope is not None else None)
             except Exception as exc:
+                # A failed init leaves nothing behind: its tables and those of the plugins
+                # destroyed with it are unregistered, so loading them again works.
+                self.registry.unexport_owned(p.plugin_name)
                 for q in reversed(done):
                     q.destroy()
+                    self.registry.unexport_owned(q.plugin_name)
                 raise PluginError(
                     f"init of plugin '{p.plugin_name}' ({capability_names(caps)}) failed: {exc}"
                 ) from exc
@@ -435,6 +439,7 @@ class PluginHost:
             if self._initialised:
                 for p in reversed(self.plugins):
                     p.destroy()
+                    self.registry.unexport_owned(p.plugin_name)  # gone with their plugin
                 self._initialised = False
 
     def __enter__(self) -> Self:

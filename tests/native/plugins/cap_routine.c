@@ -3,7 +3,9 @@
  *
  * State machine:
  *
- *   init(config "routines=R limit=N unsubscribe_on_close")
+ *   init(config "routines=R limit=N unsubscribe_on_close export fail_after_export")
+ *                     export: registers table "cap_routine_table" (cap_table.h) with add_table;
+ *                     fail_after_export: then fails init (the host must unregister the table)
  *   capture_open(in)  in->routine NULL -> FAILURE; else subscribes R routines, routine k with cookie
  *                     &counts[k]; a NULL handle (host without a pool) is counted, not fatal.
  *   routine k         counts[k]++; returns 1 (keep running) until counts[k] reaches N
@@ -18,7 +20,7 @@
 
 #define CAP_NAME "cap_routine"
 #define CAP_MAX_ROUTINES 8
-#include "cap_common.h"
+#include "cap_table.h"
 
 struct cap_state {
 	char lasterr[PLUGIN_MAX_ERRLEN];
@@ -30,6 +32,7 @@ struct cap_state {
 	uint64_t counts[CAP_MAX_ROUTINES];
 	uint64_t null_handles, unsub_ok, unsub_failed, running;
 	int bogus_rc;
+	struct cap_table table;
 };
 
 ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc* rc) {
@@ -41,6 +44,16 @@ ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc* rc) {
 	s->limit = cap_option(cfg, "limit", 0);
 	s->unsubscribe_on_close = cap_flag(cfg, "unsubscribe_on_close");
 	s->bogus_rc = -100;
+	if (cap_flag(cfg, "export") || cap_flag(cfg, "fail_after_export")) {
+		if (cap_table_export(&s->table, "cap_routine_table", in) != SS_PLUGIN_SUCCESS) {
+			cap_error(s, "cap_routine: add_table failed");
+			return s;
+		}
+	}
+	if (cap_flag(cfg, "fail_after_export")) {
+		cap_error(s, "cap_routine: init failed after exporting its table");
+		return s;
+	}
 	*rc = SS_PLUGIN_SUCCESS;
 	return s;
 }
