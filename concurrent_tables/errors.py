@@ -219,6 +219,17 @@ class BorrowError(ConcurrencyError):
         self.table, self.key = table, key
 
 
+class InvalidTimeoutError(ConcurrencyError, ValueError):
+    """A `timeout=` that is not None, TABLE_TIMEOUT or a non-negative number of seconds."""
+
+    def __init__(self, table: str, timeout: Any) -> None:
+        super().__init__(
+            f"table '{table}': invalid timeout {timeout!r}: use seconds >= 0 (math.inf or None "
+            "to wait for ever)"
+        )
+        self.table, self.timeout = table, timeout
+
+
 class LockTimeoutError(ConcurrencyError, TimeoutError):
     """An entry lock was not acquired within the timeout."""
 

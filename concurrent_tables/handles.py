@@ -12,17 +12,12 @@ from __future__ import annotations
 from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    ForeignFieldError,
-    InvalidValueError,
-    ReadOnlyFieldError,
-    ReadOnlyHandleError,
-    StaleHandleError,
-)
+from . import slots
+from .errors import ForeignFieldError, ReadOnlyHandleError, StaleHandleError
 from .fields import Field
 from .locking import unborrow
 from .roles import wrong_thread_error
-from .types import StateType, value_problem
+from .types import StateType
 
 if TYPE_CHECKING:
     from .table import Table
@@ -31,19 +26,47 @@ _DEAD = -1  # the thread id of a handle whose scope has ended (get_ident() is ne
 _STRING = StateType.STRING
 
 
-class EntryHandle:
-    """Access to one entry. Read handles are shared, write handles exclusive.
+class ApiRules:
+    """The table API's rules on a handle: read-only fields refused, private fields hidden.
 
-    Get one from `Table.get_entry` / `read` / `write`; subclasses fix the mode (`write`) and
-    whether the table API's rules apply (`api`: read-only fields refused, private ones hidden).
+    A handle's `view` is None for the owner, or an `ApiRules`: `API` for the C bridge's
+    entries, an `ImportedTable` (which also turns nested tables into imported views) for an
+    importer's.
     """
 
-    __slots__ = ("_grant", "_key", "_registry", "_table", "_tid", "_values")
+    __slots__ = ()
+
+    def nested(self, table: Table[Any, Any]) -> Any:
+        """What a nested table read through the handle is returned as."""
+        return table
+
+    def write_denied(self, table: str, key: Any, field: str) -> Exception:
+        """The error for a write through a read handle."""
+        return ReadOnlyHandleError(table, key, field)
+
+
+#: The table API's rules, without an importer's view (entries the C bridge hands out).
+API = ApiRules()
+
+
+class EntryHandle:
+    """Access to one entry: a shared read handle (a `WriteHandle` is the exclusive one).
+
+    Get one from `Table.read` / `write` / `get_entry`; `view` says whose rules apply (None: the
+    owner's; an `ApiRules`: the table API's, for importers and native plugins).
+    """
+
+    __slots__ = ("_grant", "_key", "_registry", "_table", "_tid", "_values", "_view")
     write = False
-    api = False
 
     def __init__(
-        self, table: Table[Any, Any], key: Any, values: list[Any], grant: Any, tid: int
+        self,
+        table: Table[Any, Any],
+        key: Any,
+        values: list[Any],
+        grant: Any,
+        tid: int,
+        view: ApiRules | None = None,
     ) -> None:
         # Table.read / Table.write inline this body on their lock-free path: keep them in step.
         self._table = table
@@ -52,6 +75,7 @@ class EntryHandle:
         self._registry = table._registry
         self._grant = grant
         self._tid = tid
+        self._view = view
 
     @property
     def key(self) -> Any:
@@ -65,7 +89,12 @@ class EntryHandle:
     def alive(self) -> bool:
         return self._tid != _DEAD
 
-    # -- field access (the per-event hot path) ----------------------------------------------------
+    @property
+    def view(self) -> ApiRules | None:
+        """None for the owner's handles, else the API rules (and importer's view) applied."""
+        return self._view
+
+    # -- field access (the per-event hot path; slots.read is the full rule) -----------------------
 
     def __getitem__(self, field: Field | str) -> Any:
         if self._tid != get_ident():
@@ -80,59 +109,30 @@ class EntryHandle:
             v = self._values[f.index]
         except IndexError:
             return f.default
-        if v is None and f.nested is not None:
-            return self._table._nested_table(self._values, f)
-        return v
+        if f.nested is None:
+            return v
+        if v is None:
+            v = self._table.nested_table(self._values, f)
+        view = self._view
+        return v if view is None else view.nested(v)
 
     get = __getitem__
 
     def __setitem__(self, field: Field | str, value: Any) -> None:
         if self._tid != get_ident():
             self._check()
-        try:
-            if field.registry is not self._registry:  # type: ignore[union-attr]
-                field = self._resolve(field)
-        except AttributeError:
-            field = self._resolve(field)
-        f: Field = field  # type: ignore[assignment]
-        if f.read_only and (self.api or f.nested is not None):
-            raise ReadOnlyFieldError(
-                self._table.name,
-                f.name,
-                "writing to table fields is currently not supported" if f.nested else None,
-            )
-        t = value.__class__
-        if t is int:
-            if not (f.lo <= value <= f.hi):
-                self._invalid(f, value)
-        elif t is str:
-            if f.type is not _STRING or not (value.isascii() and "\0" not in value):
-                self._invalid(f, value)
-        elif not f.private:
-            self._invalid(f, value)
-        values = self._values
-        try:
-            values[f.index] = value  # index >= 0; past the end only for a newer dynamic field
-        except IndexError:
-            i = f.index
-            values.extend(self._registry.dynamic_defaults(len(values), i))
-            values[i] = value
+        name = field if isinstance(field, str) else field.name
+        view = self._view
+        if view is None:
+            raise ReadOnlyHandleError(self._table.name, self._key, name)
+        raise view.write_denied(self._table.name, self._key, name)
 
     set = __setitem__
-
-    def _invalid(self, f: Field, value: Any) -> None:
-        """Raise for a value the fast check refused, unless the full check accepts it."""
-        if f.private:
-            return
-        assert f.type is not None
-        why = value_problem(f.type, value)
-        if why is not None:
-            raise InvalidValueError(self._table.name, f.name, value, f.type.type_name, why)
 
     def _resolve(self, field: Any) -> Field:
         if isinstance(field, str):
             f = self._registry.lookup(field)
-            if self.api and f.private:
+            if self._view is not None and f.private:
                 return self._registry.get(field, StateType.INT8)  # raises "undefined field"
             return f
         if isinstance(field, Field):
@@ -164,7 +164,7 @@ class EntryHandle:
         if self._grant is None:  # a lock-free borrow (owner fast path or single-threaded table)
             unborrow(table, self._key)
         else:
-            table._domain.release(table, self._key, self.write, self._grant)
+            table._domain.release(table, self._key, self.write, self._grant)  # type: ignore[union-attr]
 
     def __enter__(self) -> EntryHandle:
         return self
@@ -188,30 +188,16 @@ class EntryHandle:
                 del borrows[key]
             else:
                 borrows[key] = b - 1
-            slots = table._slots
-            if slots and key in slots:  # another thread waits for this key: wake it
+            slots_in_use = table._slots
+            if slots_in_use and key in slots_in_use:  # another thread waits for this key
                 table._domain.wake()
         else:
-            table._domain.release(table, self._key, self.write, grant)
+            table._domain.release(table, self._key, self.write, grant)  # type: ignore[union-attr]
 
     def __repr__(self) -> str:
         mode = "write" if self.write else "read"
         state = "" if self.alive else f" ({self._how()})"
         return f"<{mode} handle on {self._table.name}[{self._key!r}]{state}>"
-
-
-class ReadHandle(EntryHandle):
-    """A shared handle: reads only."""
-
-    __slots__ = ()
-
-    def __setitem__(self, field: Field | str, value: Any) -> None:
-        if self._tid != get_ident():
-            self._check()
-        name = field if isinstance(field, str) else field.name
-        raise ReadOnlyHandleError(self._table.name, self._key, name)
-
-    set = __setitem__
 
 
 class WriteHandle(EntryHandle):
@@ -220,19 +206,34 @@ class WriteHandle(EntryHandle):
     __slots__ = ()
     write = True
 
+    def __setitem__(self, field: Field | str, value: Any) -> None:
+        if self._tid != get_ident():
+            self._check()
+        try:
+            if field.registry is not self._registry:  # type: ignore[union-attr]
+                field = self._resolve(field)
+        except AttributeError:
+            field = self._resolve(field)
+        f: Field = field  # type: ignore[assignment]
+        if f.read_only and (self._view is not None or f.nested is not None):
+            slots.check_writable(self._table.name, f, self._view is not None)
+        # Inline pre-checks accept the common valid values; slots.check_value is the rule.
+        t = value.__class__
+        if t is int:
+            if not (f.lo <= value <= f.hi):
+                slots.check_value(self._table.name, f, value)
+        elif t is str:
+            if f.type is not _STRING or not (value.isascii() and "\0" not in value):
+                slots.check_value(self._table.name, f, value)
+        elif not f.private:
+            slots.check_value(self._table.name, f, value)
+        values = self._values
+        try:
+            values[f.index] = value  # index >= 0; past the end only for a newer dynamic field
+        except IndexError:
+            slots.store(self._registry, values, f, value)
 
-class ApiReadHandle(ReadHandle):
-    """A read handle under the table API's rules (what importers get)."""
-
-    __slots__ = ()
-    api = True
-
-
-class ApiWriteHandle(WriteHandle):
-    """A write handle under the table API's rules: read-only fields are refused."""
-
-    __slots__ = ()
-    api = True
+    set = __setitem__
 
 
 class DetachedEntry(WriteHandle):
@@ -243,8 +244,10 @@ class DetachedEntry(WriteHandle):
 
     __slots__ = ()
 
-    def __init__(self, table: Table[Any, Any], values: list[Any]) -> None:
-        super().__init__(table, None, values, None, get_ident())
+    def __init__(
+        self, table: Table[Any, Any], values: list[Any], view: ApiRules | None = None
+    ) -> None:
+        super().__init__(table, None, values, None, get_ident(), view)
 
     def release(self) -> None:
         """A detached entry holds no lock; `destroy()` ends it."""
@@ -268,8 +271,6 @@ class DetachedEntry(WriteHandle):
         return f"<detached entry of {self._table.name}{state}>"
 
 
-class ApiDetachedEntry(DetachedEntry):
-    """A detached entry created through the table API."""
-
-    __slots__ = ()
-    api = True
+def apply_view(handle: EntryHandle, view: ApiRules) -> None:
+    """Put a handle just taken from a `Table` under the table API's rules (importers' views)."""
+    handle._view = view

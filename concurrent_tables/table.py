@@ -18,9 +18,10 @@ erase in the same table.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterator
 from threading import get_ident
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from .errors import (
     EntryExistsError,
@@ -32,15 +33,9 @@ from .errors import (
     TablesError,
 )
 from .fields import Field, FieldInfo, FieldRegistry
-from .handles import (
-    _DEAD,
-    ApiDetachedEntry,
-    DetachedEntry,
-    EntryHandle,
-    ReadHandle,
-    WriteHandle,
-)
+from .handles import _DEAD, ApiRules, DetachedEntry, EntryHandle, WriteHandle
 from .locking import ConfinedDomain, LockStatistics, SharedDomain, unborrow
+from .locking.domains import checked_timeout
 from .schema import EntrySchema
 from .types import INT_RANGES, KEY_TYPES, StateType, coerce_state_type
 
@@ -49,6 +44,20 @@ S = TypeVar("S", bound=EntrySchema)
 
 #: Default lock timeout in seconds: a deadlock surfaces as LockTimeoutError, not a hang.
 DEFAULT_TIMEOUT = 30.0
+
+
+class TableTimeout(enum.Enum):
+    """The marker for "this table's timeout" in `read`/`write`/`get_entry`."""
+
+    TABLE = "the table's timeout"
+
+
+#: Use the table's own timeout (the default of every `timeout=` parameter of an entry getter).
+TABLE_TIMEOUT: Final = TableTimeout.TABLE
+
+#: A `timeout=`: seconds (math.inf or anything past threading.TIMEOUT_MAX waits for ever),
+#: None (wait for ever), or TABLE_TIMEOUT.
+Timeout = float | None | Literal[TableTimeout.TABLE]
 
 
 class Table(Generic[K, S]):
@@ -82,14 +91,14 @@ class Table(Generic[K, S]):
             if thread_safe
             else ConfinedDomain(owner_thread)
         )
-        self._setup(name, kt, FieldRegistry(name, schema), domain, timeout)
+        self._setup(name, kt, FieldRegistry(name, schema), domain, checked_timeout(name, timeout))
 
     def _setup(
         self,
         name: str,
         key_type: StateType,
         registry: FieldRegistry,
-        domain: ConfinedDomain,
+        domain: ConfinedDomain | SharedDomain,
         timeout: float | None,
     ) -> None:
         self.name = name
@@ -182,7 +191,7 @@ class Table(Generic[K, S]):
     # -- entries --------------------------------------------------------------------------------
 
     def get_entry(
-        self, key: K, *, write: bool = False, timeout: float | None = -1.0
+        self, key: K, *, write: bool = False, timeout: Timeout = TABLE_TIMEOUT
     ) -> EntryHandle:
         """A handle on the entry at `key`: shared if write=False, exclusive if write=True.
 
@@ -191,19 +200,21 @@ class Table(Generic[K, S]):
         """
         return (self.write if write else self.read)(key, timeout)
 
-    def read(self, key: K, timeout: float | None = -1.0) -> EntryHandle:
+    def read(self, key: K, timeout: Timeout = TABLE_TIMEOUT) -> EntryHandle:
         """A shared read handle on the entry at `key` (see get_entry)."""
-        raise NotImplementedError  # replaced below by _handle_getter(False, ReadHandle)
+        raise NotImplementedError  # replaced below by _handle_getter(False, EntryHandle)
 
-    def write(self, key: K, timeout: float | None = -1.0) -> EntryHandle:
+    def write(self, key: K, timeout: Timeout = TABLE_TIMEOUT) -> EntryHandle:
         """An exclusive write handle on the entry at `key` (see get_entry)."""
         raise NotImplementedError  # replaced below by _handle_getter(True, WriteHandle)
 
-    def create_entry(self, *, _api: bool = False) -> DetachedEntry:
-        """A new detached entry with every field at its default; add it with `add_entry`."""
+    def create_entry(self, view: ApiRules | None = None) -> DetachedEntry:
+        """A new detached entry with every field at its default; add it with `add_entry`.
+
+        `view`: the table API's rules to apply to it (importers and the C bridge pass theirs).
+        """
         self._domain.check_thread(f"table '{self.name}'")
-        cls = ApiDetachedEntry if _api else DetachedEntry
-        return cls(self, self._registry.new_values())
+        return DetachedEntry(self, self._registry.new_values(), view)
 
     def add_entry(self, key: K, entry: DetachedEntry, *, replace: bool = False) -> bool:
         """Attach a detached entry at `key`; returns True if it replaced an entry.
@@ -305,8 +316,8 @@ class Table(Generic[K, S]):
 
     # -- nested tables --------------------------------------------------------------------------
 
-    def _nested_table(self, values: list[Any], field: Field) -> Table[Any, Any]:
-        """The nested table in slot `field` of an entry, made on first use."""
+    def nested_table(self, values: list[Any], field: Field) -> Table[Any, Any]:
+        """The nested table in slot `field` of entry `values`, made on first use (for handles)."""
         domain = self._domain
         if isinstance(domain, SharedDomain):
             with domain.mutex:  # two readers may race to make it: one must win
@@ -319,39 +330,26 @@ class Table(Generic[K, S]):
 
 
 def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHandle]:
-    """Build Table.read / Table.write: one body, with the mode bound as a closure constant.
-
-    This is the per-event hot path, so it inlines the lock-free branch of the domain
-    (see locking.py for the protocol); everything else goes through the domain's methods.
-    The lock-free branch also inlines `EntryHandle.__init__` (a Python-level __init__ call
-    costs ~40 ns of a ~1.1 us parse step), so `cls` must not override it.
-    """
+    """Table.read / Table.write (hot path: lock-free branch and handle __init__ inlined)."""
     if cls.__init__ is not EntryHandle.__init__:
         raise TypeError(f"{cls.__name__} overrides __init__, which the getter inlines")
-    new = object.__new__
 
-    def get(self: Table[Any, Any], key: Any, timeout: float | None = -1.0) -> EntryHandle:
-        kc = key.__class__
-        if kc is self._kint:
-            if not self._klo <= key <= self._khi:
-                self.check_key(key)
-        elif kc is not self._ktype or kc is str:
+    def get(self: Table[Any, Any], key: Any, timeout: Timeout = TABLE_TIMEOUT) -> EntryHandle:
+        kc = key.__class__  # the key check's common cases inline, check_key for the rest
+        if (kc is not self._kint or not self._klo <= key <= self._khi) and (
+            kc is not self._ktype or kc is str or kc is int
+        ):
             self.check_key(key)
+        # checked even where no wait happens, so that a bad timeout fails on every path
+        timeout = self.timeout if timeout is TABLE_TIMEOUT else checked_timeout(self.name, timeout)
         d = self._domain
         tid = get_ident()
-        if tid == d.fast_tid:
-            # Lock-free path: a single-threaded table, or the owner of a thread-safe one on a
-            # key no other thread holds or waits for (see SharedDomain for the protocol).
+        if tid == d.fast_tid:  # a single-threaded table, or a thread-safe table's owner
             borrows = self._borrows
             b = borrows.get(key, 0)
-            if write:
-                if b:
-                    d.fast_conflict(self, key, write, b)
-                borrows[key] = -1
-            else:
-                if b < 0:
-                    d.fast_conflict(self, key, write, b)
-                borrows[key] = b + 1
+            if b and (write or b < 0):  # this thread's own handle conflicts: refuse
+                d.fast_conflict(self, key, write, b)
+            borrows[key] = -1 if write else b + 1
             slots = self._slots
             if slots and key in slots:  # read after publishing the borrow: the Dekker half
                 d.fast_undo(self, key)  # another thread is on this key: take the lock
@@ -360,36 +358,54 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
                 if values is None:
                     d.fast_undo(self, key)
                     raise EntryNotFoundError(self.name, key)
-                h = new(cls)  # = cls(self, key, values, None, tid), without the __init__ call
-                h._table = self
-                h._key = key
-                h._values = values
-                h._registry = self._registry
-                h._grant = None
-                h._tid = tid
+                h = _new(cls)  # = cls(self, key, values, None, tid), without the __init__ call
+                h._table, h._key, h._values, h._registry = self, key, values, self._registry
+                h._grant, h._tid, h._view = None, tid, None
                 return h
-        grant = d.acquire(self, key, write, self.timeout if timeout == -1.0 else timeout)
-        try:
-            values = self._entries.get(key)
-            if values is not None:
-                return cls(self, key, values, grant, tid)
-        except BaseException:  # no handle will ever release the lock: give it back now
-            d.release(self, key, write, grant)
-            raise
-        d.release(self, key, write, grant)
-        raise EntryNotFoundError(self.name, key)
+        return _locked_handle(self, cls, key, write, timeout, tid)
 
-    get.__name__ = get.__qualname__ = "write" if write else "read"
     return get
 
 
-for _stub, _getter in (
-    (Table.read, _handle_getter(False, ReadHandle)),
-    (Table.write, _handle_getter(True, WriteHandle)),
-):
-    _getter.__doc__ = _stub.__doc__  # the stubs above hold the documentation
-    setattr(Table, _stub.__name__, _getter)
-del _stub, _getter
+_new = object.__new__
+
+
+def _fill_getters() -> None:
+    """Install Table.read and Table.write; the stubs in the class hold their documentation.
+
+    The getters inline `EntryHandle.__init__` (a Python-level __init__ call costs ~40 ns of a
+    ~1 us parse step), so a handle class must not override it.
+    """
+    for stub, cls, write in ((Table.read, EntryHandle, False), (Table.write, WriteHandle, True)):
+        getter = _handle_getter(write, cls)
+        getter.__doc__ = stub.__doc__
+        getter.__name__ = getter.__qualname__ = stub.__name__
+        setattr(Table, stub.__name__, getter)
+
+
+_fill_getters()
+
+
+def _locked_handle(
+    table: Table[Any, Any],
+    cls: type[EntryHandle],
+    key: Any,
+    write: bool,
+    timeout: float | None,
+    tid: int,
+) -> EntryHandle:
+    """`read`/`write`'s locked path: the domain grants the entry lock, or refuses."""
+    d = table._domain
+    grant = d.acquire(table, key, write, timeout)
+    try:
+        values = table._entries.get(key)
+        if values is not None:
+            return cls(table, key, values, grant, tid)
+    except BaseException:  # no handle will ever release the lock: give it back now
+        d.release(table, key, write, grant)  # type: ignore[union-attr]
+        raise
+    d.release(table, key, write, grant)  # type: ignore[union-attr]
+    raise EntryNotFoundError(table.name, key)
 
 
 def borrow_now(table: Table[Any, Any], key: Any, write: bool) -> bool:

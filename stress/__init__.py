@@ -5,11 +5,11 @@
     python -m stress list
     python -m stress bench [--json PATH] [--rounds N]
 
-Modules: `scenario` (the scenario model and registry), `scenarios`, `native` and `canaries` (the
-scenarios), `api` (table operations for scenario code: raw tables or tokens), `driver` (running
-one; the threads driver), `host_driver` (through the plugin host, the default), `invariants`,
-`detect` (--detect), `monitor` (progress and watchdog), `report`, `bench`, `cli`. See
-docs/stress.md.
+Modules: `scenario` (the scenario model and registry), `scenarios`, `native` (a package: the
+scenario, its C workload plugin and that plugin's build) and `canaries` (the scenarios), `api`
+(table operations for scenario code: raw tables or tokens), `driver` (running one; the threads
+driver), `host_driver` (through the plugin host, the default), `invariants`, `detect`
+(--detect), `monitor` (progress and watchdog), `report`, `bench`, `cli`. See docs/stress.md.
 """
 
 from . import canaries, native, scenarios

@@ -6,8 +6,7 @@ import pytest
 
 from concurrent_tables import FieldDefinitionError, ReadOnlyFieldError, StateType
 from concurrent_tables.falco import add_thread, threads_table
-from concurrent_tables.handles import ApiWriteHandle
-from concurrent_tables.table import _handle_getter
+from concurrent_tables.handles import API, apply_view
 
 I64, U8, U16, U32, U64 = (
     StateType.INT64,
@@ -74,8 +73,8 @@ def test_list_adapters_refuse_dynamic_fields(adapter: str) -> None:
 def test_cwd_is_read_only_through_the_api() -> None:
     threads = threads_table()
     add_thread(threads, 1, cwd="/")
-    api_write = _handle_getter(True, ApiWriteHandle)
-    h = api_write(threads, 1)
+    h = threads.write(1)
+    apply_view(h, API)
     try:
         with pytest.raises(ReadOnlyFieldError):
             h["cwd"] = "/tmp"

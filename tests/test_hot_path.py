@@ -26,7 +26,7 @@ from concurrent_tables import (
     Table,
     WrongThreadError,
 )
-from concurrent_tables.handles import EntryHandle, ReadHandle
+from concurrent_tables.handles import EntryHandle
 from concurrent_tables.table import _handle_getter
 
 
@@ -174,7 +174,7 @@ def test_owner_borrows_are_not_another_threads_handles() -> None:
 
 
 def test_getter_refuses_a_handle_class_with_its_own_init() -> None:
-    class Custom(ReadHandle):
+    class Custom(EntryHandle):
         __slots__ = ()
 
         def __init__(self, *a: Any) -> None:

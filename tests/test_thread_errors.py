@@ -27,6 +27,7 @@ from concurrent_tables import (
     Table,
     WrongThreadError,
 )
+from concurrent_tables.table import TABLE_TIMEOUT
 
 Snapshot = list[tuple[int, int, str, int]]
 
@@ -226,7 +227,7 @@ def test_lock_timeout_names_table_and_key(fast_path: bool, wanted: str, holder: 
     errors: list[LockTimeoutError] = []
 
     def request() -> None:
-        for timeout in (-1.0, 0.15):  # -1.0: the table's default
+        for timeout in (TABLE_TIMEOUT, 0.15):
             t0 = time.monotonic()
             with pytest.raises(LockTimeoutError) as ei:
                 t.get_entry(1, write=wanted == "write", timeout=timeout)

@@ -21,7 +21,7 @@ from concurrent_tables import (
     ValidatedTableReader,
     ValidatedTableWriter,
 )
-from concurrent_tables.plugins.tokens import FULL_GRANT, READER_OPS, WRITER_OPS
+from concurrent_tables.plugins.access import FULL_GRANT, READER_OPS, WRITER_OPS
 
 
 @pytest.fixture

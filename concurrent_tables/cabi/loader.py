@@ -11,7 +11,7 @@ The call order and checks are libsinsp's (table-abi.md §10): required symbols, 
 version (same major, minor <= 12, patch <= 0 at minor 12), `config` never NULL, `tables` always
 given with every pointer set (C++ SDK plugins crash otherwise), event types and sources read
 after init, per-callback clean-up after init/parse/extract. What a plugin may do with tables in
-each callback is the access matrix of `session.PHASES`, enforced by the owner side.
+each callback is the access matrix (`plugins.access.PHASES`), enforced by the owner side.
 """
 
 from __future__ import annotations

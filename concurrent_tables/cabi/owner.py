@@ -22,6 +22,7 @@ from ..errors import (
     TablesError,
 )
 from ..fields import Field
+from ..handles import API
 from ..table import borrow_now, unborrow_now
 from ..types import StateType, value_problem
 from . import pins
@@ -50,7 +51,7 @@ from .messages import (
     owner_text,
 )
 from .pins import PINS
-from .session import FIELDS, READ, WRITE, PluginSession, access_error, orphan_pool
+from .session import PluginSession, access_error, orphan_pool
 
 SUCCESS: Final = 0
 FAILURE: Final = 1
@@ -106,10 +107,10 @@ def _acc(ref: TableRef, f: int) -> Accessor:
     return acc
 
 
-def _check(grant: int, op: str) -> PluginSession | None:
-    """The calling plugin (None on a plugin's own thread), if its phase grants `grant`."""
+def _check(op: str) -> PluginSession | None:
+    """The calling plugin (None on a plugin's own thread), if its phase allows `op`."""
     s: PluginSession | None = _tls.session
-    if s is not None and not s.grants & grant:
+    if s is not None and op not in s.grants:
         raise access_error(s, op)
     return s
 
@@ -131,7 +132,7 @@ def _list_table_fields(t: int, nfields: Any) -> Any:
             raise BridgeError("list_table_fields: nfields is null")
         nfields[0] = 0
         ref = _ref(t)
-        _check(READ | FIELDS, "list_table_fields")
+        _check("list_table_fields")
         arr, n = field_infos(ref.registry)
         nfields[0] = n
         return arr
@@ -150,7 +151,7 @@ def _field_name(name: Any) -> str:
 def _get_table_field(t: int, name: Any, data_type: int) -> int:
     try:
         ref = _ref(t)
-        _check(FIELDS, "get_table_field")
+        _check("get_table_field")
         want = known_type(data_type)
         f: Field = ref.table.get_field(_field_name(name), want)
         return accessor_of(f).id
@@ -163,7 +164,7 @@ def _get_table_field(t: int, name: Any, data_type: int) -> int:
 def _add_table_field(t: int, name: Any, data_type: int) -> int:
     try:
         ref = _ref(t)
-        _check(FIELDS, "add_table_field")
+        _check("add_table_field")
         want = known_type(data_type)
         f: Field = ref.table.add_field(_field_name(name), want)
         return accessor_of(f).id
@@ -179,7 +180,7 @@ def _add_table_field(t: int, name: Any, data_type: int) -> int:
 def _get_table_name(t: int) -> Any:
     try:
         ref = _ref(t)
-        _check(READ, "get_table_name")
+        _check("get_table_name")
         return name_of(ref.registry)
     except BaseException as exc:
         _fail(exc)
@@ -190,7 +191,7 @@ def _get_table_name(t: int) -> Any:
 def _get_table_size(t: int) -> int:
     try:
         ref = _ref(t)
-        _check(READ, "get_table_size")
+        _check("get_table_size")
         return ref.table.size()
     except BaseException as exc:
         _fail(exc)
@@ -201,7 +202,7 @@ def _get_table_size(t: int) -> int:
 def _get_table_entry(t: int, key: Any) -> int:
     try:
         ref = _ref(t)
-        s = _check(READ, "get_table_entry")
+        s = _check("get_table_entry")
         k = _key(ref, key)
         values = pins.lookup(ref.table, k)
         if values is None:
@@ -244,7 +245,7 @@ def _read_entry_field(t: int, e: int, f: int, out: Any) -> int:
         if acc is None or acc.registry is not ref.registry:
             acc = _acc(ref, f)
         s: PluginSession | None = _tls.session
-        if s is not None and not s.grants & READ:
+        if s is not None and "read_entry_field" not in s.grants:
             raise access_error(s, "read_entry_field")
         if out == NULL:
             raise BridgeError("read_entry_field: out is null")
@@ -257,7 +258,7 @@ def _read_entry_field(t: int, e: int, f: int, out: Any) -> int:
                     v = acc.default
                 else:
                     if v is None and acc.nested:
-                        v = p.table._nested_table(p.values, acc.field)
+                        v = p.table.nested_table(p.values, acc.field)
             finally:
                 unborrow_now(p.table, p.key)
         else:
@@ -295,7 +296,7 @@ def _release_table_entry(t: int, e: int) -> None:
 def _iterate_entries(t: int, it: Any, state: Any) -> int:
     try:
         ref = _ref(t)
-        s = _check(READ, "iterate_entries")
+        s = _check("iterate_entries")
         if it == ffi.NULL:
             raise BridgeError("iterate_entries: iterator function is null")
         table = ref.table
@@ -323,7 +324,7 @@ def _iterate_entries(t: int, it: Any, state: Any) -> int:
 def _clear_table(t: int) -> int:
     try:
         ref = _ref(t)
-        _check(WRITE, "clear_table")
+        _check("clear_table")
         ref.table.clear()
         return SUCCESS
     except BaseException as exc:
@@ -335,7 +336,7 @@ def _clear_table(t: int) -> int:
 def _erase_table_entry(t: int, key: Any) -> int:
     try:
         ref = _ref(t)
-        _check(WRITE, "erase_table_entry")
+        _check("erase_table_entry")
         k = _key(ref, key)
         try:
             ref.table.erase_entry(k)
@@ -351,8 +352,8 @@ def _erase_table_entry(t: int, key: Any) -> int:
 def _create_table_entry(t: int) -> int:
     try:
         ref = _ref(t)
-        s = _check(WRITE, "create_table_entry")
-        entry = ref.table.create_entry(_api=True)
+        s = _check("create_table_entry")
+        entry = ref.table.create_entry(API)
         return pins.pin(ref.table, None, entry._values, pins.DETACHED, s, entry).id
     except BaseException as exc:
         _fail(exc)
@@ -370,7 +371,7 @@ def _detached(ref: TableRef, e: int, message: str) -> pins.Pin:
 def _destroy_table_entry(t: int, e: int) -> None:
     try:
         ref = _ref(t)
-        _check(WRITE, "destroy_table_entry")
+        _check("destroy_table_entry")
         p = _detached(ref, e, DESTROY_FOREIGN)
         assert p.entry is not None
         p.entry.destroy()
@@ -383,7 +384,7 @@ def _destroy_table_entry(t: int, e: int) -> None:
 def _add_table_entry(t: int, key: Any, e: int) -> int:
     try:
         ref = _ref(t)
-        s = _check(WRITE, "add_table_entry")
+        s = _check("add_table_entry")
         p = _detached(ref, e, ADD_FOREIGN)
         k = _key(ref, key)
         entry = p.entry
@@ -421,7 +422,7 @@ def _write_entry_field(t: int, e: int, f: int, data: Any) -> int:
         ref = _ref(t)
         p = _pin(ref, e)
         acc = _acc(ref, f)
-        _check(WRITE, "write_entry_field")
+        _check("write_entry_field")
         # libsinsp's order: table fields first, then read-only static fields.
         if acc.nested:
             raise ReadOnlyFieldError(ref.table.name, acc.name, TABLE_WRITE)

@@ -137,7 +137,7 @@ def _get(table: Table[Any, Any], values: list[Any], acc: Accessor) -> Any:
     except IndexError:  # a dynamic field this entry never stored
         return acc.default
     if v is None and acc.nested:
-        return table._nested_table(values, acc.field)
+        return table.nested_table(values, acc.field)
     return v
 
 

@@ -7,7 +7,7 @@ created, its pool of nested-table handles, the strings it read, its `list_tables
 While the host runs one of the plugin's callbacks, the session is the *current plugin* of that
 thread (context.py) and its phase decides what the plugin may do (the access matrix):
 
-    phase              grants
+    phase              grants (`plugins.access.PHASES`, the one matrix)
     init               tables and fields (list/get/add), reader, writer: parse/extract/listen
                        plugins; other plugins get the same `tables` input, and no access
     parse_event        reader and writer
@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._abi import ffi, lib
 from ..errors import AccessDeniedError, KeyTypeMismatchError
+from ..plugins.access import NO_ACCESS, PHASES
 from ..table import Table
 from ..types import KEY_TYPES
 from . import pins
@@ -46,25 +47,6 @@ from .messages import known_type, owner_text
 if TYPE_CHECKING:
     from .directory import TableDirectory
     from .native_table import NativeTable
-
-READ: Final = 1
-WRITE: Final = 2
-FIELDS: Final = 4
-REGISTRY: Final = 8
-ALL: Final = READ | WRITE | FIELDS | REGISTRY
-
-#: The phases of a native plugin's life, with what they grant and the rule quoted in denials.
-PHASES: Final[dict[str, tuple[int, str, bool]]] = {
-    # phase: (grants, rule, clean-up when it returns)
-    "init": (ALL, "init: full access (tables, fields, reader, writer)", True),
-    "parse_event": (READ | WRITE, "parse: read/write", True),
-    "extract_fields": (READ, "extract: read only", True),
-    "capture_open": (READ | WRITE, "capture listen: read/write, no fields or tables", False),
-    "capture_close": (READ | WRITE, "capture listen: read/write, no fields or tables", False),
-}
-
-#: The rule quoted when a plugin that neither parses, extracts nor listens touches a table.
-NO_ACCESS_RULE: Final = "plugins that neither parse, extract nor listen: no table access"
 
 _ids = itertools.count(1)
 #: session id (the owner cookie) -> session
@@ -103,7 +85,7 @@ class PluginSession:
         self.api_minor = api_minor
         self.owner = lib.ct_owner_cookie(self.id)
         self.phase: str | None = None
-        self.grants = 0
+        self.grants: frozenset[str] = frozenset()  # the operations the phase allows
         self.rule = ""
         self.last_error: Any = None
         self.acquired: set[int] = set()
@@ -125,15 +107,16 @@ class PluginSession:
 
         access=False: the plugin has no table capability, nothing is granted.
         """
-        grants, rule, cleanup = PHASES[phase]
+        row = PHASES[phase]
+        cleanup = row.cleanup
         if not access:
-            grants, rule = 0, NO_ACCESS_RULE
+            row = NO_ACCESS
         prev = swap_session(self)
-        self.phase, self.grants, self.rule = phase, grants, rule
+        self.phase, self.grants, self.rule = phase, row.ops, row.rule
         try:
             yield self
         finally:
-            self.phase, self.grants = None, 0
+            self.phase, self.grants = None, frozenset()
             swap_session(prev)
             if cleanup:
                 self.cleanup(f"{phase} of plugin '{self.name}' returned")
@@ -181,7 +164,7 @@ def _session(o: int) -> PluginSession:
 
 
 def _registry_access(s: PluginSession, op: str) -> None:
-    if not s.grants & REGISTRY:
+    if op not in s.grants:
         if s.phase is None:
             raise AccessDeniedError(
                 f"access denied: plugin '{s.name}' cannot {op} outside its init: "

@@ -10,17 +10,16 @@ tables come back as imported views.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import (
-    AccessDeniedError,
     EntryNotFoundError,
     FieldTypeMismatchError,
     ForeignEntryError,
 )
 from ..fields import Field, FieldInfo, FieldRegistry
-from ..handles import ApiDetachedEntry, ApiReadHandle, ApiWriteHandle, EntryHandle
-from ..table import Table, _handle_getter
+from ..handles import DetachedEntry, apply_view
+from ..table import Table
 from ..types import StateType
 
 if TYPE_CHECKING:
@@ -89,55 +88,6 @@ class TableBackend(Protocol):
     def add_field(self, name: str, type: StateType) -> Field: ...
     def list_fields(self) -> list[FieldInfo]: ...
     def nested(self, field: Field) -> NestedFieldsBackend: ...
-
-
-class _NestedAsImported:
-    """Mixin: nested tables read through an imported entry come back as imported views."""
-
-    __slots__ = ()
-    _view: ImportedTable
-
-    def __getitem__(self, field: Field | str) -> Any:
-        v = super().__getitem__(field)  # type: ignore[misc]
-        if v.__class__ is Table:
-            return self._view._child(LocalBackend(v))
-        return v
-
-    get = __getitem__
-
-
-class _ImportedRead(_NestedAsImported, ApiReadHandle):
-    """An API read handle whose nested tables come back as imported views."""
-
-    __slots__ = ("_view",)
-
-    def __setitem__(self, field: Field | str, value: Any) -> None:
-        name = field.name if isinstance(field, Field) else field
-        raise AccessDeniedError(
-            f"cannot write field '{name}' of entry {self._key!r} in imported table "
-            f"'{self._table.name}' through a read handle: writes need a write handle, taken "
-            "with a TableWriter (get_entry(writer, key, write=True))"
-        )
-
-    set = __setitem__
-
-
-class _ImportedWrite(_NestedAsImported, ApiWriteHandle):
-    """An API write handle whose nested tables come back as imported views."""
-
-    __slots__ = ("_view",)
-
-
-class _ImportedDetached(_NestedAsImported, ApiDetachedEntry):
-    """An API detached entry whose nested tables come back as imported views."""
-
-    __slots__ = ("_view",)
-
-
-_Getter = Callable[[Table[Any, Any], Any], EntryHandle]
-# Same lookup code as Table.read/write (lock-free owner path included), other handle classes.
-_get_read = cast(_Getter, _handle_getter(False, _ImportedRead))
-_get_write = cast(_Getter, _handle_getter(True, _ImportedWrite))
 
 
 class _LocalNested:
@@ -230,19 +180,16 @@ class LocalBackend(ForwardingBackend):
         return len(self.table)
 
     def get_entry(self, view: ImportedTable, key: Any, write: bool) -> EntryView:
-        h = (_get_write if write else _get_read)(self.table, key)
-        h._view = view  # type: ignore[attr-defined]
+        t = self.table
+        h = t.write(key) if write else t.read(key)
+        apply_view(h, view)
         return h
 
     def create_entry(self, view: ImportedTable) -> DetachedView:
-        t = self.table
-        t._domain.check_thread(f"table '{t.name}'")
-        e = _ImportedDetached(t, t._registry.new_values())
-        e._view = view
-        return e
+        return self.table.create_entry(view)
 
     def add_entry(self, key: Any, entry: DetachedView, replace: bool) -> bool:
-        if not isinstance(entry, _ImportedDetached):
+        if not isinstance(entry, DetachedEntry) or entry.view is None:
             raise ForeignEntryError(
                 self.table.name, "add_entry called on entry not created by create_table_entry"
             )
@@ -259,14 +206,14 @@ class LocalBackend(ForwardingBackend):
     def items(self, view: ImportedTable, write: bool) -> Iterator[EntryView]:
         # Same walk as Table.items: a sorted key snapshot, one handle at a time, no lock held
         # across the walk (so a thread-safe table's other writers are never blocked by it).
-        get = _get_write if write else _get_read
         t = self.table
+        get = t.write if write else t.read
         for key in t.keys():
             try:
-                h = get(t, key)
+                h = get(key)
             except EntryNotFoundError:
                 continue  # erased since the snapshot
-            h._view = view  # type: ignore[attr-defined]
+            apply_view(h, view)
             try:
                 yield h
             finally:

@@ -28,16 +28,22 @@ from typing import Any
 
 from ..errors import AccessDeniedError, KeyTypeMismatchError
 from ..fields import Field, FieldInfo
+from ..handles import ApiRules
 from ..plugins.tokens import CallbackScope, TableReader, TableWriter, Token
 from ..roles import wrong_thread_error
+from ..table import Table
 from ..types import StateType, coerce_state_type
-from .backends import DetachedView, EntryView, NestedFieldsBackend, TableBackend
+from .backends import DetachedView, EntryView, LocalBackend, NestedFieldsBackend, TableBackend
 
 # -- the importer's view --------------------------------------------------------------------------
 
 
-class ImportedTable:
-    """An importer's view of a table: token-gated, API rules, confined to the importing thread."""
+class ImportedTable(ApiRules):
+    """An importer's view of a table: token-gated, API rules, confined to the importing thread.
+
+    As the `view` of the handles it hands out, it applies the table API's rules to them and
+    returns nested tables read through them as imported views.
+    """
 
     __slots__ = ("_backend", "_init", "_plugin", "_thread", "key_type", "name")
 
@@ -103,6 +109,18 @@ class ImportedTable:
     def _child(self, backend: TableBackend) -> ImportedTable:
         """A nested table reached through one of this view's entries."""
         return ImportedTable(backend, plugin=self._plugin, init=self._init, thread=self._thread)
+
+    # -- ApiRules: what the handles it hands out do ---------------------------------------------
+
+    def nested(self, table: Table[Any, Any]) -> ImportedTable:
+        return self._child(LocalBackend(table))
+
+    def write_denied(self, table: str, key: Any, field: str) -> Exception:
+        return AccessDeniedError(
+            f"cannot write field '{field}' of entry {key!r} in imported table '{table}' "
+            "through a read handle: writes need a write handle, taken with a TableWriter "
+            "(get_entry(writer, key, write=True))"
+        )
 
     # -- entries ----------------------------------------------------------------------------------
 

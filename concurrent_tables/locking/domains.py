@@ -35,13 +35,14 @@ agree; see also docs/architecture.md; every path below follows it):
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
 from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BorrowError, LockTimeoutError, ReentrancyError
+from ..errors import BorrowError, InvalidTimeoutError, LockTimeoutError, ReentrancyError
 from ..roles import wrong_thread_error
 from . import statistics as _stats
 from .rwlock import _FairRWLock, _left, _new_lock
@@ -66,22 +67,49 @@ class _Slot:
         self.readers: dict[int, int] = {}  # thread id -> its read handles on the entry
 
 
-class ConfinedDomain:
-    """Owner-thread-only tables: wrong thread -> WrongThreadError, conflict -> BorrowError.
+class _Domain:
+    """What both domains share: the owner thread and the branches of the lock-free path.
 
     The lock-free borrow path itself is inlined in `Table.read`/`write` and
-    `EntryHandle.release` (it is the per-event hot path); the methods here are its slow and
+    `EntryHandle.__exit__` (it is the per-event hot path); these methods are its slow and
     error branches.
     """
 
-    thread_safe = False
-    conflict_error: type[BorrowError] | type[ReentrancyError] = BorrowError
+    thread_safe: bool
+    conflict_error: type[BorrowError] | type[ReentrancyError]
 
-    def __init__(self, owner: int | None = None) -> None:
+    def __init__(self, owner: int | None) -> None:
         self.owner = owner if owner is not None else get_ident()
         # The thread that may take lock-free handles (0: none). Table.read/write read it inline.
         self.fast_tid = self.owner
         self.errors = 0
+
+    def fast_undo(self, table: Table[Any, Any], key: Any) -> None:
+        """Take back a borrow just published (the key turned out taken, or missing)."""
+        unborrow(table, key)
+
+    def fast_conflict(self, table: Table[Any, Any], key: Any, write: bool, b: int) -> None:
+        """Refuse a lock-free handle that conflicts with this thread's own borrow `b`."""
+        self.errors += 1
+        held = "a write handle" if b < 0 else "a read handle"
+        want = "write" if write else "read"
+        why = "deadlock" if self.thread_safe else "conflict"
+        raise self.conflict_error(
+            table.name, key, f"this thread already holds {held}; a {want} handle would {why}"
+        )
+
+
+class ConfinedDomain(_Domain):
+    """Owner-thread-only tables: wrong thread -> WrongThreadError, conflict -> BorrowError.
+
+    Every handle is a lock-free borrow of the owner thread: there is no lock to take or release.
+    """
+
+    thread_safe = False
+    conflict_error = BorrowError
+
+    def __init__(self, owner: int | None = None) -> None:
+        super().__init__(owner)
 
     def check_thread(self, what: str) -> None:
         tid = get_ident()
@@ -90,30 +118,12 @@ class ConfinedDomain:
             raise wrong_thread_error(what, self.owner, tid)
 
     def acquire(self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None) -> Any:
-        """Reached only from a thread other than the owner."""
-        self.check_thread(f"table '{table.name}'")
-        raise AssertionError("unreachable: the owner takes the lock-free path")
-
-    def release(self, table: Table[Any, Any], key: Any, write: bool, grant: Any) -> None:
-        raise AssertionError("unreachable: borrows are released inline")
-
-    # -- branches of the inline lock-free path ---------------------------------------------------
+        """A handle requested off the lock-free path: only another thread gets here: refuse it."""
+        tid = get_ident()
+        raise wrong_thread_error(f"table '{table.name}'", self.owner, tid)
 
     def wake(self) -> None:
-        """Wake threads waiting for the owner's lock-free handle on some key (SharedDomain)."""
-
-    def fast_undo(self, table: Table[Any, Any], key: Any) -> None:
-        """Take back a borrow just published (the key turned out taken, or missing)."""
-        unborrow(table, key)
-
-    def fast_conflict(self, table: Table[Any, Any], key: Any, write: bool, b: int) -> None:
-        self.errors += 1
-        held = "a write handle" if b < 0 else "a read handle"
-        want = "write" if write else "read"
-        why = "deadlock" if self.thread_safe else "conflict"
-        raise self.conflict_error(
-            table.name, key, f"this thread already holds {held}; a {want} handle would {why}"
-        )
+        """Nobody ever waits on a confined table."""
 
     def held_by_me(self, table: Table[Any, Any], key: Any) -> bool:
         return bool(table._borrows.get(key))
@@ -142,6 +152,24 @@ def unborrow(table: Table[Any, Any], key: Any) -> None:
         table._domain.wake()
 
 
+def checked_timeout(table: str, timeout: Any) -> float | None:
+    """`timeout` in seconds for a lock wait: None for ever (also math.inf and huge values)."""
+    if timeout is None:
+        return None
+    if timeout.__class__ is not float and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float)
+    ):
+        raise InvalidTimeoutError(table, timeout)
+    if not timeout >= 0:  # negative, or NaN
+        raise InvalidTimeoutError(table, timeout)
+    return None if timeout > threading.TIMEOUT_MAX else float(timeout)
+
+
+def _timed_out(table: Table[Any, Any], key: Any, write: bool, timeout: float | None) -> Exception:
+    mode = "write" if write else "read"
+    return LockTimeoutError(table.name, key, mode, timeout if timeout is not None else math.inf)
+
+
 class _NoLock:
     def __enter__(self) -> None:
         return None
@@ -153,7 +181,7 @@ class _NoLock:
 _NO_LOCK = _NoLock()
 
 
-class SharedDomain(ConfinedDomain):
+class SharedDomain(_Domain):
     """Thread-safe tables: per-key entry locks from readerwriterlock, and the owner's borrows.
 
     Per key, the owner's lock-free borrow (`table._borrows[key]`, written by the owner alone)
@@ -194,6 +222,7 @@ class SharedDomain(ConfinedDomain):
     # -- acquire (locked path) --------------------------------------------------------------------
 
     def acquire(self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None) -> Any:
+        timeout = checked_timeout(table.name, timeout)
         if _stats._tracer is not None:
             _stats._tracer("acquire", self, table, key, write)
         slot = self._slow_acquire(table, key, write, timeout, get_ident())
@@ -208,78 +237,104 @@ class SharedDomain(ConfinedDomain):
     def _slow_acquire(
         self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None, tid: int
     ) -> _Slot:
-        mode = "write" if write else "read"
-        deadline = None
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self.mutex:  # the Condition's own lock; `with self.cond` costs two more calls
-            owner = tid == self.owner
-            if owner:
+            slot, shared = self._enter_slot(table, key, write, tid)
+            if shared:
+                return slot  # a second read piggybacks on this thread's first one
+            if tid != self.owner:
+                self._wait_for_owner(table, key, write, slot, deadline, timeout)
+        self._take(table, key, write, slot, deadline, timeout, tid)
+        return slot
+
+    def _enter_slot(
+        self, table: Table[Any, Any], key: Any, write: bool, tid: int
+    ) -> tuple[_Slot, bool]:
+        """Under mutex: refuse a self-deadlock, publish the key's slot and count us in it.
+
+        Returns the slot and whether this is a second read by a thread that holds one: it
+        shares the first (taking the read lock again would deadlock behind a queued writer).
+        """
+        if tid == self.owner:
+            b = table._borrows.get(key, 0)
+            if b and (write or b < 0):
+                held = "write" if b < 0 else "read"
+                self._refuse(table, key, write, f"a lock-free {held} handle on this entry")
+        slot = table._slots.get(key)
+        if slot is None:  # publishing the slot is this side's half of the Dekker pair
+            slot = _Slot(self._pool.pop() if self._pool else _FairRWLock())
+            table._slots[key] = slot
+            self.locks_in_use += 1
+        try:
+            if slot.writer == tid:
+                self._refuse(table, key, write, "a write handle")
+            mine = slot.readers.get(tid)
+            if mine is not None:
+                if write:
+                    self.errors += 1
+                    raise ReentrancyError(
+                        table.name,
+                        key,
+                        "this thread holds a read handle; upgrading it to a "
+                        "write handle would deadlock (release the read handle first)",
+                    )
+                slot.readers[tid] = mine + 1
+                return slot, True
+            slot.users += 1
+        except BaseException:
+            self._drop_slot_if_unused(table, key)
+            raise
+        return slot, False
+
+    def _refuse(self, table: Table[Any, Any], key: Any, write: bool, held: str) -> None:
+        self.errors += 1
+        mode = "write" if write else "read"
+        raise ReentrancyError(
+            table.name, key, f"this thread already holds {held}; a {mode} handle would deadlock"
+        )
+
+    def _wait_for_owner(
+        self,
+        table: Table[Any, Any],
+        key: Any,
+        write: bool,
+        slot: _Slot,
+        deadline: float | None,
+        timeout: float | None,
+    ) -> None:
+        """Under mutex: wait out a conflicting lock-free handle of the owner on this key."""
+        try:
+            while True:
                 b = table._borrows.get(key, 0)
-                if b and (write or b < 0):
-                    self.errors += 1
-                    raise ReentrancyError(
-                        table.name,
-                        key,
-                        f"this thread already holds a lock-free {'write' if b < 0 else 'read'} "
-                        f"handle on this entry; a {mode} handle would deadlock",
-                    )
-            slot = table._slots.get(key)
-            if slot is None:  # publishing the slot is this side's half of the Dekker pair
-                slot = _Slot(self._pool.pop() if self._pool else _FairRWLock())
-                table._slots[key] = slot
-                self.locks_in_use += 1
-            try:
-                if slot.writer == tid:
-                    self.errors += 1
-                    raise ReentrancyError(
-                        table.name,
-                        key,
-                        f"this thread already holds a write handle; a {mode} handle would deadlock",
-                    )
-                mine = slot.readers.get(tid)
-                if mine is not None:
-                    if write:
-                        self.errors += 1
-                        raise ReentrancyError(
-                            table.name,
-                            key,
-                            "this thread holds a read handle; upgrading it to a "
-                            "write handle would deadlock (release the read handle first)",
-                        )
-                    # A second read by the same thread shares its first acquisition: taking
-                    # the read lock again would deadlock behind a queued writer.
-                    slot.readers[tid] = mine + 1
-                    return slot
-                slot.users += 1
-            except BaseException:
-                self._drop_slot_if_unused(table, key)
-                raise
-            if not owner:
-                try:  # wait out a conflicting lock-free handle of the owner on this key
-                    while True:
-                        b = table._borrows.get(key, 0)
-                        if not (b < 0 or (write and b > 0)):
-                            break
-                        if deadline is None and timeout is not None:
-                            deadline = time.monotonic() + timeout
-                        left = None if deadline is None else deadline - time.monotonic()
-                        if left is not None and left <= 0:
-                            self.timeouts += 1
-                            raise LockTimeoutError(
-                                table.name, key, mode, timeout if timeout is not None else -1
-                            )
-                        self.cond.wait(left)
-                except BaseException:  # timed out, or interrupted while waiting
-                    slot.users -= 1
-                    self._drop_slot_if_unused(table, key)
-                    raise
+                if not (b < 0 or (write and b > 0)):
+                    return
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    self.timeouts += 1
+                    raise _timed_out(table, key, write, timeout)
+                self.cond.wait(left)
+        except BaseException:  # timed out, or interrupted while waiting
+            slot.users -= 1
+            self._drop_slot_if_unused(table, key)
+            raise
+
+    def _take(
+        self,
+        table: Table[Any, Any],
+        key: Any,
+        write: bool,
+        slot: _Slot,
+        deadline: float | None,
+        timeout: float | None,
+        tid: int,
+    ) -> None:
+        """Outside mutex: take the entry lock itself, or leave the slot as it was."""
         take = slot.rw.acquire_write if write else slot.rw.acquire_read
         ok = False
         try:
             ok = take(0)
             if not ok:
                 t0 = time.perf_counter()
-                if deadline is None and timeout is not None:
-                    deadline = time.monotonic() + timeout
                 ok = take(_left(deadline))
                 waited = time.perf_counter() - t0
                 self.contended += 1
@@ -299,8 +354,7 @@ class SharedDomain(ConfinedDomain):
                     self._drop_slot_if_unused(table, key)
         if not ok:
             self.timeouts += 1
-            raise LockTimeoutError(table.name, key, mode, timeout if timeout is not None else -1)
-        return slot
+            raise _timed_out(table, key, write, timeout)
 
     def _drop_slot_if_unused(self, table: Table[Any, Any], key: Any) -> None:
         """Retire a key's slot once nobody holds or waits for it (under mutex)."""

@@ -7,7 +7,8 @@
  * but is not the upstream header. Static assertions at the bottom pin the sizes and offsets the
  * reference gives. The ct_*_fn typedefs are ours (upstream spells the slot types inline).
  *
- * Used by: the cffi bridge (concurrent_tables/_abi_build.py + ct_bridge.c) and tests/native/ct_test_plugin.c.
+ * Used by: the cffi bridge (concurrent_tables/_abi_build.py + ct_bridge.c), the C test plugins in
+ * tests/native/plugins/ and the stress workload stress/native/workload.c.
  */
 #ifndef CT_PLUGIN_API_H
 #define CT_PLUGIN_API_H

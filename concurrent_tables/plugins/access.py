@@ -24,6 +24,7 @@ single-threaded table), the error raised is `ThreadAccessDeniedError`: both an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Flag, auto
 from typing import Final
 
@@ -42,7 +43,75 @@ class Capability(Flag):
 #: Capabilities whose init receives a TablesInput.
 INIT_ACCESS: Final = Capability.PARSE | Capability.EXTRACT | Capability.LISTEN
 
-#: One line per capability, for messages and docs: (init phase, action phase).
+# -- operations, named as the ABI's vtable slots ------------------------------------------------
+
+#: Reader operations (the reader vtable).
+READER_OPS: Final = (
+    "get_table_name",
+    "get_table_size",
+    "get_table_entry",
+    "read_entry_field",
+    "release_table_entry",
+    "iterate_entries",
+)
+#: Writer operations (the writer vtable).
+WRITER_OPS: Final = (
+    "clear_table",
+    "erase_table_entry",
+    "create_table_entry",
+    "destroy_table_entry",
+    "add_table_entry",
+    "write_entry_field",
+)
+#: Field operations (the fields vtable); listing fields is also a reader's.
+FIELD_OPS: Final = ("list_table_fields", "get_table_field", "add_table_field")
+#: Registry operations (the init input's tables: list, import, export).
+REGISTRY_OPS: Final = ("list_tables", "get_table", "add_table")
+#: What a complete host provides.
+FULL_GRANT: Final = frozenset(READER_OPS + WRITER_OPS)
+
+
+@dataclass(frozen=True)
+class PhaseAccess:
+    """One row of the access matrix: what a callback phase may do with tables, and why."""
+
+    ops: frozenset[str]  # the operations allowed (names of ABI vtable slots)
+    rule: str  # the rule quoted in every denial
+    cleanup: bool  # handles and unattached entries are dropped when the callback returns
+
+    @property
+    def reader(self) -> bool:
+        return "get_table_entry" in self.ops
+
+    @property
+    def writer(self) -> bool:
+        return "write_entry_field" in self.ops
+
+
+_READ = frozenset(READER_OPS) | {"list_table_fields"}
+_WRITE = _READ | frozenset(WRITER_OPS)
+_CAPTURE_RULE = "capture listen: read/write, no fields or tables"
+
+#: The access matrix, by phase: the one table every check reads (the host's callback scopes,
+#: the tokens they hand out, the C bridge's per-plugin sessions). A phase that is not here
+#: (a source plugin's callbacks) has no access at all.
+PHASES: Final[dict[str, PhaseAccess]] = {
+    "init": PhaseAccess(
+        _WRITE | frozenset(FIELD_OPS + REGISTRY_OPS),
+        "init: full access (list/get/export tables, get/add fields)",
+        True,
+    ),
+    "parse_event": PhaseAccess(_WRITE, "parse: read/write", True),
+    "extract_fields": PhaseAccess(_READ, "extract: read only", True),
+    "capture_open": PhaseAccess(_WRITE, _CAPTURE_RULE, False),
+    "capture_close": PhaseAccess(_WRITE, _CAPTURE_RULE, False),
+}
+#: The phase of a plugin without a table capability (source, async): nothing.
+NO_ACCESS: Final = PhaseAccess(
+    frozenset(), "plugins that neither parse, extract nor listen: no table access", False
+)
+
+#: The matrix by capability, for messages and docs: (init phase, action phase).
 MATRIX: Final[dict[Capability, tuple[str, str]]] = {
     Capability.SOURCE: ("no access", "no access"),
     Capability.PARSE: ("full access", "read/write"),

@@ -29,7 +29,7 @@ from typing import Any, Self
 from ..errors import PluginError, TablesError
 from ..registry import TableRegistry
 from ..roles import wrong_thread_error
-from .access import INIT_ACCESS, MATRIX, Capability, capability_names
+from .access import INIT_ACCESS, PHASES, capability_names
 from .background import BackgroundError, BackgroundTask, stop_all
 from .base import (
     AsyncContext,
@@ -45,11 +45,6 @@ from .base import (
 )
 from .routines import RoutinePool
 from .tokens import CallbackScope
-
-_INIT_RULE = "init: full access (list/get/export tables, get/add fields)"
-_PARSE_RULE = "parse: " + MATRIX[Capability.PARSE][1]
-_EXTRACT_RULE = "extract: " + MATRIX[Capability.EXTRACT][1]
-_LISTEN_RULE = "capture listen: read/write in capture open/close"
 
 
 @dataclass
@@ -122,7 +117,7 @@ class PluginHost:
             scope = None
             if caps & INIT_ACCESS:
                 scope = CallbackScope(
-                    p.plugin_name, "init", registry=self.registry, rule=_INIT_RULE
+                    p.plugin_name, "init", registry=self.registry, rule=PHASES["init"].rule
                 )
             try:
                 p.init(scope.tables_input if scope is not None else None)
@@ -179,7 +174,7 @@ class PluginHost:
 
     def _listen(self, p: ListenPlugin, callback: str) -> None:
         with CallbackScope(
-            p.plugin_name, callback, reader=True, writer=True, rule=_LISTEN_RULE
+            p.plugin_name, callback, reader=True, writer=True, rule=PHASES[callback].rule
         ) as scope:
             capture = CaptureListenInput(scope, self._start_routine, self.routines)
             getattr(p, callback)(capture)
@@ -239,7 +234,11 @@ class PluginHost:
             if not p.parses(event.type, event.source):
                 continue
             scope = CallbackScope(
-                p.plugin_name, "parse_event", reader=True, writer=True, rule=_PARSE_RULE
+                p.plugin_name,
+                "parse_event",
+                reader=True,
+                writer=True,
+                rule=PHASES["parse_event"].rule,
             )
             assert scope.reader is not None and scope.writer is not None
             try:
@@ -265,7 +264,7 @@ class PluginHost:
         for p, reqs in by_plugin.values():
             # One extract_fields call per plugin per event, as the ABI does.
             with CallbackScope(
-                p.plugin_name, "extract_fields", reader=True, rule=_EXTRACT_RULE
+                p.plugin_name, "extract_fields", reader=True, rule=PHASES["extract_fields"].rule
             ) as scope:
                 assert scope.reader is not None
                 for r in reqs:

@@ -19,37 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from threading import get_ident
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import AccessDeniedError
 from ..handles import DetachedEntry, EntryHandle
 from ..roles import current_role
+from .access import FULL_GRANT, READER_OPS, WRITER_OPS
 
 if TYPE_CHECKING:
     from ..importing.table import ImportedTable
     from ..registry import TableInfo, TableRegistry
     from ..table import Table
-
-#: Reader operations (the ABI's reader vtable slots).
-READER_OPS: Final = (
-    "get_table_name",
-    "get_table_size",
-    "get_table_entry",
-    "read_entry_field",
-    "release_table_entry",
-    "iterate_entries",
-)
-#: Writer operations (the ABI's writer vtable slots).
-WRITER_OPS: Final = (
-    "clear_table",
-    "erase_table_entry",
-    "create_table_entry",
-    "destroy_table_entry",
-    "add_table_entry",
-    "write_entry_field",
-)
-#: What a complete host grants.
-FULL_GRANT: Final = frozenset(READER_OPS + WRITER_OPS)
 
 _PRUNE_MIN = 256  # tracked handles before the first sweep of released ones
 

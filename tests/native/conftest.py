@@ -1,3 +1,6 @@
+"""Fixtures of the native tests: each C test plugin of tests/native/plugins/, compiled once per
+session (`<name>_so`, e.g. `table_api_so`), a host directory, and `load` for plugin instances."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -9,37 +12,68 @@ from concurrent_tables.cabi import LocalDirectory
 from concurrent_tables.cabi.loader import NativePlugin
 from concurrent_tables.falco import add_thread, threads_table
 
-from .build import EXTRACT_ONLY, BuildResult, compile_test_plugin
+from .build import compile_plugin
 from .helpers import load_plugin
 
-
-@pytest.fixture(scope="session")
-def ct_plugin_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
-    """The native test plugin, compiled once per session."""
-    return compile_test_plugin(tmp_path_factory.mktemp("ct_native"))
+#: The API versions the exporter is built to require in the version-check tests.
+REQUIRED_VERSIONS = ("3.0.0", "3.11.7", "3.12.1", "3.13.0", "2.12.0", "bogus")
 
 
 @pytest.fixture(scope="session")
-def ct_plugin_path(ct_plugin_build: BuildResult) -> Path:
-    return ct_plugin_build.path
+def plugins_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One temp folder for every plugin this session builds."""
+    return tmp_path_factory.mktemp("ct_plugins")
 
 
 @pytest.fixture(scope="session")
-def ct_extract_plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The extract-only variant of the test plugin."""
-    out = tmp_path_factory.mktemp("ct_native_extract")
-    return compile_test_plugin(out, EXTRACT_ONLY, "ct_test_extract.so").path
+def table_api_so(plugins_dir: Path) -> Path:
+    """table_api.c: every table-API slot on an imported table, checked from C."""
+    return compile_plugin("table_api.c", plugins_dir)
 
 
 @pytest.fixture(scope="session")
-def ct_plugin_version_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The test plugin built to require other API versions: {"3.0.0": path, ...}."""
-    out = tmp_path_factory.mktemp("ct_native_versions")
-    paths = {}
-    for v in ("3.0.0", "3.11.7", "3.12.1", "3.13.0", "2.12.0", "bogus"):
-        flag = f'-DCT_TEST_API_VERSION="{v}"'
-        paths[v] = compile_test_plugin(out, (flag,), f"ct_test_{v}.so").path
-    return paths
+def bad_input_so(plugins_dir: Path) -> Path:
+    """bad_input.c: every bad input the table API must refuse."""
+    return compile_plugin("bad_input.c", plugins_dir)
+
+
+@pytest.fixture(scope="session")
+def state_types_so(plugins_dir: Path) -> Path:
+    """state_types.c: every state type written and read back."""
+    return compile_plugin("state_types.c", plugins_dir)
+
+
+@pytest.fixture(scope="session")
+def exporter_so(plugins_dir: Path) -> Path:
+    """exporter.c: exports plugin_sample with add_table."""
+    return compile_plugin("exporter.c", plugins_dir)
+
+
+@pytest.fixture(scope="session")
+def event_counter_so(plugins_dir: Path) -> Path:
+    """event_counter.c: counts events per thread (ct_counter), like the SDK's syscall_parse."""
+    return compile_plugin("event_counter.c", plugins_dir)
+
+
+@pytest.fixture(scope="session")
+def extract_reader_so(plugins_dir: Path) -> Path:
+    """extract_reader.c: extract-only: reads, and its writes are refused."""
+    return compile_plugin("extract_reader.c", plugins_dir)
+
+
+@pytest.fixture(scope="session")
+def counter_thread_so(plugins_dir: Path) -> Path:
+    """counter_thread.c: a capture-listen pthread counting in table counters."""
+    return compile_plugin("counter_thread.c", plugins_dir)
+
+
+@pytest.fixture(scope="session")
+def exporter_version_sos(plugins_dir: Path) -> dict[str, Path]:
+    """exporter.c built to require other API versions: {"3.0.0": path, ...}."""
+    return {
+        v: compile_plugin("exporter.c", plugins_dir, [f'-DCT_API_VERSION="{v}"'])
+        for v in REQUIRED_VERSIONS
+    }
 
 
 @pytest.fixture
@@ -54,12 +88,13 @@ LoadFn = Callable[..., NativePlugin]
 
 
 @pytest.fixture
-def load(directory: LocalDirectory, ct_plugin_path: Path) -> Iterator[LoadFn]:
-    """load(config, path=None, init=True): a test plugin instance, destroyed after the test."""
+def load(directory: LocalDirectory) -> Iterator[LoadFn]:
+    """load(path, config="", init=True): a plugin instance on `directory`, destroyed after the
+    test (in reverse order)."""
     made: list[NativePlugin] = []
 
-    def make(config: str = "", path: Path | None = None, *, init: bool = True) -> NativePlugin:
-        p = load_plugin(path or ct_plugin_path, directory, config)
+    def make(path: Path, config: str = "", *, init: bool = True) -> NativePlugin:
+        p = load_plugin(path, directory, config)
         made.append(p)
         if init:
             p.init()

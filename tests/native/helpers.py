@@ -1,4 +1,4 @@
-"""Helpers for the tests that run the native test plugin through the real bridge."""
+"""Helpers for the tests that run the C test plugins through the real bridge."""
 
 from __future__ import annotations
 
@@ -9,21 +9,22 @@ from typing import Any
 from concurrent_tables.cabi import TableDirectory
 from concurrent_tables.cabi.loader import NativePlugin
 
-#: The test plugin's own exports, beyond the plugin API.
-TEST_ONLY_CDEF = """
-const char* ct_test_report(void* s);
-const char* ct_test_thread_status(void* s);
-int ct_test_thread_done(void* s);
+#: The test plugins' own exports, beyond the plugin API (ct_checks.h; counter_thread.c). cffi
+#: resolves a declared function only when it is used, so one declaration serves every plugin.
+TEST_CDEF = """
+const char* ct_report(void* s);
+const char* ct_thread_status(void* s);
+int ct_thread_done(void* s);
 """
 
 
 def load_plugin(path: Path, directory: TableDirectory, config: str = "") -> NativePlugin:
-    return NativePlugin(str(path), config, directory=directory, extra_cdef=TEST_ONLY_CDEF)
+    return NativePlugin(str(path), config, directory=directory, extra_cdef=TEST_CDEF)
 
 
 def report(p: NativePlugin) -> dict[str, Any]:
-    """The plugin's JSON report: {"checks": [...], "failed": N, ...}."""
-    text = p.pffi.string(p.lib.ct_test_report(p.state)).decode()
+    """The plugin's JSON report: {"plugin", "checks": [...], "total", "failed", "events"}."""
+    text = p.pffi.string(p.lib.ct_report(p.state)).decode()
     result: dict[str, Any] = json.loads(text)
     return result
 
@@ -38,10 +39,11 @@ def failed(p: NativePlugin) -> list[dict[str, Any]]:
 
 
 def thread_status(p: NativePlugin) -> dict[str, Any]:
-    text = p.pffi.string(p.lib.ct_test_thread_status(p.state)).decode()
+    """counter_thread.c's pthread figures."""
+    text = p.pffi.string(p.lib.ct_thread_status(p.state)).decode()
     result: dict[str, Any] = json.loads(text)
     return result
 
 
 def thread_done(p: NativePlugin) -> bool:
-    return bool(p.lib.ct_test_thread_done(p.state))
+    return bool(p.lib.ct_thread_done(p.state))

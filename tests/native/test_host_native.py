@@ -26,7 +26,7 @@ from concurrent_tables.plugins.host import PluginHost
 from concurrent_tables.plugins.tokens import TableReader, TablesInput, TableWriter
 from concurrent_tables.registry import TableRegistry
 
-from .helpers import TEST_ONLY_CDEF, checks, failed, thread_done, thread_status
+from .helpers import TEST_CDEF, checks, failed, thread_done, thread_status
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -89,16 +89,14 @@ def make_registry() -> TableRegistry:
 
 
 def test_native_and_python_plugins_side_by_side(
-    ct_plugin_path: Path, ct_extract_plugin_path: Path
+    event_counter_so: Path, exporter_so: Path, extract_reader_so: Path
 ) -> None:
     registry = make_registry()
-    counter = load_native_plugin(
-        str(ct_plugin_path), "count=1;sample_nested=1", extra_cdef=TEST_ONLY_CDEF
-    )
-    probe = load_native_plugin(
-        str(ct_extract_plugin_path), "export=0", fields=["ct.probe"], extra_cdef=TEST_ONLY_CDEF
-    )
-    host = PluginHost([counter, SampleWriter(), Extractor(), probe], registry=registry)
+    counter = load_native_plugin(str(event_counter_so))
+    exporter = load_native_plugin(str(exporter_so), extra_cdef=TEST_CDEF)
+    probe = load_native_plugin(str(extract_reader_so), fields=["ct.probe"], extra_cdef=TEST_CDEF)
+    plugins = [counter, exporter, SampleWriter(), Extractor(), probe]
+    host = PluginHost(plugins, registry=registry)
     events = [Event(ts=i, tid=1, type=3) for i in range(1, 4)]
     with host:
         results = host.run(
@@ -111,7 +109,7 @@ def test_native_and_python_plugins_side_by_side(
         assert [r.values["sample.kids"] for r in results] == [1, 1, 1]
         assert [r.values["ct.probe"] for r in results] == [0, 0, 0]
         # one registry: the native table is registered by its plugin, behind a NativeBackend
-        assert registry.owner_of("plugin_sample") == "ct_test_plugin"
+        assert registry.owner_of("plugin_sample") == "ct_exporter"
         view = registry.get_table("plugin_sample", U64)
         assert isinstance(view._backend, NativeBackend)
         assert isinstance(view._backend.table, NativeTable)
@@ -119,16 +117,17 @@ def test_native_and_python_plugins_side_by_side(
         c = checks(probe.native, "extract")
         assert c["extract.read_entry_field"]["detail"] == "init"
         assert c["extract.write_entry_field.denied"]["err"] == (
-            "access denied: plugin 'ct_test_extract' cannot write_entry_field during "
+            "access denied: plugin 'ct_extract_reader' cannot write_entry_field during "
             "extract_fields (extract: read only)"
         )
-        assert failed(probe.native) == [] and failed(counter.native) == []
-    assert counter.native.state == counter.native.pffi.NULL  # destroyed with the host
+        assert failed(probe.native) == [] and failed(exporter.native) == []
+    for p in (counter, exporter, probe):
+        assert p.native.state == p.native.pffi.NULL  # destroyed with the host
 
 
-def test_native_parse_skips_other_event_types(ct_plugin_path: Path) -> None:
+def test_native_parse_skips_other_event_types(event_counter_so: Path) -> None:
     registry = make_registry()
-    counter = load_native_plugin(str(ct_plugin_path), "count=1;export=0;event_types=3")
+    counter = load_native_plugin(str(event_counter_so), "event_types=3")
     with PluginHost([counter], registry=registry) as host:
         host.run(events=[Event(ts=1, tid=1, type=3), Event(ts=2, tid=1, type=4)])
         threads = registry.get_table("threads", StateType.INT64)._backend
@@ -136,18 +135,18 @@ def test_native_parse_skips_other_event_types(ct_plugin_path: Path) -> None:
             assert h["ct_counter"] == 1
 
 
-def test_native_parse_failure_surfaces_as_plugin_error(ct_plugin_path: Path) -> None:
-    counter = load_native_plugin(str(ct_plugin_path), "count=1;export=0")
+def test_native_parse_failure_surfaces_as_plugin_error(event_counter_so: Path) -> None:
+    counter = load_native_plugin(str(event_counter_so))
     with PluginHost([counter], registry=make_registry()) as host:
         with pytest.raises(PluginError) as err:
             host.run(events=[Event(ts=1, tid=99, type=3)])
     assert "can't get table entry: get_entry found no element at given key" in str(err.value)
 
 
-def test_failed_native_init_is_destroyed(ct_plugin_path: Path) -> None:
-    bad = load_native_plugin(str(ct_plugin_path), "fail_init=1")
+def test_failed_native_init_is_destroyed(event_counter_so: Path) -> None:
+    bad = load_native_plugin(str(event_counter_so), "nonsense=1")
     host = PluginHost([bad], registry=make_registry())
-    with pytest.raises(PluginError, match="init failure requested by config"):
+    with pytest.raises(PluginError, match="unknown config key: nonsense"):
         host.init()
     assert bad.native.state == bad.native.pffi.NULL  # destroyed although init failed
 
@@ -156,12 +155,11 @@ class Counters(EntrySchema):
     pass
 
 
-def test_capture_listen_pthread_through_the_host(ct_plugin_path: Path) -> None:
+def test_capture_listen_pthread_through_the_host(counter_thread_so: Path) -> None:
     counters = Table("counters", U64, Counters, thread_safe=True)
     registry = TableRegistry()
     registry.export(counters)
-    config = "import=0;export=0;counter_table=counters;counter_key=1;counter_iters=500"
-    listener = load_native_plugin(str(ct_plugin_path), config, extra_cdef=TEST_ONLY_CDEF)
+    listener = load_native_plugin(str(counter_thread_so), "500", extra_cdef=TEST_CDEF)
     with PluginHost([listener], registry=registry) as host:
         host.open_capture()
         deadline = time.monotonic() + 30
@@ -170,7 +168,7 @@ def test_capture_listen_pthread_through_the_host(ct_plugin_path: Path) -> None:
             time.sleep(0.01)
         host.close_capture()
         assert thread_status(listener.native)["failures"] == 0
-        with counters.read(1) as h:
+        with counters.read(7) as h:
             assert h["ct_counter"] == 500
 
 
@@ -186,14 +184,14 @@ def test_capture_listen_pthread_through_the_host(ct_plugin_path: Path) -> None:
     ],
 )
 def test_required_api_version(
-    ct_plugin_version_paths: dict[str, Path], version: str, ok: bool
+    exporter_version_sos: dict[str, Path], version: str, ok: bool
 ) -> None:
-    path = str(ct_plugin_version_paths[version])
+    path = str(exporter_version_sos[version])
     if not ok:
         with pytest.raises(PluginError, match="requires API version"):
             load_native_plugin(path)
         return
-    p = load_native_plugin(path, "import=0")
+    p = load_native_plugin(path)
     assert p.native.api_version[:2] == tuple(int(x) for x in version.split(".")[:2])
     with PluginHost([p], registry=make_registry()) as host:
         host.init()

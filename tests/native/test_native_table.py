@@ -1,12 +1,13 @@
 """Tables a native plugin exports (`add_table`), used from Python as `NativeTable`s.
 
-The test plugin registers `plugin_sample` (uint64 key; u64_val; the str_val it adds itself; with
-sample_nested=1 a TABLE field `children` whose values are per-entry child tables).
+tests/native/plugins/exporter.c registers `plugin_sample` (uint64 key; u64_val; a read-only TABLE
+field `children` whose values are per-entry child tables; the str_val it adds itself).
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,8 +39,10 @@ U64, STRING, TABLE = StateType.UINT64, StateType.STRING, StateType.TABLE
 
 
 @pytest.fixture
-def sample(load: LoadFn, directory: LocalDirectory) -> tuple[NativeTable, NativePlugin]:
-    p = load("import=0;sample_nested=1")
+def sample(
+    load: LoadFn, directory: LocalDirectory, exporter_so: Path
+) -> tuple[NativeTable, NativePlugin]:
+    p = load(exporter_so)
     nt = directory.find("plugin_sample")
     assert isinstance(nt, NativeTable)
     return nt, p

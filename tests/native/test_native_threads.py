@@ -1,18 +1,20 @@
 """A native plugin's own pthread using Python tables while Python threads use them too.
 
-The test plugin starts a pthread at capture_open that, `counter_iters` times, acquires entry
-`counter_key` of `counter_table`, reads its `ct_counter`, writes it + 1 and releases it, through
-the listen input's vtables. The thread has no current plugin: it is served like any other thread.
+tests/native/plugins/counter_thread.c starts a pthread at capture_open that, N times (its
+config), acquires entry 7 of table `counters`, reads its `ct_counter`, writes it + 1 and releases
+it, through the listen input's vtables. The thread has no current plugin: it is served like any
+other thread.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from concurrent_tables import U64, EntrySchema, Table
+from concurrent_tables import U64, EntrySchema, PluginError, Table
 from concurrent_tables.cabi import LocalDirectory
 
 from .helpers import load_plugin, thread_done, thread_status
@@ -23,12 +25,12 @@ class Counter(EntrySchema):
 
 
 @pytest.mark.timeout(60)
-def test_pthread_writes_while_python_threads_read_and_write(ct_plugin_path: object) -> None:
+def test_pthread_writes_while_python_threads_read_and_write(counter_thread_so: Path) -> None:
     counters: Table[int, Counter] = Table("counters", U64, Counter, thread_safe=True)
     directory = LocalDirectory(counters)
     iters, py_iters = 10_000, 1_000
-    config = f"import=0;export=0;counter_table=counters;counter_key=7;counter_iters={iters}"
-    p = load_plugin(ct_plugin_path, directory, config)  # type: ignore[arg-type]
+    config = str(iters)
+    p = load_plugin(counter_thread_so, directory, config)
     try:
         p.init()
         ct = counters.get_field("ct_counter", U64)  # added by the plugin at init
@@ -85,11 +87,11 @@ def test_pthread_writes_while_python_threads_read_and_write(ct_plugin_path: obje
 
 
 @pytest.mark.timeout(60)
-def test_pthread_is_refused_by_a_single_threaded_table(ct_plugin_path: object) -> None:
+def test_pthread_is_refused_by_a_single_threaded_table(counter_thread_so: Path) -> None:
     counters: Table[int, Counter] = Table("counters", U64, Counter)  # owned by this thread
     directory = LocalDirectory(counters)
-    config = "import=0;export=0;counter_table=counters;counter_key=3;counter_iters=50"
-    p = load_plugin(ct_plugin_path, directory, config)  # type: ignore[arg-type]
+    config = "50"
+    p = load_plugin(counter_thread_so, directory, config)
     try:
         p.init()
         p.capture_open()  # on this thread: the entry is created
@@ -102,17 +104,17 @@ def test_pthread_is_refused_by_a_single_threaded_table(ct_plugin_path: object) -
         assert "can only be used in the thread that created it" in status["error"]
         assert "table 'counters'" in status["error"]
         p.capture_close()
-        with counters.read(3) as h:
+        with counters.read(7) as h:
             assert h["ct_counter"] == 0
     finally:
         p.destroy()
 
 
 @pytest.mark.timeout(60)
-def test_capture_close_stops_a_long_pthread(ct_plugin_path: object) -> None:
+def test_capture_close_stops_a_long_pthread(counter_thread_so: Path) -> None:
     counters: Table[int, Counter] = Table("counters", U64, Counter, thread_safe=True)
-    config = "import=0;export=0;counter_table=counters;counter_iters=100000000"
-    p = load_plugin(ct_plugin_path, LocalDirectory(counters), config)  # type: ignore[arg-type]
+    config = "100000000"
+    p = load_plugin(counter_thread_so, LocalDirectory(counters), config)
     try:
         p.init()
         p.capture_open()
@@ -126,12 +128,12 @@ def test_capture_close_stops_a_long_pthread(ct_plugin_path: object) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_pthread_survives_erase_and_replace_churn(ct_plugin_path: object) -> None:
+def test_pthread_survives_erase_and_replace_churn(counter_thread_so: Path) -> None:
     """Python erases and re-adds the entry the pthread is counting on: failures, no crash."""
     counters: Table[int, Counter] = Table("counters", U64, Counter, thread_safe=True)
     iters = 5_000
-    config = f"import=0;export=0;counter_table=counters;counter_key=9;counter_iters={iters}"
-    p = load_plugin(ct_plugin_path, LocalDirectory(counters), config)  # type: ignore[arg-type]
+    config = str(iters)
+    p = load_plugin(counter_thread_so, LocalDirectory(counters), config)
     try:
         p.init()
         p.capture_open()
@@ -140,10 +142,10 @@ def test_pthread_survives_erase_and_replace_churn(ct_plugin_path: object) -> Non
         while not thread_done(p):
             assert time.monotonic() < deadline
             try:
-                counters.erase_entry(9)
+                counters.erase_entry(7)
             except Exception:
                 pass
-            counters.add_entry(9, counters.create_entry(), replace=True)
+            counters.add_entry(7, counters.create_entry(), replace=True)
             churn += 1
         status = thread_status(p)
         assert status["iterations"] + status["failures"] == iters
@@ -151,5 +153,16 @@ def test_pthread_survives_erase_and_replace_churn(ct_plugin_path: object) -> Non
         if status["failures"]:
             assert status["error"] == "get_entry found no element at given key"
         p.capture_close()
+    finally:
+        p.destroy()
+
+
+@pytest.mark.timeout(60)
+def test_init_fails_without_the_counters_table(counter_thread_so: Path) -> None:
+    other: Table[int, Counter] = Table("other", U64, Counter)
+    p = load_plugin(counter_thread_so, LocalDirectory(other), "10")
+    try:
+        with pytest.raises(PluginError, match="table counters or its field ct_counter"):
+            p.init()
     finally:
         p.destroy()

@@ -1,12 +1,15 @@
-"""The native test plugin compiles warning-free and loads with ffi.dlopen, exposing its symbols."""
+"""The C test plugins (and the stress workload) compile warning-free with tests/native/build.py,
+load with ffi.dlopen, expose the symbols of their job, and fail a bad init cleanly."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
+import stress.native.build
 from concurrent_tables._plugin_cdef import (
     OPTIONAL_SYMBOLS,
     REQUIRED_SYMBOLS,
@@ -14,80 +17,129 @@ from concurrent_tables._plugin_cdef import (
     make_plugin_ffi,
 )
 
-from .build import BuildResult
+from .build import PLUGINS_DIR, CompileError, compile_command, compile_plugin
+from .helpers import TEST_CDEF
 
 pytestmark = pytest.mark.timeout(120)
 
-TEST_ONLY_CDEF = """
-const char* ct_test_report(void* s);
-const char* ct_test_thread_status(void* s);
-int ct_test_thread_done(void* s);
-"""
+PARSE = {"plugin_get_parse_event_types", "plugin_get_parse_event_sources", "plugin_parse_event"}
+LISTEN = {"plugin_capture_open", "plugin_capture_close"}
+
+# Each plugin: its name, and the optional plugin-API symbols its job needs (no more).
+PLUGINS = {
+    "table_api.c": ("ct_table_api", PARSE),
+    "bad_input.c": ("ct_bad_input", PARSE | LISTEN),
+    "state_types.c": ("ct_state_types", PARSE),
+    "exporter.c": ("ct_exporter", PARSE),
+    "event_counter.c": ("ct_event_counter", PARSE),
+    "extract_reader.c": ("ct_extract_reader", {"plugin_extract_fields"}),
+    "counter_thread.c": ("ct_counter_thread", LISTEN),
+    str(stress.native.build.WORKLOAD_SOURCE): ("ct_stress_workload", LISTEN),
+}
 
 
-def test_compiles_without_warnings(ct_plugin_build: BuildResult) -> None:
-    assert ct_plugin_build.path.is_file()
-    assert "-Werror" in ct_plugin_build.command and "-Wall" in ct_plugin_build.command
-    assert ct_plugin_build.stderr == ""
-    assert ct_plugin_build.stdout == ""
-
-
-def test_dlopen_exposes_symbols(ct_plugin_build: BuildResult) -> None:
-    pffi = make_plugin_ffi(TEST_ONLY_CDEF)
-    plib = pffi.dlopen(str(ct_plugin_build.path))
-    for name in REQUIRED_SYMBOLS:
-        assert has_symbol(plib, name), name
-    present = {name for name in OPTIONAL_SYMBOLS if has_symbol(plib, name)}
-    assert present == {
-        "plugin_get_parse_event_types",
-        "plugin_get_parse_event_sources",
-        "plugin_parse_event",
-        "plugin_extract_fields",
-        "plugin_capture_open",
-        "plugin_capture_close",
+def test_every_plugin_source_is_listed() -> None:
+    assert {p.name for p in PLUGINS_DIR.glob("*.c")} | {"workload.c"} == {
+        Path(s).name for s in PLUGINS
     }
-    for name in ("ct_test_report", "ct_test_thread_status", "ct_test_thread_done"):
-        assert has_symbol(plib, name)
-    assert not has_symbol(plib, "plugin_get_init_schema")
+
+
+@pytest.mark.parametrize("source", sorted(PLUGINS))
+def test_compiles_without_warnings(source: str, tmp_path: Path) -> None:
+    cmd = compile_command(source, tmp_path / "x.so")
+    assert {"-Wall", "-Wextra", "-Werror", "-pthread", "-shared", "-fPIC"} <= set(cmd)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize("source", sorted(PLUGINS))
+def test_dlopen_exposes_symbols(source: str, plugins_dir: Path) -> None:
+    name, optional = PLUGINS[source]
+    pffi = make_plugin_ffi(TEST_CDEF)
+    plib = pffi.dlopen(str(compile_plugin(source, plugins_dir)))
+    for symbol in REQUIRED_SYMBOLS:
+        assert has_symbol(plib, symbol), symbol
+    assert {s for s in OPTIONAL_SYMBOLS if has_symbol(plib, s)} == optional
     assert pffi.string(plib.plugin_get_required_api_version()) == b"3.12.0"
-    assert pffi.string(plib.plugin_get_name()) == b"ct_test_plugin"
+    assert pffi.string(plib.plugin_get_name()).decode() == name
     assert pffi.string(plib.plugin_get_version()) == b"0.1.0"
     assert pffi.string(plib.plugin_get_description())
     assert pffi.string(plib.plugin_get_contact())
-    assert json.loads(pffi.string(plib.plugin_get_parse_event_sources())) == ["syscall"]
+    if "plugin_get_parse_event_sources" in optional:
+        assert json.loads(pffi.string(plib.plugin_get_parse_event_sources())) == ["syscall"]
 
 
-def test_failed_init_returns_state_with_error(ct_plugin_build: BuildResult) -> None:
-    """No host tables needed: fail_init=1 fails before touching them, and still returns a state."""
+def _init(path: Path, config: bytes, with_tables: bool) -> tuple[int, str]:
+    """plugin_init through the bridge's input fillers, without a host: (rc, last error)."""
     from concurrent_tables._abi import ffi, lib
 
-    pffi = make_plugin_ffi(TEST_ONLY_CDEF)
-    plib = pffi.dlopen(str(ct_plugin_build.path))
+    pffi = make_plugin_ffi(TEST_CDEF)
+    plib = pffi.dlopen(str(path))
     tables = ffi.new("ss_plugin_init_tables_input*")
     lib.ct_fill_init_tables_input(tables)
     init = ffi.new("ss_plugin_init_input*")
-    config = ffi.new("char[]", b"fail_init=1")
-    lib.ct_fill_init_input(init, config, ffi.NULL, tables)
+    text = ffi.new("char[]", config)
+    lib.ct_fill_init_input(init, text, ffi.NULL, tables if with_tables else ffi.NULL)
     rc = ffi.new("ss_plugin_rc*", 0)
     state = plib.plugin_init(init, rc)
-    assert rc[0] == lib.SS_PLUGIN_FAILURE
-    assert state != pffi.NULL
-    assert pffi.string(plib.plugin_get_last_error(state)) == b"init failure requested by config"
-    report = json.loads(pffi.string(plib.ct_test_report(state)))
-    assert report["checks"] == [] and report["failed"] == 0
+    assert state != pffi.NULL  # a state comes back with the failure, for its error text
+    error = pffi.string(plib.plugin_get_last_error(state)).decode()
     plib.plugin_destroy(state)
-
-    init.config = bad = ffi.new("char[]", b"nonsense_key=1")
-    state = plib.plugin_init(init, rc)
-    assert rc[0] == lib.SS_PLUGIN_FAILURE
-    assert pffi.string(plib.plugin_get_last_error(state)) == b"unknown config key: nonsense_key"
-    plib.plugin_destroy(state)
-    del bad
+    return int(rc[0]), error
 
 
-def test_extract_only_variant(ct_extract_plugin_path: Path) -> None:
-    pffi = make_plugin_ffi(TEST_ONLY_CDEF)
-    plib = pffi.dlopen(str(ct_extract_plugin_path))
-    present = {name for name in OPTIONAL_SYMBOLS if has_symbol(plib, name)}
-    assert present == {"plugin_extract_fields"}
-    assert pffi.string(plib.plugin_get_name()) == b"ct_test_extract"
+@pytest.mark.parametrize("source", sorted(PLUGINS))
+def test_init_without_tables_fails_with_a_state(source: str, plugins_dir: Path) -> None:
+    from concurrent_tables._abi import lib
+
+    name, _ = PLUGINS[source]
+    rc, error = _init(compile_plugin(source, plugins_dir), b"", with_tables=False)
+    assert rc == lib.SS_PLUGIN_FAILURE
+    assert error == (
+        "no tables input"
+        if name == "ct_stress_workload"
+        else f"{name} needs a complete tables input"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "config", "error"),
+    [
+        ("event_counter.c", b"nonsense_key=1", "unknown config key: nonsense_key"),
+        ("event_counter.c", b"event_types=3,x", "bad event type list: 3,x"),
+        ("event_counter.c", b"event_types=70000", "bad event type list: 70000"),
+        (str(stress.native.build.WORKLOAD_SOURCE), b"threads=9", "threads must be 1..8, got 9"),
+        (str(stress.native.build.WORKLOAD_SOURCE), b"keys=1", "keys must be threads..64, got 1"),
+        (
+            str(stress.native.build.WORKLOAD_SOURCE),
+            b"nonsense",
+            "bad config item: nonsense (want threads=N;keys=K)",
+        ),
+    ],
+)
+def test_bad_config_fails_before_touching_tables(
+    source: str, config: bytes, error: str, plugins_dir: Path
+) -> None:
+    from concurrent_tables._abi import lib
+
+    rc, text = _init(compile_plugin(source, plugins_dir), config, with_tables=True)
+    assert (rc, text) == (lib.SS_PLUGIN_FAILURE, error)
+
+
+def test_compile_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(CompileError, match=r"C source not found: .*no_such_plugin\.c"):
+        compile_plugin("no_such_plugin.c", tmp_path)
+    bad = tmp_path / "unused.c"
+    bad.write_text("int f(int x);\nint f(int x) { return 0; }\n")
+    with pytest.raises(CompileError, match="unused parameter") as err:
+        compile_plugin(bad, tmp_path)
+    assert "-Werror" in str(err.value)  # the command is in the message
+    monkeypatch.setenv("CC", "no-such-cc-for-ct-tests")
+    with pytest.raises(CompileError, match="C compiler not found: 'no-such-cc-for-ct-tests'"):
+        compile_plugin("event_counter.c", tmp_path)
+
+
+def test_variants_get_their_own_file(plugins_dir: Path, exporter_so: Path) -> None:
+    a = compile_plugin("exporter.c", plugins_dir, ['-DCT_API_VERSION="3.0.0"'])
+    b = compile_plugin("exporter.c", plugins_dir, ['-DCT_API_VERSION="3.11.7"'])
+    assert len({a, b, exporter_so}) == 3 and all(p.is_file() for p in (a, b, exporter_so))

@@ -1,10 +1,10 @@
 """The `native` scenario: a native plugin's pthreads and Python threads on one Python table.
 
-The C test plugin (`concurrent_tables/native/ct_test_plugin.c`, compiled with gcc when the run
-starts: `prepare`) is loaded into the `PluginHost` with `load_native_plugin`, after the state
-plugin that made and exported the thread-safe table `rows` (keys 0..15; UINT64 fields `py_seq`,
-`py_a`, `py_b`, `c_count`, `c_x`). In its `hammer` mode, at `capture_open`, it starts two
-pthreads that use `rows` through the capture-listen vtables until `capture_close` joins them.
+The workload plugin (`stress/native/workload.c`, compiled with gcc when the run starts: `prepare`)
+is loaded into the `PluginHost` with `load_native_plugin`, after the state plugin that made and
+exported the thread-safe table `rows` (keys 0..15; UINT64 fields `py_seq`, `py_a`, `py_b`,
+`c_count`, `c_x`). At `capture_open` it starts two pthreads that use `rows` through the
+capture-listen vtables until `capture_close` joins them.
 Meanwhile the host's main thread parses and extracts, a listen routine reads every row and async
 tasks write Python records.
 
@@ -15,7 +15,7 @@ invariants ask for no more than per-call atomicity, and for fields with a single
 - **C fields** (`c_count`, `c_x`): on its own keys (key % 2 == its index) a pthread is the only
   writer. It reads `c_count`, writes `c_count + 1`, then `c_x = 3 * (c_count + 1)`, and only then
   counts the increment as completed (an atomic counter per key, which Python reads through
-  `ct_test_hammer_completed`).
+  `ct_workload_completed`).
   - lost-update, C side: the value it reads must equal the increments it completed (nobody else
     writes the field: a Python write handle on the same row must not undo it);
   - lost-update, Python side: load `completed` first, then read under a read handle: `c_count`
@@ -34,7 +34,7 @@ invariants ask for no more than per-call atomicity, and for fields with a single
 
 Any failing vtable call of a pthread (the bridge refusing it) is counted in C, with the first
 owner error, and fails the run. Each pthread's entry acquisitions are mirrored into a lane
-(`c-pthread-i`, an async task polling `ct_test_hammer_ops` every 20 ms), so they show in ops/s
+(`c-pthread-i`, an async task polling `ct_workload_ops` every 20 ms), so they show in ops/s
 and the watchdog sees a stuck pthread. The plugin's status is read once more right after its
 `capture_close` (a small listen plugin loaded after it), before the host destroys it, for the
 final checks.
@@ -50,12 +50,12 @@ from pathlib import Path
 from typing import Any
 
 from concurrent_tables import U64, CaptureListenInput, EntrySchema, EntryView, ListenPlugin, Plugin
-from concurrent_tables.cabi.build import TEST_PLUGIN_CDEF, CompileError, compile_test_plugin
 from concurrent_tables.cabi.hostlink import NativePluginAdapter, load_native_plugin
 
-from .api import Api
-from .invariants import CounterLedger
-from .scenario import Lane, Scenario, ScenarioUnavailable, Worker, register
+from ..api import Api
+from ..invariants import CounterLedger
+from ..scenario import Lane, Scenario, ScenarioUnavailable, Worker, register
+from .build import WORKLOAD_CDEF, CompileError, compile_workload
 
 MAGIC = 0x5555
 
@@ -98,26 +98,23 @@ class NativeScenario(Scenario):
     def prepare(self) -> None:
         out = Path(tempfile.mkdtemp(prefix="ct-stress-native-"))
         try:
-            self.build = compile_test_plugin(out)
+            self.plugin_path = compile_workload(out)
         except CompileError as exc:
             shutil.rmtree(out, ignore_errors=True)
-            raise ScenarioUnavailable(f"it compiles the C test plugin at run time: {exc}") from exc
+            raise ScenarioUnavailable(f"it compiles its C workload at run time: {exc}") from exc
         self.final: dict[str, Any] | None = None
         self._c_reported: dict[str, int] = {}
         self._c_gap: dict[int, int] = {}
         self._failure_reported = False
 
     def host_plugins(self) -> list[Plugin]:
-        config = (
-            "import=0;export=0;event_types=0;hammer_table=rows;"
-            f"hammer_threads={self.c_threads};hammer_keys={self.nkeys}"
-        )
+        config = f"threads={self.c_threads};keys={self.nkeys}"
         try:
             self.plugin: NativePluginAdapter = load_native_plugin(
-                str(self.build.path), config, extra_cdef=TEST_PLUGIN_CDEF
+                str(self.plugin_path), config, extra_cdef=WORKLOAD_CDEF
             )
         finally:  # loaded (or not): the file is no longer needed
-            shutil.rmtree(self.build.path.parent, ignore_errors=True)
+            shutil.rmtree(self.plugin_path.parent, ignore_errors=True)
         return [self.plugin, _StatusAtClose(self)]
 
     # -- the C side's figures -----------------------------------------------------------------
@@ -125,17 +122,17 @@ class NativeScenario(Scenario):
     def status(self) -> dict[str, Any]:
         """The pthreads' JSON status (while the plugin lives)."""
         n = self.plugin.native
-        text = n.pffi.string(n.lib.ct_test_hammer_status(n.state)).decode()
+        text = n.pffi.string(n.lib.ct_workload_status(n.state)).decode()
         result: dict[str, Any] = json.loads(text)
         return result
 
     def c_completed(self, key: int) -> int:
         n = self.plugin.native
-        return int(n.lib.ct_test_hammer_completed(n.state, key))
+        return int(n.lib.ct_workload_completed(n.state, key))
 
     def c_ops(self, thread: int) -> int:
         n = self.plugin.native
-        return int(n.lib.ct_test_hammer_ops(n.state, thread))
+        return int(n.lib.ct_workload_ops(n.state, thread))
 
     def snapshot_final(self) -> None:
         self.final = {
