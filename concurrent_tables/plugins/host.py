@@ -304,7 +304,7 @@ class PluginHost:
                 out[str(r)] = None
                 continue
             with CallbackScope(
-                p.plugin_name, "extract_fields", reader=True, rule=_EXTRACT_RULE
+                p.plugin_name, "extract_fields", reader=True, rule=PHASES["extract_fields"].rule
             ) as scope:
                 assert scope.reader is not None
                 out[str(r)] = p.extract(event, r, scope.reader)
