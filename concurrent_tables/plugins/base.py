@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import queue
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -228,6 +229,15 @@ class AsyncContext:
         self.tasks: list[BackgroundTask] = []
         self.open = True
         self.dropped = 0
+        # Orders start_task against close: a task started while the host stops is either
+        # refused or in the list the host stops and joins, never leaked.
+        self._lock = threading.Lock()
+
+    def close(self) -> list[BackgroundTask]:
+        """Refuse new tasks and events; every task started so far (the host stops them)."""
+        with self._lock:
+            self.open = False
+            return list(self.tasks)
 
     def push(self, event: Event, *, source: str | None = None) -> None:
         """Queue an event for the host's event loop (thread-safe; dropped after stop).
@@ -245,18 +255,19 @@ class AsyncContext:
         self, target: Callable[[], bool | None], *, interval: float = 0.0, name: str = ""
     ) -> BackgroundTask:
         """Run `target` periodically on a thread of this plugin until the host stops it."""
-        if not self.open:
-            raise AccessDeniedError(
-                f"plugin '{self.plugin}' started an async task after stop_async"
-            )
         task = BackgroundTask(
             target,
             interval=interval,
             name=name or f"{self.plugin}-async",
             role=ThreadRole(self.plugin, ASYNC_TASK),
         )
-        self.tasks.append(task)
-        return task.start()
+        with self._lock:
+            if not self.open:
+                raise AccessDeniedError(
+                    f"plugin '{self.plugin}' started an async task after stop_async"
+                )
+            self.tasks.append(task)
+            return task.start()
 
 
 class ListenPlugin(Plugin):

@@ -20,8 +20,9 @@ it. Only listen routines and async tasks run elsewhere, on threads the host star
 from __future__ import annotations
 
 import dataclasses
+import logging
 import queue
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from threading import get_ident
 from typing import Any, Self
@@ -46,6 +47,8 @@ from .base import (
 from .routines import RoutinePool
 from .tokens import CallbackScope
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class EventResult:
@@ -54,6 +57,9 @@ class EventResult:
     event: Event
     values: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, BaseException] = field(default_factory=dict)
+    #: Failures of routines and async tasks since the previous event (also logged and
+    #: offered to the host's `on_error`); close_capture raises them all again.
+    background_errors: list[BaseException] = field(default_factory=list)
 
 
 class PluginHost:
@@ -67,6 +73,7 @@ class PluginHost:
         stop_timeout: float = 5.0,
         record: bool = True,
         routine_threads: int = 2,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.registry = registry if registry is not None else TableRegistry()
         #: Worker threads of the routine pool (capture-listen routines, native and Python).
@@ -82,6 +89,9 @@ class PluginHost:
         self.recorded: list[Event] = []
         #: Errors collected from routines and async tasks at the last close.
         self.background_errors: list[BaseException] = []
+        #: Called (on the host's thread) with each background failure as soon as it is seen.
+        self.on_error = on_error
+        self._reported: set[int] = set()
         self._thread: int | None = None
         self._initialised = False
         self._open = False
@@ -212,8 +222,7 @@ class PluginHost:
                 p.stop_async()
             except Exception as exc:
                 errors.append(exc)
-            ctx.open = False
-            errors.extend(stop_all(ctx.tasks, self.stop_timeout))
+            errors.extend(stop_all(ctx.close(), self.stop_timeout))
         self._async = []
         self.background_errors = errors
         if errors:
@@ -253,7 +262,7 @@ class PluginHost:
                 ) from exc
             finally:
                 scope.end()
-        result = EventResult(event)
+        result = EventResult(event, background_errors=self._poll_background())
         requests = [
             r if isinstance(r, ExtractRequest) else ExtractRequest.parse(r) for r in extract
         ]
@@ -278,6 +287,25 @@ class PluginHost:
         if self.record:
             self.recorded.append(event)
         return result
+
+    def _poll_background(self) -> list[BaseException]:
+        """Background failures not reported yet: logged, offered to on_error, returned."""
+        found: list[BaseException] = []
+        tasks = [*self._routines, *(t for _, ctx in self._async for t in list(ctx.tasks))]
+        for t in tasks:
+            found.extend(list(t.errors))
+        if self.routines is not None:
+            found.extend(list(self.routines.errors))
+        new = [e for e in found if id(e) not in self._reported]
+        for e in new:
+            self._reported.add(id(e))
+            log.error("background work failed during the capture: %r", e)
+            if self.on_error is not None:
+                try:
+                    self.on_error(e)
+                except Exception:  # the callback's own failure must not stop the capture
+                    log.exception("on_error callback failed")
+        return new
 
     def _extractor(self, request: ExtractRequest) -> ExtractPlugin:
         p = self._extractors.get(request.field)

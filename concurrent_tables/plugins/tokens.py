@@ -88,20 +88,32 @@ class CallbackScope:
             return
         self.alive = False
         how = f"released when {self.callback} of plugin '{self.plugin}' returned"
+        errors: list[BaseException] = []
         closers, self._closers = self._closers, []
         for close in closers:  # walks first: closing one releases the handle it holds
-            close()
+            try:
+                close()
+            except Exception as exc:  # every other handle is still released
+                errors.append(exc)
         tracked, self._tracked = self._tracked, []
         for h in tracked:
-            if not h.alive:
-                continue
-            if isinstance(h, DetachedEntry):
-                h._end(f"destroyed when {self.callback} of plugin '{self.plugin}' returned")
-            elif isinstance(h, EntryHandle):
-                h.release()
-                h._grant = how  # the text StaleHandleError quotes on a later use
-            else:
-                h.release()
+            try:
+                if not h.alive:
+                    continue
+                if isinstance(h, DetachedEntry):
+                    h._end(f"destroyed when {self.callback} of plugin '{self.plugin}' returned")
+                elif isinstance(h, EntryHandle):
+                    h.release()
+                    h._grant = how  # the text StaleHandleError quotes on a later use
+                else:
+                    h.release()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            first = errors[0]
+            for other in errors[1:]:
+                first.add_note(f"also, while cleaning up {self.callback}: {other!r}")
+            raise first
 
     def __enter__(self) -> CallbackScope:
         return self

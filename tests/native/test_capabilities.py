@@ -489,3 +489,19 @@ def test_capability_probing_follows_libsinsp(cap_paths: dict[str, Path]) -> None
     assert (caps.plugin_id, caps.event_source) == (999, "cap_source")
     p.destroy()
     assert struct.calcsize("<QQIHI") == 26
+
+
+def test_a_native_parse_failure_is_reported_once(tmp_path: Path) -> None:
+    from concurrent_tables.falco import add_thread, threads_table
+    from concurrent_tables.registry import TableRegistry
+
+    registry = TableRegistry()
+    threads = threads_table()
+    add_thread(threads, 1, comm="init", cwd="/")
+    registry.export(threads)
+    counter = load_native_plugin(str(compile_plugin("event_counter.c", tmp_path)))
+    with PluginHost([counter], registry=registry) as host:
+        with pytest.raises(PluginError) as info:
+            host.run(events=[Event(ts=1, tid=99, type=3)])
+    text = str(info.value)
+    assert text.count("failed to parse event") == 1, text
