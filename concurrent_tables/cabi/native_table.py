@@ -46,7 +46,7 @@ from ..fields import Field, FieldInfo, FieldRegistry
 from ..schema import EntrySchema
 from ..types import StateType, coerce_state_type, default_of, value_problem
 from .context import last_error, set_error
-from .convert import MEMBER, c_string
+from .convert import MEMBER, c_string, value_bytes, value_string
 from .externs import extern
 from .messages import ADD_TABLE_PREFIX, unknown_type
 
@@ -204,7 +204,7 @@ class NativeTable:
         k = ffi.new("ss_plugin_state_data*")
         keep = None
         if self.key_type is StateType.STRING:
-            keep = ffi.new("char[]", key.encode("utf-8"))
+            keep = ffi.new("char[]", value_bytes(key))
             k.str = keep
         elif self.key_type is StateType.BOOL:
             k.b = 1 if key else 0
@@ -487,7 +487,7 @@ class NativeEntryHandle:
             raise t._raise(PluginError, "read_entry_field", field=f.name)
         ft = f.type
         if ft is StateType.STRING:
-            return c_string(out.str, "string value")
+            return value_string(out.str)
         if ft is StateType.BOOL:
             return out.b != 0
         if ft is StateType.TABLE:
@@ -524,7 +524,7 @@ class NativeEntryHandle:
         data = ffi.new("ss_plugin_state_data*")
         keep = None
         if ft is StateType.STRING:
-            keep = ffi.new("char[]", value.encode("utf-8"))
+            keep = ffi.new("char[]", value_bytes(value))
             data.str = keep
         elif ft is StateType.BOOL:
             data.b = 1 if value else 0
@@ -706,6 +706,9 @@ def import_plugin_table(session: PluginSession, inp: Any) -> NativeTable:
 @extern("ct_py_native_table_error")
 def _native_table_error(cookie: Any, msg: Any) -> None:
     try:
+        if cookie == ffi.NULL:  # a dispatcher's own error (a NULL table handle)
+            set_error(c_string(msg, "error text"))
+            return
         holder: list[NativeTable] = ffi.from_handle(cookie)
         nt = holder[0] if holder else None
         if nt is not None and nt.gone is not None:

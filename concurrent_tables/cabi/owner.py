@@ -27,7 +27,7 @@ from ..table import borrow_now, unborrow_now
 from ..types import StateType, value_problem
 from . import pins
 from .context import _tls, set_error
-from .convert import ConversionError, c_string, decode
+from .convert import c_string, decode, value_bytes, value_string
 from .exported import (
     ACCESSORS,
     KIND_BOOL,
@@ -220,9 +220,9 @@ def _keep(s: PluginSession | None, p: pins.Pin, v: str) -> Any:
     if s is not None:
         c = s.strings.get(v)
         if c is None:
-            c = s.strings[v] = ffi.new("char[]", v.encode("utf-8"))
+            c = s.strings[v] = ffi.new("char[]", value_bytes(v))
         return c
-    c = ffi.new("char[]", v.encode("utf-8"))
+    c = ffi.new("char[]", value_bytes(v))
     p.keep.append(c)
     return c
 
@@ -406,10 +406,7 @@ def _incoming(acc: Accessor, table: str, data: Any) -> Any:
     if kind == KIND_BOOL:
         return data.b != 0
     assert kind == KIND_STRING
-    try:
-        v = c_string(data.str, "string value")
-    except ConversionError as exc:
-        raise InvalidValueError(table, acc.name, "<bytes>", "string", str(exc)) from None
+    v = value_string(data.str)  # any bytes: libsinsp stores any (surrogateescape round trip)
     why = value_problem(StateType.STRING, v)
     if why is not None:
         raise InvalidValueError(table, acc.name, v, "string", why)
