@@ -36,6 +36,7 @@ from .exported import (
     REFS,
     Accessor,
     SlotPool,
+    StableSlots,
     TableRef,
     accessor_of,
     field_infos,
@@ -227,7 +228,7 @@ def _keep(s: PluginSession | None, p: pins.Pin, v: str) -> Any:
     return c
 
 
-def _nested_pool(s: PluginSession | None) -> SlotPool:
+def _nested_pool(s: PluginSession | None) -> SlotPool | StableSlots:
     return s.pool if s is not None else orphan_pool()
 
 

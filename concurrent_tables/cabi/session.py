@@ -40,7 +40,7 @@ from ..types import KEY_TYPES
 from . import pins
 from .context import _tls, set_error, swap_session
 from .convert import c_string
-from .exported import SlotPool, table_input
+from .exported import SlotPool, StableSlots, table_input
 from .externs import extern, install
 from .messages import known_type, owner_text
 
@@ -148,11 +148,11 @@ def access_error(s: PluginSession, op: str) -> AccessDeniedError:
     )
 
 
-def orphan_pool() -> SlotPool:
+def orphan_pool() -> StableSlots:
     """Nested-table handles of a thread running no plugin callback (a plugin's own thread)."""
-    pool: SlotPool | None = getattr(_tls, "pool", None)
+    pool: StableSlots | None = getattr(_tls, "pool", None)
     if pool is None:
-        pool = _tls.pool = SlotPool(ring=256)
+        pool = _tls.pool = StableSlots()
     return pool
 
 

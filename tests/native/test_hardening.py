@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+import threading
+from typing import Any
+
 import pytest
 
 from concurrent_tables._abi import ffi, lib
+from concurrent_tables.cabi import table_input
 from concurrent_tables.cabi.context import last_error, set_error
+from concurrent_tables.falco import add_thread, threads_table
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -25,3 +31,54 @@ def test_a_null_table_sets_an_error_text(slot: str, call: object, error_value: o
     assert callable(call)
     assert call() == error_value
     assert last_error() == f"{slot}: invalid table: null"
+
+
+def _nested_handles(n: int) -> tuple[Any, list[tuple[int, Any]]]:
+    """Read the file_descriptors handle of n threads (thread t has t % 7 fds), as a plugin's
+    own thread does (no callback running): [(tid, handle)]."""
+    threads = threads_table()
+    for tid in range(1, n + 1):
+        add_thread(threads, tid, comm=f"t{tid}")
+        with threads.write(tid) as h:
+            fds = h["file_descriptors"]
+            for fd in range(tid % 7):
+                fds.add_entry(fd, fds.create_entry())
+    t = table_input(threads)
+    acc = lib.ct_disp_get_table_field(t, b"file_descriptors", 10)
+    assert acc != ffi.NULL, last_error()
+    key = ffi.new("ss_plugin_state_data*")
+    out = ffi.new("ss_plugin_state_data*")
+    handles = []
+    for tid in range(1, n + 1):
+        key.s64 = tid
+        e = lib.ct_disp_get_table_entry(t, key)
+        assert e != ffi.NULL, last_error()
+        assert lib.ct_disp_read_entry_field(t, e, acc, out) == 0, last_error()
+        handles.append((tid, out.table))
+        lib.ct_disp_release_table_entry(t, e)
+    return threads, handles
+
+
+def test_nested_handles_on_a_plugin_thread_never_alias_another_table() -> None:
+    result: list[Any] = []
+
+    def plugin_thread() -> None:  # a thread of the plugin's own: no callback, no session
+        _threads, handles = _nested_handles(600)  # the table stays alive meanwhile
+        result.append([(tid, lib.ct_disp_get_table_size(h)) for tid, h in handles])
+
+    th = threading.Thread(target=plugin_thread, daemon=True)
+    th.start()
+    th.join(30)
+    assert result, "the plugin thread did not finish"
+    assert result[0] == [(tid, tid % 7) for tid in range(1, 601)]
+
+
+def test_a_nested_handle_whose_table_is_gone_is_stale() -> None:
+    threads, handles = _nested_handles(3)
+    tid, h = handles[1]
+    assert lib.ct_disp_get_table_size(h) == 2
+    threads.erase_entry(tid)  # the entry and its nested fd table die
+    gc.collect()
+    assert lib.ct_disp_get_table_size(h) == 2**64 - 1
+    assert "unknown or no longer valid" in (last_error() or "")
+    assert lib.ct_disp_get_table_size(handles[2][1]) == 3  # the others are untouched

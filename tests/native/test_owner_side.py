@@ -534,8 +534,8 @@ def test_bench_native_read() -> None:
     assert 50 < bench_native_read(2_000, thread_safe=False, string=True) < 100_000
 
 
-def test_nested_handles_of_a_thread_without_a_plugin_come_from_a_ring() -> None:
-    """Outside any callback, nested handles come from a ring of 256 per thread."""
+def test_nested_handles_of_a_thread_without_a_plugin_live_as_long_as_their_tables() -> None:
+    """Outside any callback, each nested table keeps one handle while it exists (no ring)."""
     threads = threads_table()
     for tid in range(1, 301):
         add_thread(threads, tid)
@@ -548,6 +548,9 @@ def test_nested_handles_of_a_thread_without_a_plugin_come_from_a_ring() -> None:
         assert lib.ct_disp_read_entry_field(t, e, fds, out) == 0
         handles.append(out.table)
         lib.ct_disp_release_table_entry(t, e)
-    assert lib.ct_disp_get_table_size(handles[-1]) == 0  # recent: valid
-    assert lib.ct_disp_get_table_size(handles[0]) == 0  # the slot was reused: a live table
-    assert len({int(ffi.cast("uintptr_t", h)) for h in handles}) == 256
+    assert all(lib.ct_disp_get_table_size(h) == 0 for h in handles)  # every one still valid
+    assert len({int(ffi.cast("uintptr_t", h)) for h in handles}) == 300  # none reused
+    e = lib.ct_disp_get_table_entry(t, data("s64", 1))
+    assert lib.ct_disp_read_entry_field(t, e, fds, out) == 0
+    assert out.table == handles[0]  # the same table, the same handle
+    lib.ct_disp_release_table_entry(t, e)
