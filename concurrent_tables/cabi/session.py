@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -164,6 +165,15 @@ def _session(o: int) -> PluginSession:
 
 
 def _registry_access(s: PluginSession, op: str) -> None:
+    if getattr(_tls, "session", None) is not s:
+        # Judged by the calling thread, not by whatever the plugin is doing elsewhere: a
+        # plugin's own thread runs none of its callbacks, even while its init runs.
+        th = threading.current_thread()
+        raise AccessDeniedError(
+            f"access denied: plugin '{s.name}' cannot {op} from thread '{th.name}' "
+            f"(id {th.ident}), which is running none of its callbacks: tables are listed, "
+            "imported and added during init only"
+        )
     if op not in s.grants:
         if s.phase is None:
             raise AccessDeniedError(

@@ -82,3 +82,30 @@ def test_a_nested_handle_whose_table_is_gone_is_stale() -> None:
     assert lib.ct_disp_get_table_size(h) == 2**64 - 1
     assert "unknown or no longer valid" in (last_error() or "")
     assert lib.ct_disp_get_table_size(handles[2][1]) == 3  # the others are untouched
+
+
+def test_registry_calls_are_judged_by_the_calling_thread() -> None:
+    from concurrent_tables.cabi import LocalDirectory, PluginSession
+
+    session = PluginSession("p", LocalDirectory(threads_table()))
+    tables = ffi.new("ss_plugin_init_tables_input*")
+    lib.ct_fill_init_tables_input(tables)
+    seen: list[Any] = []
+
+    def worker() -> None:  # the plugin's own thread, while its init runs elsewhere
+        seen.append(tables.get_table(session.owner, b"threads", 4))
+        seen.append(last_error())
+        n = ffi.new("uint32_t*")
+        seen.append(tables.list_tables(session.owner, n))
+
+    try:
+        with session.calling("init"):
+            assert tables.get_table(session.owner, b"threads", 4) != ffi.NULL  # the init thread
+            th = threading.Thread(target=worker, name="plugin-worker", daemon=True)
+            th.start()
+            th.join(10)
+    finally:
+        session.close()
+    assert seen[0] == ffi.NULL and seen[2] == ffi.NULL
+    assert "cannot get_table from thread 'plugin-worker'" in seen[1]
+    assert "running none of its callbacks" in seen[1]
