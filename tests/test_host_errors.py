@@ -137,3 +137,35 @@ def test_tasks_started_while_the_host_stops_are_stopped_and_joined(run: int) -> 
     before = threading.active_count()
     time.sleep(0.01)
     assert threading.active_count() <= before
+
+
+class Listener(ListenPlugin):
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def capture_open(self, capture: CaptureListenInput) -> None:
+        self.calls.append("open")
+
+    def capture_close(self, capture: CaptureListenInput) -> None:
+        self.calls.append("close")
+
+
+def test_an_abandoned_stream_closes_the_capture_on_the_thread_that_finalises_it() -> None:
+    import gc
+
+    listener = Listener()
+    host = PluginHost([Slow(100), listener])
+    box = [host.stream()]
+    next(box[0])
+    assert listener.calls == ["open"]
+
+    def drop() -> None:  # the last reference dies here: the generator is finalised here
+        box.pop()
+        gc.collect()
+
+    th = threading.Thread(target=drop, daemon=True)
+    th.start()
+    th.join(10)
+    assert listener.calls == ["open", "close"]
+    assert not host._open
+    host.destroy()

@@ -200,6 +200,9 @@ class PluginHost:
         of capture_close / stop_async themselves.
         """
         self._check_thread()
+        self._close_capture()
+
+    def _close_capture(self) -> None:
         if not self._open:
             return
         self._open = False
@@ -442,8 +445,16 @@ class PluginHost:
                 yield self.process(pushed, requests)
         except GeneratorExit:
             # The consumer stopped early: end the capture; its background errors propagate.
+            # An abandoned stream may be finalised by the garbage collector on any thread:
+            # the capture is closed there too (nothing could raise to a caller: log instead).
             _close_stream(stream)
-            self.close_capture()
+            if self._thread is None or get_ident() == self._thread:
+                self.close_capture()
+            else:
+                try:
+                    self._close_capture()
+                except Exception as exc:
+                    log.error("closing an abandoned capture stream failed: %r", exc)
             raise
         except BaseException as exc:
             _close_stream(stream)
