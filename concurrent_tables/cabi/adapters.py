@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import PluginError
 from ..events import ScapEvent
+from ..plugins.access import EXPORT_ONLY
 from ..plugins.base import (
     AsyncContext,
     AsyncPlugin,
@@ -93,6 +94,8 @@ class NativePluginAdapter(Plugin):
         else:
             self.native.session.directory = LocalDirectory()
         self.native.table_access = tables is not None
+        if tables is not None and tables._scope.export_only:
+            self.native.init_access = EXPORT_ONLY  # an async-only plugin exports, nothing more
         try:
             self.native.init()
             self._after_init()

@@ -26,6 +26,7 @@ from typing import Any, Final
 from .._abi import ffi, lib
 from .._plugin_cdef import REQUIRED_SYMBOLS, has_symbol, make_plugin_ffi
 from ..errors import PluginError
+from ..plugins.access import PhaseAccess
 from .directory import LocalDirectory, TableDirectory
 from .routines import RoutineVtable
 from .session import PluginSession
@@ -105,6 +106,8 @@ class NativePlugin:
         if table_access is None:
             table_access = self.can_parse or self.can_extract or self.can_listen
         self.table_access = table_access
+        #: Grants of plugin_init other than the phase's (an async-only plugin: export only).
+        self.init_access: PhaseAccess | None = None
         if directory is None:
             directory = LocalDirectory()
         self.session = PluginSession(self.name, directory, api_minor=self.api_version[1])
@@ -152,7 +155,7 @@ class NativePlugin:
         if self.initialised:
             return
         rc = ffi.new("ss_plugin_rc*", 1)
-        with self.session.calling("init", access=self.table_access):
+        with self.session.calling("init", access=self.table_access, row=self.init_access):
             self.state = self.lib.plugin_init(self._init, rc)
         for nt in self.session.exported:  # the exporter's state exists only now
             if nt._box is not None:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._abi import ffi, lib
 from ..errors import AccessDeniedError, KeyTypeMismatchError
-from ..plugins.access import NO_ACCESS, PHASES
+from ..plugins.access import NO_ACCESS, PHASES, PhaseAccess
 from ..table import Table
 from ..types import KEY_TYPES
 from . import pins
@@ -103,15 +103,17 @@ class PluginSession:
         SESSIONS[self.id] = self
 
     @contextmanager
-    def calling(self, phase: str, *, access: bool = True) -> Iterator[PluginSession]:
+    def calling(
+        self, phase: str, *, access: bool = True, row: PhaseAccess | None = None
+    ) -> Iterator[PluginSession]:
         """Run one callback of this plugin: current plugin of this thread, grants of `phase`.
 
-        access=False: the plugin has no table capability, nothing is granted.
+        access=False: the plugin has no table capability, nothing is granted. `row`: other
+        grants for this call (an async-only plugin's init exports only).
         """
-        row = PHASES[phase]
-        cleanup = row.cleanup
-        if not access:
-            row = NO_ACCESS
+        cleanup = PHASES[phase].cleanup
+        if row is None:
+            row = PHASES[phase] if access else NO_ACCESS
         prev = swap_session(self)
         self.phase, self.grants, self.rule = phase, row.ops, row.rule
         try:

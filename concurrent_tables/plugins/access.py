@@ -9,7 +9,7 @@ The matrix (what a plugin may do with tables, by capability and phase):
     extract     full          read only (extract requests get a TableReader only)
     listen      full          capture open/close: read/write; routines: only thread-safe
                               tables the plugin exported itself
-    async       no access     no access, except the plugin's own thread-safe exported
+    async       export only   no access, except the plugin's own thread-safe exported
                               tables, from the plugin's own background threads
 
 "Full" means a `TablesInput`: list, get and export tables, get and add fields. It exists only
@@ -106,6 +106,12 @@ PHASES: Final[dict[str, PhaseAccess]] = {
     "capture_open": PhaseAccess(_WRITE, _CAPTURE_RULE, False),
     "capture_close": PhaseAccess(_WRITE, _CAPTURE_RULE, False),
 }
+#: The init of an async-only plugin: it may export its own tables (add_table), nothing else.
+EXPORT_ONLY: Final = PhaseAccess(
+    frozenset({"add_table"}),
+    "async init: export its own tables only (async: no access to other tables)",
+    True,
+)
 #: The phase of a plugin without a table capability (source, async): nothing.
 NO_ACCESS: Final = PhaseAccess(
     frozenset(), "plugins that neither parse, extract nor listen: no table access", False
@@ -121,7 +127,7 @@ MATRIX: Final[dict[Capability, tuple[str, str]]] = {
         "read/write in capture open/close; routines: only its own thread-safe exported tables",
     ),
     Capability.ASYNC: (
-        "no access",
+        "export its own tables only",
         "no access, except its own thread-safe exported tables from its own threads",
     ),
 }

@@ -30,7 +30,7 @@ from typing import Any, Self
 from ..errors import PluginError, TablesError
 from ..registry import TableRegistry
 from ..roles import wrong_thread_error
-from .access import INIT_ACCESS, PHASES, capability_names
+from .access import EXPORT_ONLY, INIT_ACCESS, PHASES, Capability, capability_names
 from .background import BackgroundError, BackgroundTask, stop_all
 from .base import (
     AsyncContext,
@@ -128,6 +128,15 @@ class PluginHost:
             if caps & INIT_ACCESS:
                 scope = CallbackScope(
                     p.plugin_name, "init", registry=self.registry, rule=PHASES["init"].rule
+                )
+            elif caps & Capability.ASYNC:
+                # An async-only plugin exports its own tables at init, nothing more.
+                scope = CallbackScope(
+                    p.plugin_name,
+                    "init",
+                    registry=self.registry,
+                    rule=EXPORT_ONLY.rule,
+                    export_only=True,
                 )
             try:
                 p.init(scope.tables_input if scope is not None else None)

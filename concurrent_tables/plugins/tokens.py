@@ -52,11 +52,14 @@ class CallbackScope:
         writer: bool = False,
         rule: str = "",
         grant: frozenset[str] = FULL_GRANT,
+        export_only: bool = False,
     ) -> None:
         self.plugin = plugin
         self.callback = callback
         self.rule = rule
         self.grant = grant
+        #: An async-only plugin's init: its TablesInput only exports (see access.EXPORT_ONLY).
+        self.export_only = export_only
         self.thread = get_ident()
         self.alive = True
         self._tracked: list[Any] = []
@@ -267,14 +270,20 @@ class TablesInput(Token):
             "can only be looked up, added or exported during init"
         )
 
+    def _export_only(self, op: str) -> None:
+        if self._scope.export_only:
+            raise AccessDeniedError(f"{self.describe()} cannot {op}: {self._scope.rule}")
+
     def list_tables(self) -> list[TableInfo]:
         """Every registered table's name and key type."""
         self._use("list_tables")
+        self._export_only("list_tables")
         return self._registry.list_tables()
 
     def get_table(self, name: str, key_type: Any) -> ImportedTable:
         """Import table `name`, whose key type must be `key_type`."""
         self._use(f"get_table '{name}'")
+        self._export_only(f"get_table '{name}'")
         return self._registry.get_table(name, key_type, plugin=self._scope.plugin, init=self._scope)
 
     def export_table(self, table: Table[Any, Any]) -> None:
@@ -288,6 +297,7 @@ class TablesInput(Token):
     def reader(self) -> TableReader:
         """A reader valid during init (ABI 3.5+ hands init a reader and a writer)."""
         self._use("reader")
+        self._export_only("reader")
         r = self._scope.reader
         if r is None:
             r = self._scope.reader = TableReader(self._scope)
@@ -297,6 +307,7 @@ class TablesInput(Token):
     def writer(self) -> TableWriter:
         """A writer valid during init."""
         self._use("writer")
+        self._export_only("writer")
         w = self._scope.writer
         if w is None:
             w = self._scope.writer = TableWriter(self._scope)

@@ -10,8 +10,8 @@ from concurrent_tables._abi import ffi, lib
 from concurrent_tables.cabi.context import last_error
 from concurrent_tables.cabi.hostlink import NativeBackend, load_native_plugin
 from concurrent_tables.cabi.native_table import NativeTable
-from concurrent_tables.errors import PluginError, TableGoneError
-from concurrent_tables.plugins.base import ListenPlugin
+from concurrent_tables.errors import AccessDeniedError, PluginError, TableGoneError
+from concurrent_tables.plugins.base import AsyncContext, AsyncPlugin, ListenPlugin
 from concurrent_tables.plugins.host import PluginHost
 from concurrent_tables.plugins.tokens import TablesInput
 from concurrent_tables.registry import TableRegistry
@@ -108,3 +108,45 @@ def test_retiring_twice_keeps_the_first_reason(routine_path: str) -> None:
     assert nt.gone == "its plugin was destroyed"
     nt.retire("again")  # idempotent: the first reason stays
     assert nt.gone == "its plugin was destroyed"
+
+
+@pytest.fixture(scope="module")
+def async_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("life_async")
+    return str(compile_plugin(PLUGINS_DIR / "cap_async.c", out))
+
+
+def test_an_async_only_native_plugin_exports_at_init_and_imports_nothing(async_path: str) -> None:
+    from concurrent_tables.falco import threads_table
+
+    registry = TableRegistry()
+    registry.export(threads_table())
+    plugin = load_native_plugin(
+        async_path, "export count=1", extra_cdef="int cap_async_imported(void* s);"
+    )
+    with PluginHost([plugin], registry=registry):
+        assert registry.owner_of("cap_async_table") == "cap_async"
+        assert plugin.native.lib.cap_async_imported(plugin.native.state) == 0
+        assert "cannot get_table during init (async init: export its own tables only" in (
+            plugin.native.owner_error() or ""
+        )
+    assert "cap_async_table" not in registry
+
+
+class AsyncExporter(AsyncPlugin):
+    def init(self, tables: TablesInput | None) -> None:
+        assert tables is not None  # an async-only plugin gets an export-only input
+        tables.export_table(Table("async_items", U64, Item))
+        with pytest.raises(AccessDeniedError, match="export its own tables only"):
+            tables.get_table("async_items", U64)
+        with pytest.raises(AccessDeniedError, match="export its own tables only"):
+            tables.list_tables()
+
+    def start_async(self, ctx: AsyncContext) -> None:
+        pass
+
+
+def test_an_async_only_python_plugin_exports_at_init() -> None:
+    registry = TableRegistry()
+    with PluginHost([AsyncExporter()], registry=registry):
+        assert registry.owner_of("async_items") == "AsyncExporter"

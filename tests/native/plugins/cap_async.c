@@ -13,6 +13,8 @@
  *   running --set_async_event_handler(h)--> FAILURE (reset first).
  *   destroy: stops and joins too.
  *
+ * init with "export": registers table "cap_async_table" (cap_table.h) and tries to import "threads"
+ * (an async-only plugin may export, not import: cap_async_imported reports what get_table gave).
  * dump_state(h) pushes two "cap_other" events synchronously. Counters (cap_async_sent/_failed,
  * cap_async_last_error) record what the handler returned.
  */
@@ -22,7 +24,7 @@
 
 #define CAP_NAME "cap_async"
 #define CAP_MAX_THREADS 8
-#include "cap_common.h"
+#include "cap_table.h"
 
 #ifndef CAP_ASYNC_SOURCES
 #define CAP_ASYNC_SOURCES ""
@@ -39,6 +41,8 @@ struct cap_state {
 	uint64_t sent, failed;
 	pthread_mutex_t errlock;
 	char handler_err[PLUGIN_MAX_ERRLEN];
+	struct cap_table table;
+	int imported;
 };
 
 struct producer {
@@ -60,6 +64,13 @@ ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc* rc) {
 	s->tid = tid < 0 ? UINT64_MAX : (uint64_t)tid;
 	s->bad = cap_flag(cfg, "bad");
 	pthread_mutex_init(&s->errlock, NULL);
+	if (cap_flag(cfg, "export")) {
+		if (cap_table_export(&s->table, "cap_async_table", in) != SS_PLUGIN_SUCCESS) {
+			cap_error(s, "cap_async: add_table failed");
+			return s;
+		}
+		s->imported = in->tables->get_table(in->owner, "threads", SS_PLUGIN_ST_INT64) != NULL;
+	}
 	*rc = SS_PLUGIN_SUCCESS;
 	return s;
 }
@@ -166,3 +177,4 @@ const char* cap_async_last_error(ss_plugin_t* st) {
 	struct cap_state* s = st;
 	return s->handler_err;
 }
+int cap_async_imported(ss_plugin_t* s) { return ((struct cap_state*)s)->imported; }
