@@ -1,88 +1,53 @@
-"""concurrent_tables: Falco-style plugin state tables, safe across threads."""
+"""concurrent_tables: Falco-style plugin state tables, safe across threads.
+
+The public API, by concept (everything else is reachable from its submodule):
+
+- tables: `Table`, schemas (`EntrySchema`, `ReadOnly`, `Private`, `NestedTable`), state types
+  (`StateType`, `I8` ... `U64`, `Bool`, `String`), fields (`Field`, `FieldInfo`), entry
+  handles (`EntryHandle`, `WriteHandle`, `DetachedEntry`), `TABLE_TIMEOUT`, `LockStatistics`;
+- importing: `TableRegistry` (the one table directory), `ImportedTable` (an importer's view),
+  typed import declarations (`TableImport`, `Imported`, `ImportedNested`, `Custom`);
+- plugins: `PluginHost`, the plugin base classes, `Capability`, `Event`, and the tokens a
+  callback gets (`TablesInput`, `TableReader`, `TableWriter`);
+- errors: `TablesError`, the base of every error the library raises (the hierarchy is in
+  `concurrent_tables.errors`);
+- the C bridge, loaded on first use: `load_native_plugin`, `NativeTable`.
+"""
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    AccessDeniedError,
-    BorrowError,
-    ConcurrencyError,
-    EntryExistsError,
-    EntryNotFoundError,
-    FieldDefinitionError,
-    FieldError,
-    FieldNotFoundError,
-    FieldTypeMismatchError,
-    ForeignEntryError,
-    ForeignFieldError,
-    HandleError,
-    InvalidKeyError,
-    InvalidValueError,
-    KeyTypeMismatchError,
-    LockTimeoutError,
-    PluginError,
-    ReadOnlyFieldError,
-    ReadOnlyHandleError,
-    ReentrancyError,
-    StaleHandleError,
-    TableExistsError,
-    TableNotFoundError,
-    TablesError,
-    ThreadAccessDeniedError,
-    WrongThreadError,
-)
-from .falco import add_thread, threads_table
+from .errors import TablesError
 from .fields import Field, FieldInfo
-from .handles import DetachedEntry, EntryHandle
-from .importing.backends import DetachedView, EntryView, LocalBackend, TableBackend
-from .importing.declarations import (
-    Custom,
-    ImportDeclarationError,
-    Imported,
-    ImportedNested,
-    TableImport,
-    api_name,
-)
-from .importing.table import ImportedTable, NestedFields
+from .handles import DetachedEntry, EntryHandle, WriteHandle
+from .importing.declarations import Custom, Imported, ImportedNested, TableImport
+from .importing.table import ImportedTable
 from .locking import LockStatistics
 from .plugins.access import Capability
-from .plugins.background import BackgroundError, BackgroundTask
 from .plugins.base import (
-    AsyncContext,
     AsyncPlugin,
-    CaptureListenInput,
     Event,
     ExtractPlugin,
-    ExtractRequest,
     ListenPlugin,
     ParsePlugin,
     Plugin,
     SourcePlugin,
 )
-from .plugins.host import EventResult, PluginHost
-from .plugins.tokens import (
-    CallbackScope,
-    TableReader,
-    TablesInput,
-    TableWriter,
-    ValidatedTableReader,
-    ValidatedTableWriter,
-)
-from .registry import TableInfo, TableRegistry
-from .roles import ThreadRole
-from .schema import EntrySchema, NestedTable, Private, ReadOnly, SchemaError, factory
-from .table import DEFAULT_TIMEOUT, Table
+from .plugins.host import PluginHost
+from .plugins.tokens import TableReader, TablesInput, TableWriter
+from .registry import TableRegistry
+from .schema import EntrySchema, NestedTable, Private, ReadOnly
+from .table import TABLE_TIMEOUT, Table
 from .types import I8, I16, I32, I64, U8, U16, U32, U64, Bool, StateType, String
 
 if TYPE_CHECKING:
-    from .cabi import NativeTable, bench_native_read
-    from .cabi.hostlink import load_native_plugin
+    from .cabi import NativeTable
+    from .cabi.plugin_adapter import load_native_plugin
 
 # The C bridge loads its compiled cffi module and binds its callbacks on first use only.
 _NATIVE = {
     "NativeTable": ".cabi",
-    "bench_native_read": ".cabi",
-    "load_native_plugin": ".cabi.hostlink",
+    "load_native_plugin": ".cabi.plugin_adapter",
 }
 
 
@@ -93,8 +58,14 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module, __name__), name)
 
 
-__all__ = [
-    "DEFAULT_TIMEOUT",
+__all__ = [  # noqa: RUF022  (grouped by concept, as the docstring lists them)
+    # tables
+    "Table",
+    "EntrySchema",
+    "ReadOnly",
+    "Private",
+    "NestedTable",
+    "StateType",
     "I8",
     "I16",
     "I32",
@@ -103,86 +74,38 @@ __all__ = [
     "U16",
     "U32",
     "U64",
-    "AccessDeniedError",
-    "AsyncContext",
-    "AsyncPlugin",
-    "BackgroundError",
-    "BackgroundTask",
     "Bool",
-    "BorrowError",
-    "CallbackScope",
-    "Capability",
-    "CaptureListenInput",
-    "ConcurrencyError",
-    "Custom",
-    "DetachedEntry",
-    "DetachedView",
-    "EntryExistsError",
-    "EntryHandle",
-    "EntryNotFoundError",
-    "EntrySchema",
-    "EntryView",
-    "Event",
-    "EventResult",
-    "ExtractPlugin",
-    "ExtractRequest",
+    "String",
     "Field",
-    "FieldDefinitionError",
-    "FieldError",
     "FieldInfo",
-    "FieldNotFoundError",
-    "FieldTypeMismatchError",
-    "ForeignEntryError",
-    "ForeignFieldError",
-    "HandleError",
-    "ImportDeclarationError",
+    "EntryHandle",
+    "WriteHandle",
+    "DetachedEntry",
+    "TABLE_TIMEOUT",
+    "LockStatistics",
+    # importing
+    "TableRegistry",
+    "ImportedTable",
+    "TableImport",
     "Imported",
     "ImportedNested",
-    "ImportedTable",
-    "InvalidKeyError",
-    "InvalidValueError",
-    "KeyTypeMismatchError",
-    "ListenPlugin",
-    "LocalBackend",
-    "LockStatistics",
-    "LockTimeoutError",
-    "NativeTable",
-    "NestedFields",
-    "NestedTable",
-    "ParsePlugin",
-    "Plugin",
-    "PluginError",
+    "Custom",
+    # plugins
     "PluginHost",
-    "Private",
-    "ReadOnly",
-    "ReadOnlyFieldError",
-    "ReadOnlyHandleError",
-    "ReentrancyError",
-    "SchemaError",
+    "Plugin",
     "SourcePlugin",
-    "StaleHandleError",
-    "StateType",
-    "String",
-    "Table",
-    "TableBackend",
-    "TableExistsError",
-    "TableImport",
-    "TableInfo",
-    "TableNotFoundError",
-    "TableReader",
-    "TableRegistry",
-    "TableWriter",
-    "TablesError",
+    "ParsePlugin",
+    "ExtractPlugin",
+    "ListenPlugin",
+    "AsyncPlugin",
+    "Capability",
+    "Event",
     "TablesInput",
-    "ThreadAccessDeniedError",
-    "ThreadRole",
-    "ValidatedTableReader",
-    "ValidatedTableWriter",
-    "WrongThreadError",
-    "add_thread",
-    "api_name",
-    "bench_native_read",
-    "factory",
+    "TableReader",
+    "TableWriter",
+    # errors
+    "TablesError",
+    # the C bridge (loaded on first use)
+    "NativeTable",
     "load_native_plugin",
-    "threads_table",
 ]

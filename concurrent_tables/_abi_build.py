@@ -4,7 +4,7 @@ Build: ``pip install -e .`` (setup.py lists ``cffi_modules``), or, for an in-pla
 build, ``python concurrent_tables/_abi_build.py``.
 
 * ``CDEF`` declares, for cffi, the table part of Falco's plugin API 3.12 as our own header
-  ``native/ct_plugin_api.h`` defines it in C (layouts: ``shared/reference/table-abi.md``), plus the
+  ``native/ct_plugin_api.h`` defines it in C (how the bridge uses it: ``docs/c-abi.md``), plus the
   bridge's helpers from ``native/ct_bridge.c``.
 * ``CDEF_PACKED`` declares the packed 26-byte ``ss_plugin_event`` (a separate ``cdef(packed=True)``;
   ``packed`` applies to every struct of that cdef, so ``ss_plugin_event_input`` gets its own).

@@ -17,6 +17,37 @@ class TablesError(Exception):
     """Base class of every error raised by concurrent_tables."""
 
 
+# -- definitions: schemas, state types, tables, typed imports ------------------------------------
+
+
+class SchemaError(TablesError, TypeError):
+    """An entry schema class that does not declare valid fields (raised at class creation)."""
+
+
+class StateTypeError(TablesError, TypeError):
+    """A value that names no state type (an annotation, a StateType, or its ABI code)."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__(f"can't convert plugin state type to typeinfo: {value!r}")
+        self.value = value
+
+
+class TableDefinitionError(TablesError, ValueError):
+    """A `Table(...)` whose name, key type or schema is invalid."""
+
+    def __init__(self, table: Any, message: str) -> None:
+        super().__init__(f"table {table!r}: {message}")
+        self.table = table
+
+
+class ImportDeclarationError(TablesError, TypeError):
+    """An import class whose members are not valid declarations."""
+
+
+class ConversionError(TablesError, ValueError):
+    """A key or value from C that cannot become a Python value (NULL pointer, bad UTF-8)."""
+
+
 # -- registry -------------------------------------------------------------------------------------
 
 
@@ -120,6 +151,17 @@ class ReadOnlyFieldError(FieldError):
         text = message or f"attempt to write to read-only static struct field: {field}"
         super().__init__(f"{text} (table '{table}')")
         self.table, self.field = table, field
+
+
+class FieldArgumentError(FieldError, TypeError):
+    """Something other than a `Field` or a field name used to name a field."""
+
+    def __init__(self, table: str, value: Any) -> None:
+        super().__init__(
+            f"table '{table}': expected a Field or a field name, got {type(value).__name__} "
+            f"{value!r}"
+        )
+        self.table, self.value = table, value
 
 
 class ForeignFieldError(FieldError):
@@ -250,6 +292,15 @@ class AccessDeniedError(TablesError, PermissionError):
 
 class PluginError(TablesError):
     """A plugin failed (init, parse, a background thread) or a native plugin reported an error."""
+
+
+class BackgroundError(PluginError):
+    """Errors collected from background work (routines, async tasks), reported at stop."""
+
+    def __init__(self, what: str, errors: list[BaseException]) -> None:
+        lines = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
+        super().__init__(f"{what} failed with {len(errors)} error(s): {lines}")
+        self.errors = list(errors)
 
 
 class ThreadAccessDeniedError(AccessDeniedError, WrongThreadError):

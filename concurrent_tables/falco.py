@@ -1,4 +1,4 @@
-"""Falco's built-in `threads` table, as libsinsp exposes it to plugins (table-abi.md §8.7).
+"""Falco's built-in `threads` table, as libsinsp exposes it to plugins.
 
     threads = threads_table(thread_safe=True)
     entry = threads.create_entry()

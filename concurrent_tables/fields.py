@@ -10,14 +10,24 @@ adding a field never touches existing entries.
 from __future__ import annotations
 
 import threading
+import typing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 from .errors import FieldDefinitionError, FieldNotFoundError, FieldTypeMismatchError
 from .types import INT_RANGES, StateType, coerce_state_type, default_of
 
 if TYPE_CHECKING:
     from .schema import EntrySchema, FieldSpec
+
+#: A field's Python value type: int, bool, str, a nested table, or a private field's type.
+#: Type checkers see a default (PEP 696), so a bare `Field` means `Field[Any]`.
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
+    T = TypeVar("T", default=Any)
+else:
+    T = typing.TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -29,8 +39,12 @@ class FieldInfo:
     read_only: bool
 
 
-class Field:
-    """A column descriptor bound to one field registry (one table, or one nested-table family)."""
+class Field(Generic[T]):
+    """A column descriptor bound to one field registry (one table, or one nested-table family).
+
+    Generic in its value type: `table.get_field("pid", I64)` is a `Field[int]`, so `h[pid]` is
+    an `int` to a type checker.
+    """
 
     __slots__ = (
         "default",

@@ -10,10 +10,10 @@ belongs to that thread. Fields are read with `h[field]` and written with `h[fiel
 from __future__ import annotations
 
 from threading import get_ident
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import slots
-from .errors import ForeignFieldError, ReadOnlyHandleError, StaleHandleError
+from .errors import FieldArgumentError, ForeignFieldError, ReadOnlyHandleError, StaleHandleError
 from .fields import Field
 from .locking import unborrow
 from .roles import wrong_thread_error
@@ -21,6 +21,8 @@ from .types import StateType
 
 if TYPE_CHECKING:
     from .table import Table
+
+V = TypeVar("V")
 
 _DEAD = -1  # the thread id of a handle whose scope has ended (get_ident() is never -1)
 _STRING = StateType.STRING
@@ -96,6 +98,10 @@ class EntryHandle:
 
     # -- field access (the per-event hot path; slots.read is the full rule) -----------------------
 
+    @overload
+    def __getitem__(self, field: Field[V]) -> V: ...
+    @overload
+    def __getitem__(self, field: str) -> Any: ...
     def __getitem__(self, field: Field | str) -> Any:
         if self._tid != get_ident():
             self._check()
@@ -118,6 +124,10 @@ class EntryHandle:
 
     get = __getitem__
 
+    @overload
+    def __setitem__(self, field: Field[V], value: V) -> None: ...
+    @overload
+    def __setitem__(self, field: str, value: Any) -> None: ...
     def __setitem__(self, field: Field | str, value: Any) -> None:
         if self._tid != get_ident():
             self._check()
@@ -137,7 +147,7 @@ class EntryHandle:
             return f
         if isinstance(field, Field):
             raise ForeignFieldError(field.name, field.registry.table_name, self._table.name)
-        raise TypeError(f"expected a Field or a field name, got {type(field).__name__}")
+        raise FieldArgumentError(self._table.name, field)
 
     def _how(self) -> str:
         """How a dead handle's scope ended: detached entries record it in `_grant`."""
@@ -206,6 +216,10 @@ class WriteHandle(EntryHandle):
     __slots__ = ()
     write = True
 
+    @overload
+    def __setitem__(self, field: Field[V], value: V) -> None: ...
+    @overload
+    def __setitem__(self, field: str, value: Any) -> None: ...
     def __setitem__(self, field: Field | str, value: Any) -> None:
         if self._tid != get_ident():
             self._check()

@@ -1,21 +1,26 @@
 """The table registry: every table a host's plugins exported, by name (one per host).
 
-Python plugins import through it with a `TablesInput`; the C bridge lists, imports and exports
-through it for native plugins.
+It is the one table directory: Python plugins import through it with a `TablesInput`, and the C
+bridge lists, imports and exports through it for native plugins (the ABI's `list_tables`,
+`get_table`, `add_table`). An entry is a `TableBackend`: a Python `Table` is registered behind a
+`LocalBackend`, a native plugin's table behind the bridge's `NativeBackend`.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import KeyTypeMismatchError, TableExistsError, TableNotFoundError
-from .importing.backends import LocalBackend, TableBackend
+from .importing.backends import ForwardingBackend, LocalBackend, TableBackend
 from .importing.table import ImportedTable
 from .plugins.tokens import CallbackScope
 from .table import Table
 from .types import KEY_TYPES, StateType, coerce_state_type
+
+if TYPE_CHECKING:
+    from .cabi.native_table import NativeTable
 
 
 @dataclass(frozen=True)
@@ -27,15 +32,24 @@ class TableInfo:
 
 
 class TableRegistry:
-    """Every table a host's plugins exported, by name. One per host; safe across threads."""
+    """Every table a host's plugins exported, by name. One per host; safe across threads.
 
-    def __init__(self) -> None:
+    `TableRegistry(*tables)` exports `tables` at once, with no owner.
+    """
+
+    def __init__(self, *tables: Table[Any, Any]) -> None:
         self._lock = threading.Lock()  # a leaf: held around its dicts only, never with another
         self._tables: dict[str, TableBackend] = {}
         self._owners: dict[str, str | None] = {}
+        for t in tables:
+            self.export(t)
 
     def export(self, table: Table[Any, Any] | TableBackend, *, owner: str | None = None) -> None:
-        """Register `table` under its name (TableExistsError if the name is taken)."""
+        """Register `table` under its name (TableExistsError if the name is taken).
+
+        `owner`: the plugin exporting it (a Python plugin's name, or a native plugin's for the
+        tables it adds with `add_table`).
+        """
         backend: TableBackend = LocalBackend(table) if isinstance(table, Table) else table
         with self._lock:
             if backend.name in self._tables:
@@ -69,6 +83,20 @@ class TableRegistry:
             if name not in self._tables:
                 raise TableNotFoundError(name)
             return self._owners[name]
+
+    def find(self, name: str) -> Table[Any, Any] | NativeTable | None:
+        """The table registered as `name`: the `Table` or native plugin's `NativeTable` itself.
+
+        None if no table has that name, or if its backend stands for no such table object. This
+        is the owner's view, with no tokens or access rules: the C bridge serves native plugins
+        with it; Python plugins import with `get_table`.
+        """
+        with self._lock:
+            backend = self._tables.get(name)
+        if isinstance(backend, ForwardingBackend):
+            table: Table[Any, Any] | NativeTable = backend.table
+            return table
+        return None
 
     def get_table(
         self,

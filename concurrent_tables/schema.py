@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar, get_args, get_origin, get_type_hints
 
+from .errors import SchemaError
 from .types import KEY_TYPES, StateType, coerce_state_type, default_of, value_problem
 
 T = TypeVar("T")
@@ -79,10 +80,6 @@ class FieldSpec:
         return self.default
 
 
-class SchemaError(TypeError):
-    """An entry schema class that does not declare valid fields (raised at class creation)."""
-
-
 class EntrySchema:
     """Base class of entry schemas. Subclasses are compiled once into `__fields__`.
 
@@ -102,15 +99,20 @@ def _compile(cls: type[EntrySchema]) -> tuple[FieldSpec, ...]:
         hints = get_type_hints(cls, include_extras=True)
     except NameError as exc:  # a forward reference to a schema declared later
         raise SchemaError(f"schema {cls.__name__}: unresolved annotation ({exc})") from None
+    return tuple(_spec(cls, name, hints[name]) for name in declared_names(cls, object, "__"))
+
+
+def declared_names(cls: type, base: type, hidden: str) -> list[str]:
+    """The names annotated on `cls` and its bases below `base`, base classes' first, in
+    declaration order; names starting with `hidden` are skipped."""
     order: list[str] = []
     for klass in reversed(cls.__mro__):
+        if klass is base or not issubclass(klass, base):
+            continue
         for name in inspect.get_annotations(klass):
-            if name not in order and not name.startswith("__"):
+            if name not in order and not name.startswith(hidden):
                 order.append(name)
-    specs = []
-    for name in order:
-        specs.append(_spec(cls, name, hints[name]))
-    return tuple(specs)
+    return order
 
 
 def _spec(cls: type, name: str, hint: Any) -> FieldSpec:

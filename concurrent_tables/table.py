@@ -18,10 +18,11 @@ erase in the same table.
 
 from __future__ import annotations
 
+import builtins
 import enum
 from collections.abc import Callable, Iterator
 from threading import get_ident
-from typing import Any, Final, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar, overload
 
 from .errors import (
     EntryExistsError,
@@ -30,7 +31,7 @@ from .errors import (
     InvalidKeyError,
     ReentrancyError,
     StaleHandleError,
-    TablesError,
+    TableDefinitionError,
 )
 from .fields import Field, FieldInfo, FieldRegistry
 from .handles import _DEAD, ApiRules, DetachedEntry, EntryHandle, WriteHandle
@@ -41,6 +42,7 @@ from .types import INT_RANGES, KEY_TYPES, StateType, coerce_state_type
 
 K = TypeVar("K")
 S = TypeVar("S", bound=EntrySchema)
+V = TypeVar("V")
 
 #: Default lock timeout in seconds: a deadlock surfaces as LockTimeoutError, not a hang.
 DEFAULT_TIMEOUT = 30.0
@@ -80,12 +82,12 @@ class Table(Generic[K, S]):
         fast_path: bool = True,
     ) -> None:
         if not isinstance(name, str) or not name or "\0" in name:
-            raise TablesError(f"invalid table name {name!r}")
+            raise TableDefinitionError(name, "a table name is a non-empty string without NUL")
         kt = coerce_state_type(key_type)
         if kt not in KEY_TYPES:
-            raise TablesError(f"table '{name}': {kt.type_name} cannot be a key type")
+            raise TableDefinitionError(name, f"{kt.type_name} cannot be a key type")
         if not (isinstance(schema, type) and issubclass(schema, EntrySchema)):
-            raise TablesError(f"table '{name}': schema must be an EntrySchema subclass")
+            raise TableDefinitionError(name, "schema must be an EntrySchema subclass")
         domain = (
             SharedDomain(owner_thread, fast_path=fast_path)
             if thread_safe
@@ -132,6 +134,11 @@ class Table(Generic[K, S]):
         return self._registry.schema
 
     @property
+    def field_registry(self) -> FieldRegistry:
+        """This table's fields (every nested table under one parent field shares one)."""
+        return self._registry
+
+    @property
     def thread_safe(self) -> bool:
         return self._domain.thread_safe
 
@@ -149,10 +156,21 @@ class Table(Generic[K, S]):
 
     # -- fields ---------------------------------------------------------------------------------
 
+    @overload
+    def get_field(self, name: str, type: builtins.type[V]) -> Field[V]: ...
+    @overload
+    def get_field(self, name: str, type: StateType | int) -> Field: ...
     def get_field(self, name: str, type: Any) -> Field:
-        """The field `name`, which must have exactly type `type` (FieldNotFound/TypeMismatch)."""
+        """The field `name`, which must have exactly type `type` (FieldNotFound/TypeMismatch).
+
+        `type` is an annotation (I64, String, ...), a StateType or its ABI code.
+        """
         return self._registry.get(name, type)
 
+    @overload
+    def add_field(self, name: str, type: builtins.type[V]) -> Field[V]: ...
+    @overload
+    def add_field(self, name: str, type: StateType | int) -> Field: ...
     def add_field(self, name: str, type: Any) -> Field:
         """Add a dynamic field; the same name and type again returns the same field."""
         return self._registry.add(name, type)
@@ -286,6 +304,26 @@ class Table(Generic[K, S]):
         """A sorted snapshot of the keys."""
         self._domain.check_thread(f"table '{self.name}'")
         return sorted(self._entries)
+
+    def storage_of(self, key: K) -> list[Any] | None:
+        """The value list of the entry at `key` (None if none), looked up under its shared lock.
+
+        The entry's storage itself, with no handle held: what the C bridge's entry handles pin
+        (cabi/pins.py). It stays that entry's storage after the entry is erased or replaced;
+        read and write it only under `borrow_now` or a handle on `key`, through `slots`.
+        """
+        if borrow_now(self, key, False):
+            try:
+                return self._entries.get(key)
+            finally:
+                unborrow_now(self, key)
+        try:
+            h = self.read(key)
+        except EntryNotFoundError:
+            return None
+        values = h._values
+        h.release()
+        return values
 
     # -- iteration ------------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Annotated, Any, Final
 
+from .errors import StateTypeError
+
 
 class StateType(IntEnum):
     """The ABI's `ss_plugin_state_type` codes (the gaps match libs' internal type ids)."""
@@ -123,4 +125,4 @@ def coerce_state_type(t: Any) -> StateType:
             return StateType(t)
         except ValueError:
             pass
-    raise TypeError(f"can't convert plugin state type to typeinfo: {t!r}")
+    raise StateTypeError(t)

@@ -21,15 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
-from concurrent_tables import (
-    AccessDeniedError,
-    DetachedView,
-    EntryView,
-    ImportedTable,
-    Table,
-    TableReader,
-    TableWriter,
-)
+from concurrent_tables import ImportedTable, Table, TableReader, TableWriter
+from concurrent_tables.errors import AccessDeniedError
+from concurrent_tables.importing.backends import DetachedView, EntryView
 
 
 class Api(Protocol):

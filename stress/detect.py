@@ -39,13 +39,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from concurrent_tables import (
+from concurrent_tables import Table
+from concurrent_tables.errors import (
     AccessDeniedError,
     BorrowError,
     LockTimeoutError,
     ReentrancyError,
     StaleHandleError,
-    Table,
     ThreadAccessDeniedError,
     WrongThreadError,
 )

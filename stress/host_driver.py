@@ -40,14 +40,9 @@ from contextlib import closing
 from typing import Any
 
 from concurrent_tables import (
-    AsyncContext,
     AsyncPlugin,
-    BackgroundError,
-    BackgroundTask,
-    CaptureListenInput,
     Event,
     ExtractPlugin,
-    ExtractRequest,
     ListenPlugin,
     ParsePlugin,
     PluginHost,
@@ -56,6 +51,9 @@ from concurrent_tables import (
     TablesInput,
     TableWriter,
 )
+from concurrent_tables.errors import BackgroundError
+from concurrent_tables.plugins.background import BackgroundTask
+from concurrent_tables.plugins.base import AsyncContext, CaptureListenInput, ExtractRequest
 
 from .api import TokenApi
 from .driver import CHECK_EVERY_S, BaseDriver

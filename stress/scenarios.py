@@ -18,24 +18,26 @@ from concurrent_tables import (
     U8,
     U32,
     U64,
+    EntryHandle,
+    EntrySchema,
+    Field,
+    NestedTable,
+    String,
+    Table,
+)
+from concurrent_tables.errors import (
     AccessDeniedError,
     BorrowError,
     EntryExistsError,
-    EntryHandle,
     EntryNotFoundError,
-    EntrySchema,
-    EntryView,
-    Field,
     ForeignFieldError,
     InvalidValueError,
-    NestedTable,
     ReadOnlyHandleError,
     ReentrancyError,
     StaleHandleError,
-    String,
-    Table,
     WrongThreadError,
 )
+from concurrent_tables.importing.backends import EntryView
 
 from .api import Api
 from .invariants import CounterLedger, Tally, checksum

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from concurrent_tables import BackgroundError, BackgroundTask, ThreadRole
-from concurrent_tables.plugins.background import stop_all
-from concurrent_tables.roles import ROUTINE, current_role
+from concurrent_tables.errors import BackgroundError
+from concurrent_tables.plugins.background import BackgroundTask, stop_all
+from concurrent_tables.roles import ROUTINE, ThreadRole, current_role
 
 
 @pytest.mark.timeout(10)

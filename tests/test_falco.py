@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from concurrent_tables import FieldDefinitionError, ReadOnlyFieldError, StateType
+from concurrent_tables import StateType
+from concurrent_tables.errors import FieldDefinitionError, ReadOnlyFieldError
 from concurrent_tables.falco import add_thread, threads_table
 from concurrent_tables.handles import API, apply_view
 

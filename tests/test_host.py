@@ -12,25 +12,21 @@ from conftest import CountdownSource, DirectExporter, snapshot
 
 from concurrent_tables import (
     U64,
-    AsyncContext,
     AsyncPlugin,
-    BackgroundError,
     Capability,
-    CaptureListenInput,
     Event,
     ExtractPlugin,
-    ExtractRequest,
     ListenPlugin,
     ParsePlugin,
     Plugin,
-    PluginError,
     PluginHost,
     SourcePlugin,
     TableReader,
     TablesInput,
     TableWriter,
-    WrongThreadError,
 )
+from concurrent_tables.errors import BackgroundError, PluginError, WrongThreadError
+from concurrent_tables.plugins.base import AsyncContext, CaptureListenInput, ExtractRequest
 
 
 class Log(ParsePlugin, ExtractPlugin, ListenPlugin):

@@ -12,18 +12,14 @@ from typing import Any
 
 import pytest
 
-from concurrent_tables import (
-    I64,
-    U8,
+from concurrent_tables import I64, U8, EntrySchema, String, Table
+from concurrent_tables.errors import (
     BorrowError,
-    EntrySchema,
     ForeignFieldError,
     InvalidValueError,
     ReadOnlyHandleError,
     ReentrancyError,
     StaleHandleError,
-    String,
-    Table,
     WrongThreadError,
 )
 from concurrent_tables.handles import EntryHandle

@@ -46,7 +46,8 @@ import pytest
 from conftest import make_table, row_ok, write_row
 from frontrun._cooperative import patch_locks, unpatch_locks
 
-from concurrent_tables import EntryExistsError, EntryNotFoundError, Table, WrongThreadError
+from concurrent_tables import Table
+from concurrent_tables.errors import EntryExistsError, EntryNotFoundError, WrongThreadError
 
 DPOR: dict[str, Any] = dict(detect_io=False, reproduce_on_failure=0, timeout_per_run=5.0)
 PB1: dict[str, Any] = dict(DPOR, preemption_bound=1)

@@ -8,10 +8,8 @@ from typing import Any
 import pytest
 from conftest import Remaining, snapshot
 
-from concurrent_tables import (
-    I64,
-    U64,
-    CallbackScope,
+from concurrent_tables import I64, U64, StateType, String, Table, TableRegistry
+from concurrent_tables.errors import (
     EntryExistsError,
     EntryNotFoundError,
     FieldNotFoundError,
@@ -19,15 +17,12 @@ from concurrent_tables import (
     ForeignEntryError,
     KeyTypeMismatchError,
     ReadOnlyFieldError,
-    StateType,
-    String,
-    Table,
     TableExistsError,
-    TableInfo,
     TableNotFoundError,
-    TableRegistry,
     WrongThreadError,
 )
+from concurrent_tables.plugins.tokens import CallbackScope
+from concurrent_tables.registry import TableInfo
 from concurrent_tables.schema import EntrySchema, Private
 
 
@@ -75,6 +70,23 @@ def test_list_tables(reg: TableRegistry) -> None:
         TableInfo("threads", StateType.INT64),
         TableInfo("remaining", StateType.UINT64),
     ]
+
+
+def test_find_gives_the_table_itself(reg: TableRegistry) -> None:
+    """The owner's view the C bridge serves native plugins from: the Table, no token, no view."""
+    threads = reg.get_table("threads", I64)._backend.table  # type: ignore[attr-defined]
+    assert reg.find("threads") is threads
+    assert reg.find("nope") is None
+
+
+def test_tables_given_at_construction_are_exported() -> None:
+    a: Table[int, Thread] = Table("a", I64, Thread)
+    b = Table("b", U64, Remaining)
+    r = TableRegistry(a, b)
+    assert r.list_tables() == [TableInfo("a", StateType.INT64), TableInfo("b", StateType.UINT64)]
+    assert r.find("a") is a and r.owner_of("a") is None
+    with pytest.raises(TableExistsError, match="table added to registry multiple times: a"):
+        TableRegistry(a, a)
 
 
 def test_get_table_errors(reg: TableRegistry) -> None:
@@ -225,7 +237,7 @@ def test_import_of_own_thread_safe_table_uses_its_locks() -> None:
             th = threading.Thread(target=other, daemon=True)
             th.start()
             th.join(5)
-    from concurrent_tables import LockTimeoutError
+    from concurrent_tables.errors import LockTimeoutError
 
     assert len(got) == 1 and isinstance(got[0], LockTimeoutError)
     assert t.statistics().timeouts == 1

@@ -20,23 +20,18 @@ from concurrent_tables import (
     U16,
     U32,
     U64,
-    AsyncContext,
     AsyncPlugin,
     Bool,
     Custom,
     EntrySchema,
     Event,
     ExtractPlugin,
-    ExtractRequest,
     Field,
     Imported,
     ImportedNested,
     ImportedTable,
-    KeyTypeMismatchError,
     ParsePlugin,
-    PluginError,
     PluginHost,
-    ReadOnlyFieldError,
     SourcePlugin,
     StateType,
     String,
@@ -46,6 +41,8 @@ from concurrent_tables import (
     TablesInput,
     TableWriter,
 )
+from concurrent_tables.errors import KeyTypeMismatchError, PluginError, ReadOnlyFieldError
+from concurrent_tables.plugins.base import AsyncContext, ExtractRequest
 
 
 class Basic(TableImport):
@@ -277,7 +274,7 @@ def test_s4_nested_tables_with_is_final(api: bool) -> None:
     results = host.run(extract=[*reqs, bad])
     # Event 4 has remaining == 0, so its [0] is the final entry too.
     assert [[r.values[q] for q in reqs] for r in results] == [["1", "0"]] * 3 + [["1", "1"]]
-    from concurrent_tables import EntryNotFoundError
+    from concurrent_tables.errors import EntryNotFoundError
 
     assert all(isinstance(r.errors[bad], EntryNotFoundError) for r in results)
     assert all(bad not in r.values for r in results)

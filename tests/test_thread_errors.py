@@ -17,14 +17,13 @@ from typing import Any
 import pytest
 from conftest import make_table, row_ok, run_threads, usable_from_another_thread
 
-from concurrent_tables import (
+from concurrent_tables import EntryHandle, Table
+from concurrent_tables.errors import (
     BorrowError,
     ConcurrencyError,
-    EntryHandle,
     LockTimeoutError,
     ReentrancyError,
     StaleHandleError,
-    Table,
     WrongThreadError,
 )
 from concurrent_tables.table import TABLE_TIMEOUT

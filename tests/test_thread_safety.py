@@ -28,13 +28,8 @@ from conftest import (
     write_row,
 )
 
-from concurrent_tables import (
-    I64,
-    EntryExistsError,
-    EntryNotFoundError,
-    FieldNotFoundError,
-    Table,
-)
+from concurrent_tables import I64, Table
+from concurrent_tables.errors import EntryExistsError, EntryNotFoundError, FieldNotFoundError
 
 Scenario = Callable[[Table[int, Any]], list[str]]
 

@@ -8,20 +8,14 @@ from typing import Any
 import pytest
 from conftest import Remaining, snapshot
 
-from concurrent_tables import (
-    U64,
-    AccessDeniedError,
+from concurrent_tables import U64, ImportedTable, Table, TableReader, TableRegistry, TableWriter
+from concurrent_tables.errors import AccessDeniedError, StaleHandleError
+from concurrent_tables.plugins.access import FULL_GRANT, READER_OPS, WRITER_OPS
+from concurrent_tables.plugins.tokens import (
     CallbackScope,
-    ImportedTable,
-    StaleHandleError,
-    Table,
-    TableReader,
-    TableRegistry,
-    TableWriter,
     ValidatedTableReader,
     ValidatedTableWriter,
 )
-from concurrent_tables.plugins.access import FULL_GRANT, READER_OPS, WRITER_OPS
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 Both directions:
 - **owner side**: Python `Table`s served to native plugins through the ABI's vtables
-  (`exported`, `owner`, `pins`, `session`);
+  (`exported`, `owner`, `pins`, `session`), found in the host's `TableRegistry`;
 - **importer side**: tables a native plugin registers with `add_table`, used from Python
-  (`native_table`).
+  (`native_table`; `native_backend` behind an `ImportedTable`);
+- **loading**: a plugin `.so` (`loader`), and as a `Plugin` of `PluginHost` (`plugin_adapter`).
 
 See docs/c-abi.md for the user guide.
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 from . import owner as _owner  # noqa: F401  (binds the owner callbacks)
 from .bench import bench_native_read
 from .context import current_session, last_error
-from .directory import LocalDirectory, TableDirectory
 from .exported import forget, table_input
 from .externs import install
 from .native_table import (
@@ -29,14 +29,12 @@ from .session import LogRecord, PluginSession
 
 __all__ = [
     "PINS",
-    "LocalDirectory",
     "LogRecord",
     "NativeDetachedEntry",
     "NativeEntryHandle",
     "NativeField",
     "NativeTable",
     "PluginSession",
-    "TableDirectory",
     "bench_native_read",
     "current_session",
     "forget",

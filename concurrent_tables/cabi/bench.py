@@ -11,10 +11,11 @@ from __future__ import annotations
 import statistics
 
 from .._abi import ffi, lib
+from ..fields import Field
+from ..registry import TableRegistry
 from ..schema import EntrySchema
 from ..table import Table
 from ..types import I64, U64, String
-from .directory import LocalDirectory
 from .exported import accessor_of, forget, table_input
 from .session import PluginSession
 
@@ -34,11 +35,11 @@ def bench_native_read(
     e = table.create_entry()
     e["value"] = 42
     table.add_entry(1, e)
-    field = table.add_field("label", String) if string else table.get_field("value", I64)
+    field: Field = table.add_field("label", String) if string else table.get_field("value", I64)
     if string:
         with table.write(1) as h:
             h[field] = "a label"
-    session = PluginSession("bench", LocalDirectory(table))
+    session = PluginSession("bench", TableRegistry(table))
     nbatch = max(1, n // batch)
     out = ffi.new("double[]", nbatch)
     try:

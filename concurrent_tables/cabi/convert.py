@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .._abi import ffi
+from ..errors import ConversionError
 from ..types import StateType
 
 #: The union member of each state type.
@@ -30,10 +31,6 @@ MEMBER: Final[dict[StateType, str]] = {
 }
 
 NULL: Final = ffi.NULL
-
-
-class ConversionError(ValueError):
-    """A key or value from C that cannot become a Python value (NULL pointer, bad UTF-8)."""
 
 
 def c_string(p: Any, what: str) -> str:

@@ -1,7 +1,7 @@
 """Python tables as native plugins see them: table handles, field accessors, field listings.
 
 Table handles. Every table handle given to a plugin is an `ss_plugin_table_input` whose vtables
-are the Python owner's and whose `table` member is an id (the handle convention, table-abi.md §6):
+are the Python owner's and whose `table` member is an id (the handle convention; docs/c-abi.md):
 - a top-level table has one input for as long as it is exported (`table_input`);
 - a nested table (the value of a TABLE field) gets a slot from a `SlotPool`: the calling plugin's
   pool inside a callback, valid until that callback's clean-up; on a plugin's own thread, a slot
@@ -21,13 +21,16 @@ import collections
 import itertools
 import threading
 import weakref
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 from .._abi import ffi, lib
 from ..fields import Field, FieldRegistry
 from ..table import Table
 from ..types import StateType
 from .convert import MEMBER
+
+V = TypeVar("V")
 
 _ids = itertools.count(1)
 _lock = threading.RLock()  # creation of inputs, accessors, listings (lookups take none)
@@ -41,7 +44,7 @@ class TableRef:
     def __init__(self, id: int, table: Table[Any, Any], input: Any) -> None:
         self.id = id
         self.table = table
-        self.registry: FieldRegistry = table._registry
+        self.registry: FieldRegistry = table.field_registry
         self.input = input
 
 
@@ -51,20 +54,29 @@ _TOP: dict[Table[Any, Any], TableRef] = {}
 _NAMES: dict[FieldRegistry, Any] = {}
 
 
+def _once(cache: dict[Any, V], key: Any, make: Callable[[], V]) -> V:
+    """`cache[key]`, made by `make()` under the creation lock if absent: once per key.
+
+    Callers look `cache` up first without the lock (lookups take none).
+    """
+    with _lock:
+        v = cache.get(key)
+        if v is None:
+            v = cache[key] = make()
+    return v
+
+
 def name_of(registry: FieldRegistry) -> Any:
     """The C string of a table's name (nested tables are named after their field)."""
     c = _NAMES.get(registry)
     if c is None:
-        with _lock:
-            c = _NAMES.get(registry)
-            if c is None:
-                c = _NAMES[registry] = ffi.new("char[]", registry.table_name.encode())
+        c = _once(_NAMES, registry, lambda: ffi.new("char[]", registry.table_name.encode()))
     return c
 
 
 def _fill(input: Any, table: Table[Any, Any], id: int) -> None:
     lib.ct_fill_py_table_input(
-        input, name_of(table._registry), int(table.key_type), ffi.cast("void*", id)
+        input, name_of(table.field_registry), int(table.key_type), ffi.cast("void*", id)
     )
 
 
@@ -72,16 +84,16 @@ def table_input(table: Table[Any, Any]) -> Any:
     """The stable `ss_plugin_table_input*` of a top-level Python table (made on first use)."""
     ref = _TOP.get(table)
     if ref is None:
-        with _lock:
-            ref = _TOP.get(table)
-            if ref is None:
-                id = next(_ids)
-                inp = ffi.new("ss_plugin_table_input*")
-                _fill(inp, table, id)
-                ref = TableRef(id, table, inp)
-                REFS[id] = ref
-                _TOP[table] = ref
+        ref = _once(_TOP, table, lambda: _new_ref(table, ffi.new("ss_plugin_table_input*")))
     return ref.input
+
+
+def _new_ref(table: Table[Any, Any], input: Any) -> TableRef:
+    """Fill `input` for `table` under a new id, and serve it (REFS)."""
+    id = next(_ids)
+    _fill(input, table, id)
+    ref = REFS[id] = TableRef(id, table, input)
+    return ref
 
 
 def forget(table: Table[Any, Any]) -> None:
@@ -120,10 +132,7 @@ class SlotPool:
         else:
             slot = ffi.new("ss_plugin_table_input*")
             self._slots.append(slot)
-        id = next(_ids)
-        _fill(slot, table, id)
-        REFS[id] = TableRef(id, table, slot)
-        self._live.append(id)
+        self._live.append(_new_ref(table, slot).id)
         self._by_table[table] = slot
         return slot
 
@@ -209,35 +218,20 @@ KIND_TABLE: Final = 3
 
 
 class Accessor:
-    """What a field accessor id stands for."""
+    """What a field accessor id stands for: its `Field`, and the union member it crosses in.
 
-    __slots__ = (
-        "default",
-        "field",
-        "id",
-        "index",
-        "kind",
-        "member",
-        "name",
-        "nested",
-        "read_only",
-        "registry",
-        "type",
-    )
+    Everything else (index, default, registry, read-only flag, nested registry) is read
+    through `field`, the one copy.
+    """
+
+    __slots__ = ("field", "id", "kind", "member")
 
     def __init__(self, id: int, field: Field) -> None:
         assert field.type is not None, "private fields have no accessor"
         t: StateType = field.type
         self.id = id
         self.field = field
-        self.registry = field.registry
-        self.index = field.index
-        self.name = field.name
-        self.type = t
         self.member = MEMBER[t]
-        self.default = field.default
-        self.read_only = field.read_only
-        self.nested = field.nested is not None
         if t is StateType.TABLE:
             self.kind = KIND_TABLE
         elif t is StateType.STRING:
@@ -257,12 +251,13 @@ def accessor_of(field: Field) -> Accessor:
     """The accessor of `field`: one per field, for the life of the process."""
     acc = _BY_FIELD.get(field)
     if acc is None:
-        with _lock:
-            acc = _BY_FIELD.get(field)
-            if acc is None:
-                acc = Accessor(next(_ids), field)
-                ACCESSORS[acc.id] = acc
-                _BY_FIELD[field] = acc
+        acc = _once(_BY_FIELD, field, lambda: _new_accessor(field))
+    return acc
+
+
+def _new_accessor(field: Field) -> Accessor:
+    acc = Accessor(next(_ids), field)
+    ACCESSORS[acc.id] = acc
     return acc
 
 

@@ -1,13 +1,13 @@
 """Loading and running a native plugin (a shared object exporting `plugin_*` symbols).
 
-    plugin = NativePlugin("/path/libparse.so", config="...", directory=tables)  # a TableDirectory
+    plugin = NativePlugin("/path/libparse.so", config="...", registry=tables)  # a TableRegistry
     plugin.init()                       # plugin_init with a complete `tables` input
     plugin.capture_open()               # listen-capable plugins
     plugin.parse_event(type=3, tid=1)   # packed 26-byte header + parameters
     plugin.capture_close()
     plugin.destroy()                    # also after a failed init that returned a state
 
-The call order and checks are libsinsp's (table-abi.md §10): required symbols, the required API
+The call order and checks are libsinsp's (docs/c-abi.md): required symbols, the required API
 version (same major, minor <= 12, patch <= 0 at minor 12), `config` never NULL, `tables` always
 given with every pointer set (C++ SDK plugins crash otherwise), event types and sources read
 after init, per-callback clean-up after init/parse/extract. What a plugin may do with tables in
@@ -27,7 +27,7 @@ from .._abi import ffi, lib
 from .._plugin_cdef import REQUIRED_SYMBOLS, has_symbol, make_plugin_ffi
 from ..errors import PluginError
 from ..plugins.access import PhaseAccess
-from .directory import LocalDirectory, TableDirectory
+from ..registry import TableRegistry
 from .routines import RoutineVtable
 from .session import PluginSession
 from .symbols import CAPABILITY_CDEF
@@ -78,7 +78,7 @@ class NativePlugin:
         path: str,
         config: str = "",
         *,
-        directory: TableDirectory | None = None,
+        registry: TableRegistry | None = None,
         extra_cdef: str = "",
         table_access: bool | None = None,
     ) -> None:
@@ -108,9 +108,9 @@ class NativePlugin:
         self.table_access = table_access
         #: Grants of plugin_init other than the phase's (an async-only plugin: export only).
         self.init_access: PhaseAccess | None = None
-        if directory is None:
-            directory = LocalDirectory()
-        self.session = PluginSession(self.name, directory, api_minor=self.api_version[1])
+        if registry is None:
+            registry = TableRegistry()
+        self.session = PluginSession(self.name, registry, api_minor=self.api_version[1])
         self.session.get_last_error_fn = ffi.cast(
             "ct_plugin_get_last_error_fn", self.pffi.addressof(self.lib, "plugin_get_last_error")
         )
@@ -119,7 +119,7 @@ class NativePlugin:
         self.event_types: frozenset[int] | None = None  # None: every type
         self.event_sources: frozenset[str] | None = None  # None: every source
         self.required_event_schema: str | None = None
-        # Inputs are allocated once and reused: they are pure data (§7.3).
+        # Inputs are allocated once and reused: they are pure data.
         self._config = ffi.new("char[]", config.encode("utf-8"))
         self._tables = ffi.new("ss_plugin_init_tables_input*")
         lib.ct_fill_init_tables_input(self._tables)
@@ -158,8 +158,7 @@ class NativePlugin:
         with self.session.calling("init", access=self.table_access, row=self.init_access):
             self.state = self.lib.plugin_init(self._init, rc)
         for nt in self.session.exported:  # the exporter's state exists only now
-            if nt._box is not None:
-                nt._box.plugin = self.state
+            nt.exporter_ready(self.state)
         if rc[0] != lib.SS_PLUGIN_SUCCESS:
             err = self.last_error if self.state != self.pffi.NULL else ""
             raise PluginError(f"plugin '{self.name}' failed to initialise: {err}")
@@ -193,12 +192,11 @@ class NativePlugin:
         a TableGoneError, from Python or from a native importer), and its routines purged.
         """
         why = "its plugin was destroyed" if self.initialised else "its plugin failed to init"
+        registry = self.session.registry
         for nt in self.session.exported:
             nt.retire(why)
-            try:
-                self.session.directory.remove_native(nt)
-            except Exception:  # a directory without removal: the table is retired anyway
-                log.warning("table '%s' of plugin '%s' stays registered", nt.name, self.name)
+            if registry.find(nt.name) is nt:
+                registry.unexport(nt.name)
         self.session.exported.clear()
         self.routines.purge()
         if self.state != self.pffi.NULL:

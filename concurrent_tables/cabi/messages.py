@@ -2,8 +2,8 @@
 
 Our exceptions already use libsinsp's phrases, then add where it happened in parentheses:
 `attempt to write to read-only static struct field: cwd (table 'threads')`. A native plugin gets
-the phrase alone, exactly as libsinsp would word it (table-abi.md §9), because plugins and their
-tests compare these texts. Errors libsinsp has no phrase for keep our full message.
+the phrase alone, exactly as libsinsp would word it (docs/c-abi.md, "Errors"), because plugins
+and their tests compare these texts. Errors libsinsp has no phrase for keep our full message.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ NO_ENTRY = "get_entry found no element at given key"
 ERASE_MISSING = "table entry not found"
 DESTROY_FOREIGN = "destroy_table_entry called on entry not created by create_table_entry"
 ADD_FOREIGN = "add_entry called on entry not created by create_table_entry"
-TABLE_WRITE = "writing to table fields is currently not supported"
 FIXED_FIELDS = "can't add dynamic fields to stl_container_table_adapter"
 ADD_TABLE_PREFIX = "failure in adding state table defined by plugin '{plugin}': "
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from .. import slots
 from .._abi import ffi, lib
 from ..errors import (
     AccessDeniedError,
@@ -33,9 +34,7 @@ from ..errors import (
     ForeignEntryError,
     ForeignFieldError,
     InvalidKeyError,
-    InvalidValueError,
     PluginError,
-    ReadOnlyFieldError,
     ReadOnlyHandleError,
     StaleHandleError,
     TableGoneError,
@@ -47,7 +46,7 @@ from ..schema import EntrySchema
 from ..types import StateType, coerce_state_type, default_of, value_problem
 from .context import last_error, set_error
 from .convert import MEMBER, c_string, value_bytes, value_string
-from .externs import extern
+from .externs import extern, ignore_error
 from .messages import ADD_TABLE_PREFIX, unknown_type
 
 if TYPE_CHECKING:
@@ -102,8 +101,17 @@ class NativeField(Field):
         *,
         read_only: bool,
     ) -> None:
+        # A TABLE field's nested registry is its nested tables' family: slots' write rules
+        # (no writes to table fields) hold for native fields as for Python ones.
+        nested = family.nested_family(name).registry if type is StateType.TABLE else None
         super().__init__(
-            family.registry, name, type, 0, read_only=read_only, default=default_of(type)
+            family.registry,
+            name,
+            type,
+            0,
+            read_only=read_only,
+            default=default_of(type),
+            nested=nested,
         )
         self.accessor = accessor
         self.family = family
@@ -157,6 +165,14 @@ class NativeTable:
     @property
     def owner_thread(self) -> int:
         return self._thread
+
+    def exporter_ready(self, state: Any) -> None:
+        """Set the exporting plugin's state once its plugin_init has returned.
+
+        Until then a failure cannot read the plugin's error text (see `_plugin_error`).
+        """
+        if self._box is not None:
+            self._box.plugin = state
 
     def __repr__(self) -> str:
         return f"<NativeTable '{self.name}' key={self.key_type.type_name} of '{self.plugin}'>"
@@ -512,15 +528,8 @@ class NativeEntryHandle:
             raise ReadOnlyHandleError(t.name, self._key, f.name)
         ft = f.type
         assert ft is not None
-        if ft is StateType.TABLE:
-            raise ReadOnlyFieldError(
-                t.name, f.name, "writing to table fields is currently not supported"
-            )
-        if f.read_only:
-            raise ReadOnlyFieldError(t.name, f.name)
-        why = value_problem(ft, value)
-        if why is not None:
-            raise InvalidValueError(t.name, f.name, value, ft.type_name, why)
+        slots.check_writable(t.name, f, True)
+        slots.check_value(t.name, f, value)
         data = ffi.new("ss_plugin_state_data*")
         keep = None
         if ft is StateType.STRING:
@@ -672,7 +681,10 @@ def _nested_view(parent: NativeTable, field: NativeField, ptr: Any) -> NativeTab
 
 
 def import_plugin_table(session: PluginSession, inp: Any) -> NativeTable:
-    """Validate and copy a plugin's `ss_plugin_table_input` (libsinsp's checks), register it."""
+    """Validate and copy a plugin's `ss_plugin_table_input` (libsinsp's checks).
+
+    The caller registers the result in the table registry, under the plugin's name.
+    """
     from .._abi import lib as _lib
 
     prefix = ADD_TABLE_PREFIX.format(plugin=session.name)
@@ -698,38 +710,26 @@ def import_plugin_table(session: PluginSession, inp: Any) -> NativeTable:
         keep=(cname, cookie, holder),
     )
     holder.append(nt)
-    session.directory.add_native(nt, session.name)
-    session.exported.append(nt)
     return nt
 
 
-@extern("ct_py_native_table_error")
+@extern("ct_py_native_table_error", onerror=ignore_error)
 def _native_table_error(cookie: Any, msg: Any) -> None:
-    try:
-        if cookie == ffi.NULL:  # a dispatcher's own error (a NULL table handle)
-            set_error(c_string(msg, "error text"))
-            return
-        holder: list[NativeTable] = ffi.from_handle(cookie)
-        nt = holder[0] if holder else None
-        if nt is not None and nt.gone is not None:
-            set_error(f"table '{nt.name}' of plugin '{nt.plugin}' is gone: {nt.gone}")
-        elif msg == ffi.NULL:  # the exporter is still in its plugin_init: its error is unreachable
-            what = f"table '{nt.name}' of plugin '{nt.plugin}'" if nt is not None else "a table"
-            set_error(f"error in {what}")
-        else:
-            set_error(c_string(msg, "plugin error"))
-    except BaseException:
-        pass
+    if cookie == ffi.NULL:  # a dispatcher's own error (a NULL table handle)
+        set_error(c_string(msg, "error text"))
+        return
+    holder: list[NativeTable] = ffi.from_handle(cookie)
+    nt = holder[0] if holder else None
+    if nt is not None and nt.gone is not None:
+        set_error(f"table '{nt.name}' of plugin '{nt.plugin}' is gone: {nt.gone}")
+    elif msg == ffi.NULL:  # the exporter is still in its plugin_init: its error is unreachable
+        what = f"table '{nt.name}' of plugin '{nt.plugin}'" if nt is not None else "a table"
+        set_error(f"error in {what}")
+    else:
+        set_error(c_string(msg, "plugin error"))
 
 
 @extern("ct_py_iterator", error=0)
 def _iterator(state: Any, e: Any) -> int:
-    try:
-        fn: Callable[[Any], bool] = ffi.from_handle(state)
-        return 1 if fn(e) else 0
-    except BaseException as exc:
-        try:
-            set_error(str(exc) or type(exc).__name__)
-        except BaseException:
-            pass
-        return 0
+    fn: Callable[[Any], bool] = ffi.from_handle(state)
+    return 1 if fn(e) else 0

@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from .. import slots
 from ..errors import EntryNotFoundError
+from ..fields import Field
 from ..handles import DetachedEntry
 from ..table import Table, borrow_now, unborrow_now
 
 if TYPE_CHECKING:
-    from .exported import Accessor
     from .session import PluginSession
 
 ACQUIRED: Final = 0  # from get_table_entry / add_table_entry: needs a release
@@ -42,10 +44,11 @@ DETACHED: Final = 1  # from create_table_entry: needs add_table_entry or destroy
 ITERATED: Final = 2  # given to an iterate_entries callback: valid during that callback
 
 _ids = itertools.count(1)
+T = TypeVar("T")
 
 
 class Pin:
-    """One native entry handle."""
+    """One native entry handle, registered when made (in PINS, and in its session's sets)."""
 
     __slots__ = ("entry", "id", "keep", "key", "kind", "session", "table", "values")
 
@@ -66,29 +69,16 @@ class Pin:
         self.session = session
         self.entry = entry
         self.keep: list[Any] = []  # C strings read through it outside any callback
+        PINS[self.id] = self
+        if session is not None:
+            if kind == ACQUIRED:
+                session.acquired.add(self.id)
+            elif kind == DETACHED:
+                session.detached.add(self.id)
 
 
 #: entry id -> Pin
 PINS: dict[int, Pin] = {}
-
-
-def pin(
-    table: Table[Any, Any],
-    key: Any,
-    values: list[Any],
-    kind: int,
-    session: PluginSession | None,
-    entry: DetachedEntry | None = None,
-) -> Pin:
-    """Register a new native entry handle; the session (if any) tracks it for clean-up."""
-    p = Pin(table, key, values, kind, session, entry)
-    PINS[p.id] = p
-    if session is not None:
-        if kind == ACQUIRED:
-            session.acquired.add(p.id)
-        elif kind == DETACHED:
-            session.detached.add(p.id)
-    return p
 
 
 def unpin(p: Pin) -> None:
@@ -131,82 +121,48 @@ def drop_session_pins(session: PluginSession, how: str) -> None:
 _erased = threading.Lock()
 
 
-def _get(table: Table[Any, Any], values: list[Any], acc: Accessor) -> Any:
+def _locked(p: Pin, write: bool, op: Callable[..., T], *args: Any) -> T:
+    """`op(*args)` under the pinned key's lock: a borrow, a handle, or `_erased` once erased."""
+    table = p.table
+    key = p.key
+    if borrow_now(table, key, write):
+        try:
+            return op(*args)
+        finally:
+            unborrow_now(table, key)
     try:
-        v = values[acc.index]
-    except IndexError:  # a dynamic field this entry never stored
-        return acc.default
-    if v is None and acc.nested:
-        return table.nested_table(values, acc.field)
-    return v
+        h = table.write(key) if write else table.read(key)
+    except EntryNotFoundError:
+        with _erased:
+            return op(*args)
+    try:
+        return op(*args)
+    finally:
+        h.release()
 
 
-def read(p: Pin, acc: Accessor) -> Any:
-    """The value of `acc` in the pinned entry, read under the entry's shared lock."""
+def read(p: Pin, field: Field) -> Any:
+    """The value of `field` in the pinned entry (`slots.read`), under the entry's shared lock."""
     if p.entry is not None:  # detached: private, no lock; the handle checks its thread
-        return p.entry[acc.field]
-    table = p.table
-    key = p.key
-    if borrow_now(table, key, False):
-        try:
-            return _get(table, p.values, acc)
-        finally:
-            unborrow_now(table, key)
-    try:
-        h = table.read(key)
-    except EntryNotFoundError:
-        with _erased:
-            return _get(table, p.values, acc)
-    try:
-        return _get(table, p.values, acc)
-    finally:
-        h.release()
+        return p.entry[field]
+    return _locked(p, False, slots.read, p.table, p.values, field)
 
 
-def _put(p: Pin, acc: Accessor, value: Any) -> None:
-    values = p.values
-    i = acc.index
-    if i >= len(values):
-        values.extend(p.table._registry.dynamic_defaults(len(values), i))
-    values[i] = value
-
-
-def write(p: Pin, acc: Accessor, value: Any) -> None:
-    """Store `value` (already checked) in the pinned entry, under the entry's exclusive lock."""
+def write(p: Pin, field: Field, value: Any) -> None:
+    """Store a checked `value` in the pinned entry (`slots.store`), under its exclusive lock."""
     if p.entry is not None:
-        p.entry[acc.field] = value
+        p.entry[field] = value
         return
     table = p.table
     key = p.key
-    if borrow_now(table, key, True):
+    if borrow_now(table, key, True):  # the owner's lock-free borrow: the per-event case
         try:
-            _put(p, acc, value)
+            values = p.values
+            try:
+                values[field.index] = value  # slots.store's list operation, inlined
+            except IndexError:
+                slots.store(field.registry, values, field, value)
         finally:
             unborrow_now(table, key)
         return
-    try:
-        h = table.write(key)
-    except EntryNotFoundError:
-        with _erased:
-            _put(p, acc, value)
-        return
-    try:
-        _put(p, acc, value)
-    finally:
-        h.release()
-
-
-def lookup(table: Table[Any, Any], key: Any) -> list[Any] | None:
-    """The value list at `key` (None if absent), looked up under the key's shared lock."""
-    if borrow_now(table, key, False):
-        try:
-            return table._entries.get(key)
-        finally:
-            unborrow_now(table, key)
-    try:
-        h = table.read(key)
-    except EntryNotFoundError:
-        return None
-    values: list[Any] = h._values
-    h.release()
-    return values
+    _locked(p, True, slots.store, field.registry, p.values, field, value)

@@ -39,15 +39,16 @@ from ..plugins.access import NO_ACCESS, PHASES, PhaseAccess
 from ..table import Table
 from ..types import KEY_TYPES
 from . import pins
-from .context import _tls, set_error, swap_session
+from .context import _tls, swap_session
 from .convert import c_string
 from .exported import SlotPool, StableSlots, table_input
-from .externs import extern, install
-from .messages import known_type, owner_text
+from .externs import extern, ignore_error, install
+from .messages import known_type
+from .native_backend import NativeBackend
+from .native_table import NativeTable, import_plugin_table
 
 if TYPE_CHECKING:
-    from .directory import TableDirectory
-    from .native_table import NativeTable
+    from ..registry import TableRegistry
 
 _ids = itertools.count(1)
 #: session id (the owner cookie) -> session
@@ -78,11 +79,11 @@ class LogRecord:
 class PluginSession:
     """The host-side state of one native plugin (see the module docstring)."""
 
-    def __init__(self, name: str, directory: TableDirectory, *, api_minor: int = 12) -> None:
+    def __init__(self, name: str, registry: TableRegistry, *, api_minor: int = 12) -> None:
         install()  # our callbacks, whatever else bound them in this process
         self.id = next(_ids)
         self.name = name
-        self.directory = directory
+        self.registry = registry  # where its list_tables, get_table and add_table go
         self.api_minor = api_minor
         self.owner = lib.ct_owner_cookie(self.id)
         self.phase: str | None = None
@@ -185,104 +186,79 @@ def _registry_access(s: PluginSession, op: str) -> None:
         raise access_error(s, op)
 
 
-def _fail(exc: BaseException) -> None:
-    try:
-        set_error(owner_text(exc))
-    except BaseException:  # pragma: no cover
-        pass
-
-
 # -- the init input's registry --------------------------------------------------------------------
 
 
 @extern("ct_py_list_tables", error=ffi.NULL)
 def _list_tables(o: int, ntables: Any) -> Any:
-    try:
-        if ntables == ffi.NULL:
-            raise AccessDeniedError("list_tables: ntables is null")
-        ntables[0] = 0
-        s = _session(o)
-        _registry_access(s, "list_tables")
-        names = s.directory.names()
-        arr = ffi.new("ss_plugin_table_info[]", max(1, len(names)))
-        for i, (name, key_type) in enumerate(names):
-            c = s._names.get(name)
-            if c is None:
-                c = s._names[name] = ffi.new("char[]", name.encode())
-            arr[i].name = c
-            arr[i].key_type = int(key_type)
-        s._infos = arr  # valid until this plugin's next list_tables
-        ntables[0] = len(names)
-        return arr
-    except BaseException as exc:
-        _fail(exc)
-        return ffi.NULL
+    if ntables == ffi.NULL:
+        raise AccessDeniedError("list_tables: ntables is null")
+    ntables[0] = 0
+    s = _session(o)
+    _registry_access(s, "list_tables")
+    infos = s.registry.list_tables()
+    arr = ffi.new("ss_plugin_table_info[]", max(1, len(infos)))
+    for i, info in enumerate(infos):
+        c = s._names.get(info.name)
+        if c is None:
+            c = s._names[info.name] = ffi.new("char[]", info.name.encode())
+        arr[i].name = c
+        arr[i].key_type = int(info.key_type)
+    s._infos = arr  # valid until this plugin's next list_tables
+    ntables[0] = len(infos)
+    return arr
 
 
 @extern("ct_py_get_table", error=ffi.NULL)
 def _get_table(o: int, name: Any, key_type: int) -> Any:
-    try:
-        s = _session(o)
-        _registry_access(s, "get_table")
-        want = known_type(key_type)
-        if name == ffi.NULL:
-            raise AccessDeniedError("get_table: table name is null")
-        n = c_string(name, "table name")
-        found = s.directory.find(n)
-        if found is None:
-            return ffi.NULL  # unknown name: NULL without an error, as libsinsp
-        if want not in KEY_TYPES or want is not found.key_type:
-            raise KeyTypeMismatchError(n, want.type_name, found.key_type.type_name)
-        if isinstance(found, Table):
-            return table_input(found)
-        return found.input
-    except BaseException as exc:
-        _fail(exc)
-        return ffi.NULL
+    s = _session(o)
+    _registry_access(s, "get_table")
+    want = known_type(key_type)
+    if name == ffi.NULL:
+        raise AccessDeniedError("get_table: table name is null")
+    n = c_string(name, "table name")
+    found = s.registry.find(n)
+    if found is None:
+        return ffi.NULL  # unknown name: NULL without an error, as libsinsp
+    if want not in KEY_TYPES or want is not found.key_type:
+        raise KeyTypeMismatchError(n, want.type_name, found.key_type.type_name)
+    if isinstance(found, Table):
+        return table_input(found)
+    return found.input  # a native plugin's table: its own input, passed through
 
 
 @extern("ct_py_add_table", error=1)
 def _add_table(o: int, inp: Any) -> int:
-    try:
-        from .native_table import import_plugin_table
-
-        s = _session(o)
-        _registry_access(s, "add_table")
-        import_plugin_table(s, inp)
-        return 0
-    except BaseException as exc:
-        _fail(exc)
-        return 1
+    s = _session(o)
+    _registry_access(s, "add_table")
+    table = import_plugin_table(s, inp)
+    s.registry.export(NativeBackend(table), owner=s.name)
+    s.exported.append(table)
+    return 0
 
 
 # -- owner services -------------------------------------------------------------------------------
 
 
-@extern("ct_py_get_owner_last_error", error=ffi.NULL)
+@extern("ct_py_get_owner_last_error", error=ffi.NULL, onerror=ignore_error)
 def _get_owner_last_error(o: int) -> Any:
-    try:
-        cur: PluginSession | None = getattr(_tls, "session", None)
-        if cur is None:
-            own = getattr(_tls, "error", None)
-            if own is not None:
-                return own  # a plugin thread reads the errors of its own calls
-        s = SESSIONS.get(o)
-        if s is None or s.last_error is None:
-            return ffi.NULL
-        return s.last_error
-    except BaseException:
+    cur: PluginSession | None = getattr(_tls, "session", None)
+    if cur is None:
+        own = getattr(_tls, "error", None)
+        if own is not None:
+            return own  # a plugin thread reads the errors of its own calls
+    s = SESSIONS.get(o)
+    if s is None or s.last_error is None:
         return ffi.NULL
+    return s.last_error
 
 
-@extern("ct_py_log_fn")
+@extern("ct_py_log_fn", onerror=ignore_error)
 def _log_fn(o: int, component: Any, msg: Any, severity: int) -> None:
-    try:
-        s = SESSIONS.get(o)
-        comp = None if component == ffi.NULL else c_string(component, "component")
-        text = "" if msg == ffi.NULL else c_string(msg, "message")
-        name = s.name if s is not None else f"owner {o}"
-        if s is not None:
-            s.logs.append(LogRecord(comp, text, int(severity)))
-        _log.log(_SEVERITY.get(int(severity), logging.INFO), "[%s] %s", comp or name, text)
-    except BaseException:
-        pass
+    s = SESSIONS.get(o)
+    comp = None if component == ffi.NULL else c_string(component, "component")
+    text = "" if msg == ffi.NULL else c_string(msg, "message")
+    name = s.name if s is not None else f"owner {o}"
+    if s is not None:
+        s.logs.append(LogRecord(comp, text, int(severity)))
+    _log.log(_SEVERITY.get(int(severity), logging.INFO), "[%s] %s", comp or name, text)

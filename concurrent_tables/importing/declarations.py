@@ -25,7 +25,6 @@ type mismatch or key mismatch raises then, at init, never per event.
 
 from __future__ import annotations
 
-import inspect
 import sys
 from dataclasses import dataclass
 from typing import (
@@ -41,9 +40,10 @@ from typing import (
     get_type_hints,
 )
 
-from ..errors import TablesError
+from ..errors import ImportDeclarationError, TablesError
 from ..fields import Field
 from ..plugins.tokens import TableReader, TablesInput, TableWriter
+from ..schema import declared_names
 from ..types import StateType, coerce_state_type
 from .backends import EntryView
 from .table import ImportedTable, NestedFields
@@ -154,10 +154,6 @@ class _FieldSource(Protocol):
     def get_nested(self, name: str, key_type: Any) -> NestedFields: ...
 
 
-class ImportDeclarationError(TablesError, TypeError):
-    """An import class whose members are not valid declarations."""
-
-
 class TableImport:
     """Base class of import declarations; see the module docstring."""
 
@@ -254,17 +250,8 @@ class TableImport:
 
 def _compile(cls: type[TableImport]) -> tuple[_Member, ...]:
     hints = get_type_hints(cls, localns=cls._localns, include_extras=True)
-    order: list[str] = []
-    for klass in reversed(cls.__mro__):
-        if klass is TableImport or not issubclass(klass, TableImport):
-            continue
-        for name in inspect.get_annotations(klass):
-            if name not in order and not name.startswith("_"):
-                order.append(name)
-    members = []
-    for attr in order:
-        members.append(_member(cls, attr, hints[attr]))
-    return tuple(members)
+    names = declared_names(cls, TableImport, "_")
+    return tuple(_member(cls, attr, hints[attr]) for attr in names)
 
 
 def _member(cls: type[TableImport], attr: str, hint: Any) -> _Member:

@@ -22,9 +22,10 @@ The table behind a view is a `TableBackend` (see `backends`): `LocalBackend` for
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator
 from threading import get_ident
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from ..errors import AccessDeniedError, KeyTypeMismatchError
 from ..fields import Field, FieldInfo
@@ -36,6 +37,8 @@ from ..types import StateType, coerce_state_type
 from .backends import DetachedView, EntryView, LocalBackend, NestedFieldsBackend, TableBackend
 
 # -- the importer's view --------------------------------------------------------------------------
+
+V = TypeVar("V")
 
 
 class ImportedTable(ApiRules):
@@ -203,11 +206,19 @@ class ImportedTable(ApiRules):
 
     # -- fields -----------------------------------------------------------------------------------
 
+    @overload
+    def get_field(self, name: str, type: builtins.type[V]) -> Field[V]: ...
+    @overload
+    def get_field(self, name: str, type: StateType | int) -> Field: ...
     def get_field(self, name: str, type: Any) -> Field:
         """The field `name` of exactly type `type` (init only, when imported at init)."""
         self._check_fields(f"get_field '{name}'")
         return self._backend.get_field(name, coerce_state_type(type))
 
+    @overload
+    def add_field(self, name: str, type: builtins.type[V]) -> Field[V]: ...
+    @overload
+    def add_field(self, name: str, type: StateType | int) -> Field: ...
     def add_field(self, name: str, type: Any) -> Field:
         """Add a dynamic field (idempotent for the same name and type; init only)."""
         self._check_fields(f"add_field '{name}'")

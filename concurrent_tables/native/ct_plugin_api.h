@@ -2,10 +2,10 @@
  * ct_plugin_api.h -- concurrent_tables' own C declarations of the state-table part of the Falco plugin
  * API 3.12 (plus the few non-table pieces a parse/listen plugin needs).
  *
- * Written for this project from the project's ABI reference (shared/reference/table-abi.md). It mirrors
- * the binary layout of the upstream ABI (x86-64 Linux: 8-byte pointers, 4-byte enums, natural alignment)
- * but is not the upstream header. Static assertions at the bottom pin the sizes and offsets the
- * reference gives. The ct_*_fn typedefs are ours (upstream spells the slot types inline).
+ * Written for this project from Falco's public plugin API documentation; docs/c-abi.md says how
+ * the bridge uses it. It mirrors the binary layout of the upstream ABI (x86-64 Linux: 8-byte
+ * pointers, 4-byte enums, natural alignment) but is not the upstream header. Static assertions at
+ * the bottom pin the documented sizes and offsets. The ct_*_fn typedefs are ours (upstream spells the slot types inline).
  *
  * Used by: the cffi bridge (concurrent_tables/_abi_build.py + ct_bridge.c), the C test plugins in
  * tests/native/plugins/ and the stress workload stress/native/workload.c.

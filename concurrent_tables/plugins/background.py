@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Self
 
-from ..errors import PluginError
+from ..errors import BackgroundError, PluginError
 from ..roles import ThreadRole, set_role
 
 
@@ -142,15 +142,6 @@ def stop_all(tasks: Iterable[BackgroundTask], timeout: float | None = 5.0) -> li
         t.stop(left)
         errors.extend(t.errors)
     return errors
-
-
-class BackgroundError(PluginError):
-    """Errors collected from background work (routines, async tasks), reported at stop."""
-
-    def __init__(self, what: str, errors: list[BaseException]) -> None:
-        lines = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
-        super().__init__(f"{what} failed with {len(errors)} error(s): {lines}")
-        self.errors = list(errors)
 
 
 def raise_collected(errors: list[BaseException], what: str) -> None:

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from threading import get_ident
 from typing import Any, Self
 
-from ..errors import PluginError, TablesError
+from ..errors import BackgroundError, PluginError, TablesError
 from ..registry import TableRegistry
 from ..roles import wrong_thread_error
 from .access import EXPORT_ONLY, INIT_ACCESS, PHASES, Capability, capability_names
-from .background import BackgroundError, BackgroundTask, stop_all
+from .background import BackgroundTask, stop_all
 from .base import (
     AsyncContext,
     AsyncPlugin,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from threading import get_ident
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from ..errors import AccessDeniedError
 from ..handles import DetachedEntry, EntryHandle
@@ -187,6 +187,19 @@ class Token:
         return f"<{self.describe()}, {state}>"
 
 
+class _Validated(Token):
+    """What a validated token does instead of the lazy checks: check that it is alive."""
+
+    __slots__ = ()
+
+    def _use(self, op: str) -> None:
+        if not self._scope.alive:
+            raise self._dead(op)
+
+    def validate(self) -> Self:
+        return self
+
+
 class TableReader(Token):
     """Read access: entry lookup, field reads, iteration, size. Lazy: checked on each use."""
 
@@ -200,17 +213,10 @@ class TableReader(Token):
         return ValidatedTableReader(self._scope)
 
 
-class ValidatedTableReader(TableReader):
+class ValidatedTableReader(_Validated, TableReader):
     """A reader validated once at creation; later uses only check that it is alive."""
 
     __slots__ = ()
-
-    def _use(self, op: str) -> None:
-        if not self._scope.alive:
-            raise self._dead(op)
-
-    def validate(self) -> ValidatedTableReader:
-        return self
 
 
 class TableWriter(Token):
@@ -226,17 +232,10 @@ class TableWriter(Token):
         return ValidatedTableWriter(self._scope)
 
 
-class ValidatedTableWriter(TableWriter):
+class ValidatedTableWriter(_Validated, TableWriter):
     """A writer validated once at creation; later uses only check that it is alive."""
 
     __slots__ = ()
-
-    def _use(self, op: str) -> None:
-        if not self._scope.alive:
-            raise self._dead(op)
-
-    def validate(self) -> ValidatedTableWriter:
-        return self
 
 
 def _validate(token: TableReader | TableWriter) -> None:

@@ -23,15 +23,10 @@ from concurrent_tables import (
     I64,
     U8,
     U64,
-    AsyncContext,
     AsyncPlugin,
-    CaptureListenInput,
-    EntryNotFoundError,
     EntrySchema,
     Event,
-    EventResult,
     ExtractPlugin,
-    ExtractRequest,
     Imported,
     ImportedNested,
     ListenPlugin,
@@ -47,6 +42,9 @@ from concurrent_tables import (
     TablesInput,
     TableWriter,
 )
+from concurrent_tables.errors import EntryNotFoundError
+from concurrent_tables.plugins.base import AsyncContext, CaptureListenInput, ExtractRequest
+from concurrent_tables.plugins.host import EventResult
 
 SPAWN, OPEN, CLOSE, EXIT = 1, 2, 3, 4
 NAMES = {SPAWN: "spawn", OPEN: "open", CLOSE: "close", EXIT: "exit", 99: "alert"}

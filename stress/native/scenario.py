@@ -49,8 +49,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from concurrent_tables import U64, CaptureListenInput, EntrySchema, EntryView, ListenPlugin, Plugin
-from concurrent_tables.cabi.hostlink import NativePluginAdapter, load_native_plugin
+from concurrent_tables import U64, EntrySchema, ListenPlugin, Plugin
+from concurrent_tables.cabi.plugin_adapter import NativePluginAdapter, load_native_plugin
+from concurrent_tables.importing.backends import EntryView
+from concurrent_tables.plugins.base import CaptureListenInput
 
 from ..api import Api
 from ..invariants import CounterLedger

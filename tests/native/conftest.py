@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from concurrent_tables.cabi import LocalDirectory
 from concurrent_tables.cabi.loader import NativePlugin
 from concurrent_tables.falco import add_thread, threads_table
+from concurrent_tables.registry import TableRegistry
 
 from .build import compile_plugin
 from .helpers import load_plugin
@@ -77,18 +77,18 @@ def exporter_version_sos(plugins_dir: Path) -> dict[str, Path]:
 
 
 @pytest.fixture
-def directory() -> LocalDirectory:
+def directory() -> TableRegistry:
     """A host directory with a Falco-shaped `threads` table holding thread 1 ("init")."""
     threads = threads_table()
     add_thread(threads, 1, pid=1, comm="init", cwd="/")
-    return LocalDirectory(threads)
+    return TableRegistry(threads)
 
 
 LoadFn = Callable[..., NativePlugin]
 
 
 @pytest.fixture
-def load(directory: LocalDirectory) -> Iterator[LoadFn]:
+def load(directory: TableRegistry) -> Iterator[LoadFn]:
     """load(path, config="", init=True): a plugin instance on `directory`, destroyed after the
     test (in reverse order)."""
     made: list[NativePlugin] = []

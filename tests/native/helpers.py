@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from concurrent_tables.cabi import TableDirectory
 from concurrent_tables.cabi.loader import NativePlugin
+from concurrent_tables.registry import TableRegistry
 
 #: The test plugins' own exports, beyond the plugin API (ct_checks.h; counter_thread.c). cffi
 #: resolves a declared function only when it is used, so one declaration serves every plugin.
@@ -18,8 +18,8 @@ int ct_thread_done(void* s);
 """
 
 
-def load_plugin(path: Path, directory: TableDirectory, config: str = "") -> NativePlugin:
-    return NativePlugin(str(path), config, directory=directory, extra_cdef=TEST_CDEF)
+def load_plugin(path: Path, directory: TableRegistry, config: str = "") -> NativePlugin:
+    return NativePlugin(str(path), config, registry=directory, extra_cdef=TEST_CDEF)
 
 
 def report(p: NativePlugin) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from concurrent_tables.cabi import LocalDirectory
+from concurrent_tables.registry import TableRegistry
 
 from .conftest import LoadFn
 from .helpers import checks, failed, report
@@ -50,7 +50,7 @@ BAD_INPUT_ERRORS = {
 
 
 def test_every_bad_input_fails_cleanly(
-    load: LoadFn, directory: LocalDirectory, bad_input_so: Path
+    load: LoadFn, directory: TableRegistry, bad_input_so: Path
 ) -> None:
     p = load(bad_input_so)
     p.capture_open()

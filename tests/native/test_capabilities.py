@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from concurrent_tables.cabi.adapters import NativePluginAdapter, load_native_plugin
 from concurrent_tables.cabi.extraction import AbsTime, ExtractionError, RelTime
 from concurrent_tables.cabi.loader import NativePlugin
+from concurrent_tables.cabi.plugin_adapter import NativePluginAdapter, load_native_plugin
 from concurrent_tables.errors import PluginError
 from concurrent_tables.events import NO_VALUE, PPME, ScapEvent, build, plugin_event
 from concurrent_tables.plugins.base import (

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from concurrent_tables.cabi import LocalDirectory, NativeTable
+from concurrent_tables.cabi import NativeTable
+from concurrent_tables.registry import TableRegistry
 
 from .conftest import LoadFn
 from .helpers import checks, failed, report
@@ -48,7 +49,7 @@ OWN_SLOT_CHECKS = (
 
 
 def test_add_table_and_own_table_through_the_host(
-    load: LoadFn, directory: LocalDirectory, exporter_so: Path
+    load: LoadFn, directory: TableRegistry, exporter_so: Path
 ) -> None:
     p = load(exporter_so)
     for _ in range(2):
@@ -71,4 +72,4 @@ def test_add_table_and_own_table_through_the_host(
     nt = directory.find("plugin_sample")
     assert isinstance(nt, NativeTable) and len(nt) == 0  # cleared by the checks
     # the refused tables were not registered
-    assert [name for name, _ in directory.names()] == ["threads", "plugin_sample"]
+    assert [i.name for i in directory.list_tables()] == ["threads", "plugin_sample"]

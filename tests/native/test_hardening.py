@@ -85,9 +85,12 @@ def test_a_nested_handle_whose_table_is_gone_is_stale() -> None:
 
 
 def test_registry_calls_are_judged_by_the_calling_thread() -> None:
-    from concurrent_tables.cabi import LocalDirectory, PluginSession
+    from concurrent_tables.cabi import PluginSession
+    from concurrent_tables.registry import TableRegistry
 
-    session = PluginSession("p", LocalDirectory(threads_table()))
+    registry = TableRegistry()
+    registry.export(threads_table())
+    session = PluginSession("p", registry)
     tables = ffi.new("ss_plugin_init_tables_input*")
     lib.ct_fill_init_tables_input(tables)
     seen: list[Any] = []

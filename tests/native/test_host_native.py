@@ -8,17 +8,11 @@ from typing import Any
 
 import pytest
 
-from concurrent_tables import (
-    U64,
-    AccessDeniedError,
-    EntryNotFoundError,
-    EntrySchema,
-    PluginError,
-    StateType,
-    Table,
-)
+from concurrent_tables import U64, EntrySchema, StateType, Table
 from concurrent_tables.cabi import NativeTable
-from concurrent_tables.cabi.hostlink import NativeBackend, load_native_plugin
+from concurrent_tables.cabi.native_backend import NativeBackend
+from concurrent_tables.cabi.plugin_adapter import load_native_plugin
+from concurrent_tables.errors import AccessDeniedError, EntryNotFoundError, PluginError
 from concurrent_tables.falco import add_thread, threads_table
 from concurrent_tables.importing.table import ImportedTable
 from concurrent_tables.plugins.base import Event, ExtractPlugin, ExtractRequest, ParsePlugin

@@ -8,8 +8,9 @@ import pytest
 from concurrent_tables import U64, EntrySchema, Table
 from concurrent_tables._abi import ffi, lib
 from concurrent_tables.cabi.context import last_error
-from concurrent_tables.cabi.hostlink import NativeBackend, load_native_plugin
+from concurrent_tables.cabi.native_backend import NativeBackend
 from concurrent_tables.cabi.native_table import NativeTable
+from concurrent_tables.cabi.plugin_adapter import load_native_plugin
 from concurrent_tables.errors import AccessDeniedError, PluginError, TableGoneError
 from concurrent_tables.plugins.base import AsyncContext, AsyncPlugin, ListenPlugin
 from concurrent_tables.plugins.host import PluginHost

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from concurrent_tables import U64, EntrySchema, PluginError, Table
-from concurrent_tables.cabi import LocalDirectory
+from concurrent_tables import U64, EntrySchema, Table
+from concurrent_tables.errors import PluginError
+from concurrent_tables.registry import TableRegistry
 
 from .conftest import LoadFn
 from .helpers import checks, failed, load_plugin
@@ -20,7 +21,7 @@ from .helpers import checks, failed, load_plugin
 pytestmark = pytest.mark.timeout(60)
 
 
-def threads_of(directory: LocalDirectory) -> Table[int, EntrySchema]:
+def threads_of(directory: TableRegistry) -> Table[int, EntrySchema]:
     t = directory.find("threads")
     assert isinstance(t, Table)
     return t
@@ -38,7 +39,7 @@ def test_event_types_and_sources(load: LoadFn, event_counter_so: Path) -> None:
     assert r.event_types is None and r.wants(12345)  # an empty list means every type
 
 
-def test_count_mode(load: LoadFn, directory: LocalDirectory, event_counter_so: Path) -> None:
+def test_count_mode(load: LoadFn, directory: TableRegistry, event_counter_so: Path) -> None:
     p = load(event_counter_so)
     for _ in range(5):
         p.parse_event(3, tid=1)
@@ -55,8 +56,8 @@ class Other(EntrySchema):
     n: U64
 
 
-def test_failed_init_is_destroyed(directory: LocalDirectory, event_counter_so: Path) -> None:
-    no_threads = LocalDirectory(Table("other", U64, Other))
+def test_failed_init_is_destroyed(directory: TableRegistry, event_counter_so: Path) -> None:
+    no_threads = TableRegistry(Table("other", U64, Other))
     p = load_plugin(event_counter_so, no_threads)
     with pytest.raises(PluginError, match="no table 'threads' with int64 keys"):
         p.init()
@@ -75,7 +76,7 @@ def test_failed_init_is_destroyed(directory: LocalDirectory, event_counter_so: P
 
 def test_two_plugins_share_fields_and_tables(
     load: LoadFn,
-    directory: LocalDirectory,
+    directory: TableRegistry,
     event_counter_so: Path,
     exporter_so: Path,
     table_api_so: Path,
@@ -95,7 +96,7 @@ def test_two_plugins_share_fields_and_tables(
 
 
 def test_extract_only_plugin_reads_but_cannot_write(
-    load: LoadFn, directory: LocalDirectory, extract_reader_so: Path
+    load: LoadFn, directory: TableRegistry, extract_reader_so: Path
 ) -> None:
     p = load(extract_reader_so)
     assert (p.can_parse, p.can_extract, p.can_listen) == (False, True, False)

@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
-from concurrent_tables import (
+from concurrent_tables import StateType
+from concurrent_tables.cabi import NativeTable, last_error
+from concurrent_tables.cabi.loader import NativePlugin
+from concurrent_tables.errors import (
     EntryExistsError,
     EntryNotFoundError,
     FieldDefinitionError,
@@ -25,11 +28,9 @@ from concurrent_tables import (
     ReadOnlyFieldError,
     ReadOnlyHandleError,
     StaleHandleError,
-    StateType,
     WrongThreadError,
 )
-from concurrent_tables.cabi import LocalDirectory, NativeTable, last_error
-from concurrent_tables.cabi.loader import NativePlugin
+from concurrent_tables.registry import TableRegistry
 
 from .conftest import LoadFn
 
@@ -40,7 +41,7 @@ U64, STRING, TABLE = StateType.UINT64, StateType.STRING, StateType.TABLE
 
 @pytest.fixture
 def sample(
-    load: LoadFn, directory: LocalDirectory, exporter_so: Path
+    load: LoadFn, directory: TableRegistry, exporter_so: Path
 ) -> tuple[NativeTable, NativePlugin]:
     p = load(exporter_so)
     nt = directory.find("plugin_sample")
@@ -195,7 +196,7 @@ def test_confined_to_the_importing_thread(sample: Any) -> None:
     assert isinstance(errors[0], WrongThreadError)
 
 
-def test_python_owned_tables_through_the_importer(directory: LocalDirectory) -> None:
+def test_python_owned_tables_through_the_importer(directory: TableRegistry) -> None:
     """A NativeTable over our own exported handle: same results as through Table."""
     from concurrent_tables.cabi import table_input
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from concurrent_tables import U64, EntrySchema, PluginError, Table
-from concurrent_tables.cabi import LocalDirectory
+from concurrent_tables import U64, EntrySchema, Table
+from concurrent_tables.errors import PluginError
+from concurrent_tables.registry import TableRegistry
 
 from .helpers import load_plugin, thread_done, thread_status
 
@@ -27,7 +28,7 @@ class Counter(EntrySchema):
 @pytest.mark.timeout(60)
 def test_pthread_writes_while_python_threads_read_and_write(counter_thread_so: Path) -> None:
     counters: Table[int, Counter] = Table("counters", U64, Counter, thread_safe=True)
-    directory = LocalDirectory(counters)
+    directory = TableRegistry(counters)
     iters, py_iters = 10_000, 1_000
     config = str(iters)
     p = load_plugin(counter_thread_so, directory, config)
@@ -89,7 +90,7 @@ def test_pthread_writes_while_python_threads_read_and_write(counter_thread_so: P
 @pytest.mark.timeout(60)
 def test_pthread_is_refused_by_a_single_threaded_table(counter_thread_so: Path) -> None:
     counters: Table[int, Counter] = Table("counters", U64, Counter)  # owned by this thread
-    directory = LocalDirectory(counters)
+    directory = TableRegistry(counters)
     config = "50"
     p = load_plugin(counter_thread_so, directory, config)
     try:
@@ -114,7 +115,7 @@ def test_pthread_is_refused_by_a_single_threaded_table(counter_thread_so: Path) 
 def test_capture_close_stops_a_long_pthread(counter_thread_so: Path) -> None:
     counters: Table[int, Counter] = Table("counters", U64, Counter, thread_safe=True)
     config = "100000000"
-    p = load_plugin(counter_thread_so, LocalDirectory(counters), config)
+    p = load_plugin(counter_thread_so, TableRegistry(counters), config)
     try:
         p.init()
         p.capture_open()
@@ -133,7 +134,7 @@ def test_pthread_survives_erase_and_replace_churn(counter_thread_so: Path) -> No
     counters: Table[int, Counter] = Table("counters", U64, Counter, thread_safe=True)
     iters = 5_000
     config = str(iters)
-    p = load_plugin(counter_thread_so, LocalDirectory(counters), config)
+    p = load_plugin(counter_thread_so, TableRegistry(counters), config)
     try:
         p.init()
         p.capture_open()
@@ -160,7 +161,7 @@ def test_pthread_survives_erase_and_replace_churn(counter_thread_so: Path) -> No
 @pytest.mark.timeout(60)
 def test_init_fails_without_the_counters_table(counter_thread_so: Path) -> None:
     other: Table[int, Counter] = Table("other", U64, Counter)
-    p = load_plugin(counter_thread_so, LocalDirectory(other), "10")
+    p = load_plugin(counter_thread_so, TableRegistry(other), "10")
     try:
         with pytest.raises(PluginError, match="table counters or its field ct_counter"):
             p.init()

@@ -30,9 +30,10 @@ from concurrent_tables import (
     Table,
 )
 from concurrent_tables._abi import ffi, lib
-from concurrent_tables.cabi import PINS, LocalDirectory, PluginSession, last_error, table_input
+from concurrent_tables.cabi import PINS, PluginSession, last_error, table_input
 from concurrent_tables.cabi.exported import accessor_of
 from concurrent_tables.falco import add_thread, threads_table
+from concurrent_tables.registry import TableRegistry
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -83,7 +84,7 @@ def data(member: str, value: Any) -> Any:
 class Caller:
     """Python in the role of a native plugin."""
 
-    def __init__(self, directory: LocalDirectory, name: str = "py_caller") -> None:
+    def __init__(self, directory: TableRegistry, name: str = "py_caller") -> None:
         self.session = PluginSession(name, directory)
         self._tables = ffi.new("ss_plugin_init_tables_input*")
         lib.ct_fill_init_tables_input(self._tables)
@@ -134,16 +135,16 @@ class Caller:
 
 
 @pytest.fixture
-def all_types() -> Iterator[tuple[Table[int, AllTypes], LocalDirectory]]:
+def all_types() -> Iterator[tuple[Table[int, AllTypes], TableRegistry]]:
     t: Table[int, AllTypes] = Table("all", I64, AllTypes, thread_safe=True)
     e = t.create_entry()
     e["home"] = "/root"
     t.add_entry(1, e)
-    yield t, LocalDirectory(t)
+    yield t, TableRegistry(t)
 
 
 @pytest.fixture
-def caller(all_types: tuple[Table[int, AllTypes], LocalDirectory]) -> Iterator[Caller]:
+def caller(all_types: tuple[Table[int, AllTypes], TableRegistry]) -> Iterator[Caller]:
     c = Caller(all_types[1])
     yield c
     c.close()
@@ -509,7 +510,7 @@ def test_no_python_exception_escapes(all_types: Any, caller: Caller, monkeypatch
 def test_list_adapters_refuse_dynamic_fields() -> None:
     threads = threads_table()
     add_thread(threads, 1)
-    c = Caller(LocalDirectory(threads))
+    c = Caller(TableRegistry(threads))
     try:
         with c.phase("init"):
             t = c.get_table("threads", 4)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from concurrent_tables import Table
-from concurrent_tables.cabi import LocalDirectory
+from concurrent_tables.registry import TableRegistry
 
 from .conftest import LoadFn
 from .helpers import checks, failed
@@ -31,7 +31,7 @@ TYPE_VALUES = {
 
 
 def test_every_type_round_trips(
-    load: LoadFn, directory: LocalDirectory, state_types_so: Path
+    load: LoadFn, directory: TableRegistry, state_types_so: Path
 ) -> None:
     p = load(state_types_so)
     assert checks(p, "init")["types.add_table_field"]["ok"]

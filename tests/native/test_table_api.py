@@ -2,7 +2,7 @@
 
 The plugin calls every table-API slot from C on an imported table, with good inputs and with the
 refusals the reference catalogues, and records each result and the owner error it read right
-after; these tests check each code and text against that catalogue (table-abi.md §9).
+after; these tests check each code and text against that catalogue (docs/c-abi.md, "Errors").
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from concurrent_tables import I64, U64, EntrySchema, NestedTable, ReadOnly, String, Table
-from concurrent_tables.cabi import LocalDirectory
 from concurrent_tables.cabi.loader import NativePlugin
+from concurrent_tables.registry import TableRegistry
 
 from .conftest import LoadFn
 from .helpers import TEST_CDEF, checks, failed, load_plugin, report
@@ -67,14 +67,14 @@ EXPECTED_ERRORS = {
 }
 
 
-def threads_of(directory: LocalDirectory) -> Table[int, EntrySchema]:
+def threads_of(directory: TableRegistry) -> Table[int, EntrySchema]:
     t = directory.find("threads")
     assert isinstance(t, Table)
     return t
 
 
 def test_every_slot_passes_with_the_catalogued_errors(
-    load: LoadFn, directory: LocalDirectory, table_api_so: Path
+    load: LoadFn, directory: TableRegistry, table_api_so: Path
 ) -> None:
     p = load(table_api_so)
     for _ in range(3):
@@ -106,11 +106,11 @@ def test_every_slot_passes_with_the_catalogued_errors(
 
 
 def test_plugin_without_table_capability_gets_no_access(
-    directory: LocalDirectory, table_api_so: Path
+    directory: TableRegistry, table_api_so: Path
 ) -> None:
     """`tables` is always passed (C++ SDK plugins need it), but the owner grants nothing."""
     p = NativePlugin(
-        str(table_api_so), directory=directory, extra_cdef=TEST_CDEF, table_access=False
+        str(table_api_so), registry=directory, extra_cdef=TEST_CDEF, table_access=False
     )
     try:
         p.init()
@@ -140,7 +140,7 @@ def test_plugin_against_custom_table(table_api_so: Path) -> None:
     e = rows.create_entry()
     e["comm"] = "seven"
     rows.add_entry(7, e)
-    p = load_plugin(table_api_so, LocalDirectory(rows), "rows")
+    p = load_plugin(table_api_so, TableRegistry(rows), "rows")
     try:
         p.init()
         p.parse_event(3, tid=7)

@@ -1,4 +1,4 @@
-"""Native plugins inside `PluginHost`: one adapter class per capability, combined per plugin.
+"""A native plugin in the Python plugin host: one adapter class per capability, combined.
 
     host = PluginHost([load_native_plugin("libsrc.so", open_params="n=10"),
                        load_native_plugin("libextract.so"), MyPythonParser()])
@@ -42,8 +42,8 @@ from ..plugins.base import (
     SourcePlugin,
 )
 from ..plugins.tokens import TableReader, TablesInput, TableWriter
+from ..registry import TableRegistry
 from .asyncevents import AsyncBridge
-from .directory import LocalDirectory
 from .extraction import FieldSchema, NativeExtractor
 from .loader import NativePlugin, pack_event
 from .metrics import read_metrics
@@ -87,12 +87,10 @@ class NativePluginAdapter(Plugin):
 
     def init(self, tables: TablesInput | None) -> None:
         """plugin_init against the host's registry; a failed init is destroyed at once."""
-        from .hostlink import RegistryDirectory
-
-        if tables is not None:
-            self.native.session.directory = RegistryDirectory(tables._registry)
-        else:
-            self.native.session.directory = LocalDirectory()
+        # The host's registry, shared with its Python plugins (a plugin the host gives no
+        # tables still gets a complete `tables` input, over an empty registry).
+        registry = tables._registry if tables is not None else TableRegistry()
+        self.native.session.registry = registry
         self.native.table_access = tables is not None
         if tables is not None and tables._scope.export_only:
             self.native.init_access = EXPORT_ONLY  # an async-only plugin exports, nothing more

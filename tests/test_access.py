@@ -19,15 +19,10 @@ from conftest import CountdownSource, DirectExporter, Remaining, snapshot
 
 from concurrent_tables import (
     U64,
-    AccessDeniedError,
-    AsyncContext,
     AsyncPlugin,
-    BackgroundError,
-    CaptureListenInput,
     EntrySchema,
     Event,
     ExtractPlugin,
-    ExtractRequest,
     ImportedTable,
     ListenPlugin,
     ParsePlugin,
@@ -37,9 +32,14 @@ from concurrent_tables import (
     TableReader,
     TablesInput,
     TableWriter,
+)
+from concurrent_tables.errors import (
+    AccessDeniedError,
+    BackgroundError,
     ThreadAccessDeniedError,
     WrongThreadError,
 )
+from concurrent_tables.plugins.base import AsyncContext, CaptureListenInput, ExtractRequest
 
 
 def denied(fn: Callable[[], object], match: str | None = None) -> AccessDeniedError:

@@ -12,17 +12,11 @@ from concurrent_tables import (
     U8,
     U64,
     Bool,
-    CallbackScope,
     Custom,
     EntrySchema,
-    FieldDefinitionError,
-    FieldNotFoundError,
-    FieldTypeMismatchError,
-    ImportDeclarationError,
     Imported,
     ImportedNested,
     ImportedTable,
-    KeyTypeMismatchError,
     NestedTable,
     ReadOnly,
     String,
@@ -31,8 +25,16 @@ from concurrent_tables import (
     TableRegistry,
     TablesError,
     TablesInput,
-    api_name,
 )
+from concurrent_tables.errors import (
+    FieldDefinitionError,
+    FieldNotFoundError,
+    FieldTypeMismatchError,
+    ImportDeclarationError,
+    KeyTypeMismatchError,
+)
+from concurrent_tables.importing.declarations import api_name
+from concurrent_tables.plugins.tokens import CallbackScope
 
 
 class FileDescriptor(EntrySchema):

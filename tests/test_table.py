@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 import pytest
@@ -17,30 +18,32 @@ from concurrent_tables import (
     U32,
     U64,
     Bool,
+    EntrySchema,
+    FieldInfo,
+    NestedTable,
+    Private,
+    ReadOnly,
+    StateType,
+    String,
+    Table,
+    TablesError,
+)
+from concurrent_tables.errors import (
     EntryExistsError,
     EntryNotFoundError,
-    EntrySchema,
     FieldDefinitionError,
-    FieldInfo,
     FieldNotFoundError,
     FieldTypeMismatchError,
     ForeignEntryError,
     ForeignFieldError,
     InvalidKeyError,
     InvalidValueError,
-    NestedTable,
-    Private,
-    ReadOnly,
     ReadOnlyFieldError,
     ReadOnlyHandleError,
     SchemaError,
     StaleHandleError,
-    StateType,
-    String,
-    Table,
-    TablesError,
-    factory,
 )
+from concurrent_tables.schema import factory
 
 
 class Fd(EntrySchema):
@@ -397,3 +400,47 @@ def test_nested_fields_through_a_detached_entry(threads: Table[int, Thread]) -> 
         fds.add_entry(0, e)
         with fds.read(0) as fh:
             assert fh[name] == "/etc/passwd"
+
+
+# -- what the C bridge uses: the field registry and an entry's storage --------------------------
+
+
+def test_field_registry_is_shared_by_nested_tables(threads: Table[int, Thread]) -> None:
+    comm = threads.get_field("comm", String)
+    assert comm.registry is threads.field_registry
+    e = threads.create_entry()
+    threads.add_entry(2, e)
+    with threads.read(1) as a, threads.read(2) as b:
+        fds1, fds2 = a["file_descriptors"], b["file_descriptors"]
+        assert fds1.field_registry is fds2.field_registry is not threads.field_registry
+
+
+@pytest.mark.parametrize("thread_safe", [False, True])
+def test_storage_of_is_the_entry_itself(thread_safe: bool) -> None:
+    t: Table[int, Fd] = Table("fds", I64, Fd, thread_safe=thread_safe)
+    e = t.create_entry()
+    e["name"] = "/etc/passwd"
+    t.add_entry(3, e)
+    values = t.storage_of(3)
+    assert values is not None and t.storage_of(4) is None
+    name = t.get_field("name", String)
+    assert values[name.index] == "/etc/passwd"
+    with t.write(3) as h:
+        h["name"] = "/tmp/x"
+    assert values[name.index] == "/tmp/x"  # the same storage, not a copy
+    t.erase_entry(3)
+    assert t.storage_of(3) is None and values[name.index] == "/tmp/x"  # still readable
+
+
+def test_storage_of_from_another_thread_takes_the_entry_lock() -> None:
+    t: Table[int, Fd] = Table("fds", I64, Fd, thread_safe=True)
+    t.add_entry(3, t.create_entry())
+    mine = t.storage_of(3)
+    seen: list[Any] = []
+    worker = threading.Thread(target=lambda: seen.append(t.storage_of(3)), daemon=True)
+    with t.write(3):  # the owner's exclusive handle: the other thread waits for it
+        worker.start()
+        worker.join(0.2)
+        assert worker.is_alive() and seen == []
+    worker.join(10)
+    assert not worker.is_alive() and seen == [mine]

@@ -1,16 +1,9 @@
-"""Native plugins and native tables inside the Python plugin host (`PluginHost`).
+"""A native plugin's table behind an `ImportedTable`: the importer side's backend.
 
-- `RegistryDirectory`: a host's `TableRegistry` as the native registry callbacks see it, so
-  native and Python plugins share one registry: native plugins import Python plugins' tables
-  and the host's, and the tables they export are registered there.
-- `NativeBackend`: the `TableBackend` of an `ImportedTable` whose table a native plugin owns, so
-  a Python plugin imports a native table exactly like any other (tokens, the read-only rule,
-  confinement to the importing thread, nested tables as imported views).
-- `load_native_plugin(path)`: a `Plugin` for the host whose capabilities are the native
-  plugin's (parse, extract, capture listen). The host runs it like its Python plugins; what it
-  may do with tables in each callback is the access matrix, enforced by the owner side.
-
-    host = PluginHost([load_native_plugin("libparse.so", config="..."), MyExtractor()])
+`NativeBackend` is the `TableBackend` of a table a native plugin registered with `add_table`, so
+a Python plugin imports a native table exactly like any other (tokens, the read-only rule,
+confinement to the importing thread, nested tables as imported views). The table registry holds
+it for every table a native plugin exports.
 """
 
 from __future__ import annotations
@@ -20,46 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PluginError
 from ..fields import Field, FieldInfo
-from ..importing.backends import ForwardingBackend, LocalBackend, NestedFieldsBackend
-from ..registry import TableRegistry
-from ..table import Table
+from ..importing.backends import ForwardingBackend, NestedFieldsBackend
 from ..types import StateType
-from .native_table import NativeDetachedEntry, NativeEntryHandle, NativeField, NativeTable
+from .native_table import NativeDetachedEntry, NativeField, NativeTable
 
 if TYPE_CHECKING:
     from ..importing.backends import DetachedView, EntryView
     from ..importing.table import ImportedTable
-
-
-class RegistryDirectory:
-    """A `TableRegistry` as a `TableDirectory` (the C registry callbacks' view of the host)."""
-
-    def __init__(self, registry: TableRegistry) -> None:
-        self.registry = registry
-
-    def names(self) -> list[tuple[str, StateType]]:
-        return [(i.name, i.key_type) for i in self.registry.list_tables()]
-
-    def find(self, name: str) -> Table[Any, Any] | NativeTable | None:
-        for info in self.registry.list_tables():
-            if info.name == name:
-                backend = self.registry.get_table(name, info.key_type)._backend
-                if isinstance(backend, LocalBackend):
-                    return backend.table
-                if isinstance(backend, NativeBackend):
-                    return backend.table
-                return None  # a kind of table the bridge cannot hand to C
-        return None
-
-    def add_native(self, table: NativeTable, owner: str) -> None:
-        self.registry.export(NativeBackend(table), owner=owner)
-
-    def remove_native(self, table: NativeTable) -> None:
-        if self.find(table.name) is table:
-            self.registry.unexport(table.name)
-
-
-# -- a native table behind an ImportedTable -------------------------------------------------------
 
 
 def _wrapper(view: ImportedTable) -> Callable[[NativeTable], Any]:
@@ -164,14 +124,4 @@ class _NativeNested:
         return _NativeNested(self._top, (*self._path, _native_field(self._top, field)))
 
 
-# -- a native plugin in the host: see adapters.py ------------------------------------------------
-
-from .adapters import NativePluginAdapter, load_native_plugin  # noqa: E402
-
-__all__ = [
-    "NativeBackend",
-    "NativeEntryHandle",
-    "NativePluginAdapter",
-    "RegistryDirectory",
-    "load_native_plugin",
-]
+__all__ = ["NativeBackend"]
