@@ -223,10 +223,30 @@ class NativeExtractor:
 
     def extract(self, data: bytes, evtnum: int, source: str, request: ExtractRequest | str) -> Any:
         """One field's value for the event in `data` (see the module docstring)."""
+        return self._run(data, evtnum, source, request, False)[0]
+
+    def extract_with_offsets(
+        self, data: bytes, evtnum: int, source: str, request: ExtractRequest | str
+    ) -> tuple[Any, list[tuple[int, int]] | None]:
+        """The value and, if the plugin gives them, each value's (start, length) in the event.
+
+        Offsets count from the event's first header byte (a plugin event's payload starts at
+        38); `(0, 0)` means none for that value; None: the plugin gives no offsets (§6.3).
+        """
+        return self._run(data, evtnum, source, request, True)
+
+    def _run(
+        self,
+        data: bytes,
+        evtnum: int,
+        source: str,
+        request: ExtractRequest | str,
+        want_offsets: bool,
+    ) -> tuple[Any, list[tuple[int, int]] | None]:
         rf = self.schema.resolve(request)
         etype = int.from_bytes(data[20:22], "little") if len(data) >= 26 else -1
         if not self.eligible(etype, source):
-            return None
+            return None, None
         n = self.native
         f = rf.field
         pffi = n.pffi
@@ -244,7 +264,13 @@ class NativeExtractor:
         inp = n._extract
         inp.num_fields = 1
         inp.fields = abi_ffi.cast("ss_plugin_extract_field*", int(pffi.cast("uintptr_t", req)))
-        inp.value_offsets = abi_ffi.NULL
+        offs = pffi.new("ct_value_offsets*") if want_offsets else None  # both NULL: asked
+        inp.value_offsets = (
+            abi_ffi.NULL
+            if offs is None
+            else abi_ffi.cast("ss_plugin_extract_value_offsets*", int(pffi.cast("uintptr_t", offs)))
+        )
+        offsets: list[tuple[int, int]] | None = None
         try:
             with n.session.calling("extract_fields"):
                 rc = int(n.lib.plugin_extract_fields(n.state, evt_in, inp))
@@ -252,17 +278,20 @@ class NativeExtractor:
                 raise ExtractionError(n.name, str(request), f"extraction failed: {n.last_error}")
             count = int(req.res_len)
             if count == 0 or req.res == pffi.NULL:
-                return None
+                return None, None
             values = [self._value(f, req.res, i) for i in range(count)]
+            if offs is not None and offs.start != pffi.NULL and offs.length != pffi.NULL:
+                offsets = [(int(offs.start[i]), int(offs.length[i])) for i in range(count)]
         finally:
             inp.fields = abi_ffi.NULL
             inp.num_fields = 0
+            inp.value_offsets = abi_ffi.NULL
             del buf, key
         if not f.is_list:
             if count != 1:
                 raise ExtractionError(n.name, f.name, f"{count} values for a non-list field")
-            return values[0]
-        return values
+            return values[0], offsets
+        return values, offsets
 
     def _value(self, f: PluginField, res: Any, i: int) -> Any:
         pffi = self.native.pffi

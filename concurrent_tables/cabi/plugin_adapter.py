@@ -246,6 +246,19 @@ class _NativeExtractPhase(NativePluginAdapter, ExtractPlugin):
         return rc
 
 
+def extract_with_offsets(
+    plugin: Plugin, event: Event, field: str
+) -> tuple[Any, list[tuple[int, int]] | None]:
+    """A native extract plugin's value for `field` with its offsets in the event (§6.3).
+
+    Offsets are (start, length) from the event's first byte; None if the plugin gives none.
+    """
+    x = getattr(plugin, "_extractor", None)
+    if not isinstance(x, NativeExtractor):
+        raise PluginError(f"plugin '{plugin.plugin_name}' is not an initialised native extractor")
+    return x.extract_with_offsets(event_bytes(event), event.evtnum or 1, event.source, field)
+
+
 class _NativeListen(NativePluginAdapter, ListenPlugin):
     def capture_open(self, capture: CaptureListenInput) -> None:
         self.native.routines.pool = capture.pool
@@ -388,4 +401,4 @@ def load_native_plugin(
     return adapter
 
 
-__all__ = ["NativePluginAdapter", "event_bytes", "load_native_plugin"]
+__all__ = ["NativePluginAdapter", "event_bytes", "extract_with_offsets", "load_native_plugin"]

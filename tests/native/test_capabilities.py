@@ -505,3 +505,17 @@ def test_a_native_parse_failure_is_reported_once(tmp_path: Path) -> None:
             host.run(events=[Event(ts=1, tid=99, type=3)])
     text = str(info.value)
     assert text.count("failed to parse event") == 1, text
+
+
+def test_offsets_point_into_the_event(cap: LoadCap) -> None:
+    from concurrent_tables.cabi.plugin_adapter import event_bytes, extract_with_offsets
+
+    x = cap("cap_extract")
+    mine = Event(1, NO_VALUE, 322, payload=plugin_event(b"hello world\0", 999), source="cap_source")
+    with PluginHost([x]) as host:
+        host.init()
+        value, offsets = extract_with_offsets(x, mine, "cap.text")
+        assert value == "hello world" and offsets == [(38, 11)]  # libs' plugin_extract test
+        assert event_bytes(mine)[38 : 38 + 11] == b"hello world"
+        value, offsets = extract_with_offsets(x, mine, "cap.evtnum")
+        assert offsets is None  # the plugin gives offsets for cap.text only
