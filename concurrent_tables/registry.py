@@ -56,6 +56,8 @@ class TableRegistry:
                 raise TableExistsError(backend.name)
             self._tables[backend.name] = backend
             self._owners[backend.name] = owner
+        if isinstance(table, Table) and owner is not None and table.exporter is None:
+            table.exporter = owner  # other plugins' host threads may not touch it directly
 
     def unexport(self, name: str) -> None:
         """Unregister table `name` (its plugin is gone); TableNotFoundError if unknown."""

@@ -169,3 +169,57 @@ def test_an_abandoned_stream_closes_the_capture_on_the_thread_that_finalises_it(
     assert listener.calls == ["open", "close"]
     assert not host._open
     host.destroy()
+
+
+class Counter(EntrySchema):
+    value: U64
+
+
+def test_another_plugins_routine_touching_a_raw_table_is_denied() -> None:
+    from concurrent_tables.errors import AccessDeniedError, ThreadAccessDeniedError
+
+    shared = Table("a_counts", U64, Counter, thread_safe=True)
+    outcomes: dict[str, Any] = {}
+    done = threading.Event()
+
+    class A(ListenPlugin):
+        def init(self, tables: TablesInput | None) -> None:
+            assert tables is not None
+            shared.add_entry(1, shared.create_entry())
+            tables.export_table(shared)
+
+        def capture_open(self, capture: CaptureListenInput) -> None:
+            def own() -> bool:
+                with shared.read(1) as h:
+                    outcomes["A"] = h["value"]
+                return False
+
+            capture.subscribe(own)
+
+    class B(ListenPlugin):
+        def capture_open(self, capture: CaptureListenInput) -> None:
+            def foreign() -> bool:
+                for what, op in (("read", lambda: shared.read(1)), ("size", shared.size)):
+                    try:
+                        op()
+                        outcomes[what] = None
+                    except AccessDeniedError as exc:
+                        outcomes[what] = exc
+                done.set()
+                return False
+
+            capture.subscribe(foreign)
+
+    with PluginHost([A(), B()]) as host:
+        host.open_capture()
+        assert done.wait(10)
+        time.sleep(0.05)
+        host.close_capture()
+        with shared.read(1) as h:  # the host thread (no role) still may
+            assert h["value"] == 0
+    assert outcomes["A"] == 0
+    for what in ("read", "size"):
+        err = outcomes[what]
+        assert isinstance(err, ThreadAccessDeniedError), what
+        assert "table 'a_counts' of plugin 'A'" in str(err)
+        assert "capture-listen routine thread of plugin 'B'" in str(err)
