@@ -223,3 +223,46 @@ def test_another_plugins_routine_touching_a_raw_table_is_denied() -> None:
         assert isinstance(err, ThreadAccessDeniedError), what
         assert "table 'a_counts' of plugin 'A'" in str(err)
         assert "capture-listen routine thread of plugin 'B'" in str(err)
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_a_walk_over_another_plugins_table_handed_to_a_routine_is_refused(raw: bool) -> None:
+    from concurrent_tables.errors import ThreadAccessDeniedError
+
+    shared = Table("walked", U64, Counter, thread_safe=True)
+    out: dict[str, BaseException | None] = {}
+    done = threading.Event()
+
+    class A(ListenPlugin):
+        def init(self, tables: TablesInput | None) -> None:
+            assert tables is not None
+            for k in range(3):
+                shared.add_entry(k, shared.create_entry())
+            tables.export_table(shared)
+
+    class B(ListenPlugin):
+        def init(self, tables: TablesInput | None) -> None:
+            assert tables is not None
+            self.view = tables.get_table("walked", U64)
+
+        def capture_open(self, capture: CaptureListenInput) -> None:
+            walk: Iterator[Any] = shared.items() if raw else self.view.items(capture.reader)
+            next(walk)  # started here, on the host thread
+
+            def resume() -> bool:  # continued on B's routine thread
+                try:
+                    next(walk)
+                    out["walk"] = None
+                except BaseException as exc:
+                    out["walk"] = exc
+                done.set()
+                return False
+
+            capture.subscribe(resume)
+            assert done.wait(10)  # while the walk's first handle is still held here
+
+    with PluginHost([A(), B()]) as host:
+        host.open_capture()
+        host.close_capture()
+    assert isinstance(out["walk"], ThreadAccessDeniedError), out["walk"]
+    assert "routine thread of plugin 'B'" in str(out["walk"])
