@@ -67,6 +67,8 @@ def event_bytes(event: Event) -> bytes:
     or a header over raw parameters (bytes, or a list of bytes)."""
     p = event.payload
     if isinstance(p, ScapEvent):
+        if (p.type, p.ts, p.tid) == (event.type, event.ts, event.tid):
+            return p.encode()  # the bytes it was decoded from, when it was
         return ScapEvent(event.type, p.params, event.ts, event.tid).encode()
     if isinstance(p, bytes):
         params: tuple[bytes, ...] = (p,)
