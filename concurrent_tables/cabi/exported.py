@@ -96,6 +96,35 @@ def _new_ref(table: Table[Any, Any], input: Any) -> TableRef:
     return ref
 
 
+#: ids of plugin handles whose plugin is gone -> why (the text of a later call's error)
+GONE: dict[int, str] = {}
+#: their inputs: the plugin may still hold the pointers, so the memory stays valid
+_GRAVEYARD: list[Any] = []
+
+
+def plugin_table_input(table: Table[Any, Any]) -> tuple[int, Any]:
+    """A handle on `table` of one plugin's own (its `get_table`): (id, input).
+
+    Per plugin, so that `retire_handles` can end one plugin's access (its destroy) while the
+    others keep theirs: a plugin thread still calling through it then gets errors.
+    """
+    with _lock:
+        id = next(_ids)
+        inp = ffi.new("ss_plugin_table_input*")
+        _fill(inp, table, id)
+        REFS[id] = TableRef(id, table, inp)
+    return id, inp
+
+
+def retire_handles(handles: list[tuple[int, Any]], why: str) -> None:
+    """End plugin handles: every later call through them fails, naming `why`."""
+    with _lock:
+        for id, inp in handles:
+            REFS.pop(id, None)
+            GONE[id] = why
+            _GRAVEYARD.append(inp)
+
+
 def forget(table: Table[Any, Any]) -> None:
     """Stop serving `table`'s top-level handle: later calls through it fail cleanly."""
     with _lock:

@@ -29,6 +29,7 @@ from .context import _tls
 from .convert import c_string, decode, value_bytes, value_string
 from .exported import (
     ACCESSORS,
+    GONE,
     KIND_BOOL,
     KIND_INT,
     KIND_STRING,
@@ -65,6 +66,9 @@ class BridgeError(TablesError):
 def _ref(t: int) -> TableRef:
     ref = REFS.get(t)
     if ref is None:
+        why = GONE.get(t)
+        if why is not None:
+            raise BridgeError(f"invalid table handle (id {t}): {why}")
         raise BridgeError(f"invalid table handle (id {t}): unknown or no longer valid")
     return ref
 

@@ -41,7 +41,7 @@ from ..types import KEY_TYPES
 from . import pins
 from .context import _tls, swap_session
 from .convert import c_string
-from .exported import SlotPool, StableSlots, table_input
+from .exported import SlotPool, StableSlots, plugin_table_input, retire_handles
 from .externs import extern, ignore_error, install
 from .messages import known_type
 from .native_backend import NativeBackend
@@ -101,6 +101,8 @@ class PluginSession:
         self.get_last_error_fn: Any = ffi.NULL
         self._infos: Any = None
         self._names: dict[str, Any] = {}
+        #: its get_table handles on Python tables: table -> (id, input)
+        self._handles: dict[Table[Any, Any], tuple[int, Any]] = {}
         SESSIONS[self.id] = self
 
     @contextmanager
@@ -137,8 +139,18 @@ class PluginSession:
         c = self.last_error
         return None if c is None else str(ffi.string(c).decode("utf-8", "replace"))
 
+    def table_handle(self, table: Table[Any, Any]) -> Any:
+        """This plugin's own handle on a Python table (made by its first get_table)."""
+        got = self._handles.get(table)
+        if got is None:
+            got = self._handles[table] = plugin_table_input(table)
+        return got[1]
+
     def close(self) -> None:
-        """Forget the session (after plugin_destroy): its owner cookie becomes unknown."""
+        """Forget the session (after plugin_destroy): its owner cookie becomes unknown, and its
+        table handles fail from then on (a plugin thread still calling gets errors)."""
+        retire_handles(list(self._handles.values()), f"plugin '{self.name}' was destroyed")
+        self._handles.clear()
         self.cleanup("the plugin was destroyed")
         SESSIONS.pop(self.id, None)
 
@@ -223,7 +235,7 @@ def _get_table(o: int, name: Any, key_type: int) -> Any:
     if want not in KEY_TYPES or want is not found.key_type:
         raise KeyTypeMismatchError(n, want.type_name, found.key_type.type_name)
     if isinstance(found, Table):
-        return table_input(found)
+        return s.table_handle(found)
     return found.input  # a native plugin's table: its own input, passed through
 
 

@@ -112,3 +112,37 @@ def test_registry_calls_are_judged_by_the_calling_thread() -> None:
     assert seen[0] == ffi.NULL and seen[2] == ffi.NULL
     assert "cannot get_table from thread 'plugin-worker'" in seen[1]
     assert "running none of its callbacks" in seen[1]
+
+
+def test_a_plugin_thread_calling_after_its_plugins_destroy_gets_errors() -> None:
+    from concurrent_tables.cabi import PluginSession
+    from concurrent_tables.registry import TableRegistry
+
+    registry = TableRegistry()
+    threads = threads_table(thread_safe=True)  # plugin threads may use it
+    add_thread(threads, 1, comm="init")
+    registry.export(threads)
+    session = PluginSession("p", registry)
+    other = PluginSession("q", registry)
+    tables = ffi.new("ss_plugin_init_tables_input*")
+    lib.ct_fill_init_tables_input(tables)
+    with session.calling("init"):
+        mine = tables.get_table(session.owner, b"threads", 4)
+    with other.calling("init"):
+        theirs = tables.get_table(other.owner, b"threads", 4)
+    assert mine != theirs  # one handle per plugin
+    seen: list[Any] = []
+
+    def plugin_thread() -> None:  # the plugin's own pthread, still running after destroy
+        seen.append(lib.ct_disp_get_table_size(mine))
+        seen.append(last_error())
+        seen.append(lib.ct_disp_get_table_size(theirs))
+
+    session.close()  # what NativePlugin.destroy does after plugin_destroy
+    th = threading.Thread(target=plugin_thread, daemon=True)
+    th.start()
+    th.join(10)
+    other.close()
+    assert seen[0] == 2**64 - 1
+    assert "plugin 'p' was destroyed" in seen[1]
+    assert seen[2] == 1  # another plugin's handle is untouched
