@@ -15,6 +15,7 @@ The public API, by concept (everything else is reachable from its submodule):
 """
 
 import importlib
+import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 from .errors import TablesError
@@ -43,6 +44,8 @@ from .types import I8, I16, I32, I64, U8, U16, U32, U64, Bool, StateType, String
 if TYPE_CHECKING:
     from .cabi import NativeTable
     from .cabi.plugin_adapter import load_native_plugin
+
+__version__: str = importlib.metadata.version(__name__)
 
 # The C bridge loads its compiled cffi module and binds its callbacks on first use only.
 _NATIVE = {

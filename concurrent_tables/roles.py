@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Final
 
 from .errors import ThreadAccessDeniedError, WrongThreadError
+from .plugins.access import ASYNC_TASK, PHASES, ROUTINE
 
-ROUTINE: Final = "capture-listen routine"
-ASYNC_TASK: Final = "async task"
-
-_RULES: Final = {
-    ROUTINE: "routines may only use thread-safe tables their own plugin exported",
-    ASYNC_TASK: (
-        "async plugins have no table access, except their own thread-safe exported tables "
-        "from their own threads"
-    ),
-}
+__all__ = [
+    "ASYNC_TASK",
+    "ROUTINE",
+    "ThreadRole",
+    "current_role",
+    "set_role",
+    "wrong_thread_error",
+]
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,8 @@ class ThreadRole:
     @property
     def rule(self) -> str:
         """The matrix rule that governs this thread."""
-        return _RULES.get(self.kind, "this thread has no table access")
+        row = PHASES.get(self.kind)
+        return row.rule if row is not None else "this thread has no table access"
 
     def __str__(self) -> str:
         return f"the {self.kind} thread of plugin '{self.plugin}'"

@@ -44,6 +44,7 @@ class UnsafeCounter(Scenario):
         "lost updates"
     )
     expect_violation = "lost-update"
+    checks = ("lost-update", "phantom-update")
     switch_interval_s = 1e-5
     min_threads = 2
     keys = (0, 1)
@@ -96,6 +97,7 @@ class LockInversion(Scenario):
     description = "canary (hidden): two threads nest the same entry locks in opposite orders"
     hidden = True
     expect_violation = "lock-order-cycle"
+    checks = ()
     min_threads = 2
 
     def setup(self) -> None:
@@ -144,6 +146,7 @@ class Deadlock(Scenario):
     description = "canary (hidden): a real AB/BA deadlock; the watchdog must catch it"
     hidden = True
     expect_violation = "deadlock"
+    checks = ()
     min_threads = 2
 
     def setup(self) -> None:

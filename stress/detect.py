@@ -2,8 +2,9 @@
 
 `Detector.trace` is installed with `concurrent_tables.locking.set_tracer`; the library calls it at
 every lock point of a thread-safe table's locked path ("acquire" before waiting, "acquired" once
-granted, "release" after letting go). Tables are created with `fast_path=False` under --detect,
-so every handle passes through here.
+granted, "release" after letting go). The owner's lock-free fast path does not call the tracer:
+`stress.instrument.Probes` reports its handles here with the same events, so tables keep their
+fast path under --detect and both paths are traced, perturbed and graphed.
 
 Schedule perturbation. At each lock point, and at each `yield_point()` that scenario code calls
 between the field writes of one handle, the thread may `time.sleep(0)` (give up the GIL). The
@@ -84,6 +85,7 @@ class Witness:
 
     thread: str
     held: tuple[str, ...]
+    at_s: float = 0.0  # seconds after the detector was made
 
 
 class Detector:
@@ -101,6 +103,7 @@ class Detector:
         self.class_edges: dict[str, dict[str, Witness]] = {}
         self.nedges = 0
         self.truncated = False
+        self.t0 = time.monotonic()
 
     # -- per-thread state --------------------------------------------------------------------
 
@@ -182,7 +185,7 @@ class Detector:
                 return
             out = graph.setdefault(a, {})
             if b not in out:
-                out[b] = Witness(thread, held)
+                out[b] = Witness(thread, held, round(time.monotonic() - self.t0, 4))
                 self.nedges += 1
 
     # -- results -----------------------------------------------------------------------------
@@ -218,11 +221,17 @@ class Detector:
 
 
 def _describe(cycle: list[str], graph: dict[str, dict[str, Witness]]) -> dict[str, Any]:
-    steps = []
+    steps: list[dict[str, Any]] = []
     for a, b in zip(cycle, [*cycle[1:], cycle[0]], strict=True):
         w = graph[a][b]
-        steps.append({"edge": f"{a} -> {b}", "thread": w.thread, "held": list(w.held)})
-    return {"cycle": [*cycle, cycle[0]], "witnesses": steps}
+        steps.append(
+            {"edge": f"{a} -> {b}", "thread": w.thread, "held": list(w.held), "at_s": w.at_s}
+        )
+    return {
+        "cycle": [*cycle, cycle[0]],
+        "witnesses": steps,
+        "complete_at_s": max(float(s["at_s"]) for s in steps),
+    }
 
 
 def _cycles(graph: dict[str, dict[str, Witness]], *, self_loops: bool) -> list[list[str]]:

@@ -25,12 +25,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any, Protocol
 
-from concurrent_tables import locking
+from concurrent_tables.locking import set_tracer
 
 from .detect import Detector, count_errors
+from .instrument import Probes
+from .interrupt import on_interrupt
 from .invariants import ViolationLog
 from .monitor import Monitor, thread_stacks
-from .report import RunReport, lock_stats
+from .report import CHECKED_KINDS, RunReport, lock_stats
 from .scenario import (
     SCENARIOS,
     Lane,
@@ -40,9 +42,28 @@ from .scenario import (
     ScenarioUnavailable,
     Worker,
 )
+from .stats import merged
 
 #: How often the main loop runs the scenario's online checks.
 CHECK_EVERY_S = 0.05
+
+
+def add_measurements(report: RunReport, probes: Probes, monitor: Monitor) -> None:
+    """Handle waits, callback times, throughput over time and per-thread handles."""
+    waits = probes.waits_by_plugin()
+    everything = merged(waits.values())
+    report.latency = {
+        "handle_wait_ns": {who: h.summary() for who, h in sorted(waits.items())},
+        "callback_ns": {
+            plugin: {cb: h.summary() for cb, h in sorted(cbs.items())}
+            for plugin, cbs in sorted(probes.calls_by_plugin().items())
+        },
+    }
+    if len(waits) > 1:
+        report.latency["handle_wait_ns"]["(all)"] = everything.summary()
+    report.wait_histogram = [[b, n] for b, n in everything.bars()]
+    report.throughput = [[t, r] for t, r in monitor.timeline]
+    report.handles_by_thread = probes.handles_by_thread()
 
 
 class Driver(Protocol):
@@ -65,11 +86,11 @@ def tracing(detector: Detector | None) -> Iterator[None]:
     if detector is None:
         yield
         return
-    old = locking.set_tracer(detector.trace)
+    old = set_tracer(detector.trace)
     try:
         yield
     finally:
-        locking.set_tracer(old)
+        set_tracer(old)
 
 
 class BaseDriver(ABC):
@@ -96,7 +117,22 @@ class BaseDriver(ABC):
         if interval is None and opts.detect:
             interval = 1e-6
         counts: Counter[str] = Counter()
-        with switch_interval(interval), tracing(detector):
+        probes = Probes(
+            ctx.violations,
+            detector=detector,
+            interrupts=opts.detect and opts.interrupts,
+            seed=opts.seed,
+            by_thread=True,
+        )
+        # The probes cost a few us per handle: on under --detect (they trace the owner's fast
+        # path) or when asked for latencies (--latency); plugin runs always have them.
+        measure = opts.detect or opts.latency
+        with (
+            on_interrupt(ctx.stop) as intr,
+            switch_interval(interval),
+            tracing(detector),
+            probes.installed() if measure else nullcontext(probes),
+        ):
             with count_errors() if opts.detect else nullcontext(counts) as counted:
                 t0 = time.perf_counter()
                 self._setup(scenario, ctx)
@@ -127,13 +163,17 @@ class BaseDriver(ABC):
                 monitor.finish()
                 if hung and not monitor.deadlocked:
                     ctx.violation("deadlock", stalled_threads=hung, stacks=thread_stacks())
-                if not hung:
+                if not hung and not intr.interrupted:
                     self._guard("main", scenario.finish)
                 counts = Counter(counted)
         if detector is not None:
             for cycle in detector.cycles():
                 ctx.violation("lock-order-cycle", **cycle)
-        return RunReport.build(
+        checked = list(scenario.checks if scenario.checks is not None else CHECKED_KINDS)
+        checked += [k for k in ("deadlock", "lock-order-cycle") if k not in checked]
+        if not opts.detect:
+            checked.remove("lock-order-cycle")
+        report = RunReport.build(
             options=opts,
             scenario=scenario,
             driver=self.name,
@@ -148,8 +188,18 @@ class BaseDriver(ABC):
             hung_threads=hung,
             detect=None
             if detector is None
-            else {**detector.report(), "errors_raised": dict(counts)},
+            else {
+                **detector.report(),
+                "errors_raised": dict(counts),
+                "interrupts_injected": probes.injected,
+            },
+            checked=checked,
         )
+        report.interrupted = intr.interrupted
+        add_measurements(report, probes, monitor)
+        if not measure:
+            report.latency = {}
+        return report
 
     # -- driver-specific part -------------------------------------------------------------------
 
@@ -280,12 +330,18 @@ def make_driver(name: str) -> BaseDriver:
     return drivers[name]()
 
 
-def run(options: RunOptions, driver: Driver | None = None) -> RunReport:
-    """Run one scenario by name and return its report (driver: by `options.driver`).
+def run(
+    options: RunOptions,
+    driver: Driver | None = None,
+    *,
+    scenario_cls: type[Scenario] | None = None,
+) -> RunReport:
+    """Run one scenario (`scenario_cls`, else registered as `options.scenario`) and return its
+    report (driver: by `options.driver`).
 
     Raises ScenarioUnavailable, before anything runs, if the scenario cannot run here.
     """
-    cls = SCENARIOS[options.scenario]
+    cls = scenario_cls or SCENARIOS[options.scenario]
     if driver is None and options.driver not in cls.drivers:
         raise ScenarioUnavailable(
             f"scenario {cls.name!r} runs only with --driver {' or '.join(cls.drivers)}"

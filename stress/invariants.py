@@ -14,6 +14,9 @@ Violation kinds used by the harness:
                       borrow) that did not raise what the library promises
     deadlock          a thread made no progress for --stall seconds (stacks attached)
     lock-order-cycle  --detect: the lock-order graph has a cycle (a potential deadlock)
+
+Plugin runs add (stress.plugin_run): invariant (a declared one), handle-leak, resource-warning,
+table-check.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class ViolationLog:
         self.counts: Counter[str] = Counter()
         self.t0 = time.monotonic()  # reset by the driver when the threads start
         self.first_s: float | None = None
+        #: Seconds from the start to the first violation of each kind.
+        self.first_at: dict[str, float] = {}
 
     def add(self, kind: str, details: dict[str, Any]) -> None:
         thread = threading.current_thread().name
@@ -63,6 +68,7 @@ class ViolationLog:
             self.counts[kind] += 1
             if self.first_s is None:
                 self.first_s = at
+            self.first_at.setdefault(kind, at)
             if self.counts[kind] <= MAX_KEPT_PER_KIND:
                 self.kept.append(Violation(kind, details, thread, at))
 

@@ -19,6 +19,9 @@ from typing import TextIO
 from .invariants import ViolationLog
 from .scenario import Lane
 
+#: Throughput timeline resolution (seconds).
+TIMELINE_S = 0.25
+
 
 def thread_stacks() -> dict[str, str]:
     """Every live thread's current stack, by thread name."""
@@ -43,6 +46,7 @@ class Monitor(threading.Thread):
         progress: bool,
         stream: TextIO | None = None,
         alive: Callable[[Lane], bool] = lambda lane: True,
+        busy_since: Callable[[Lane], float | None] = lambda lane: None,
     ) -> None:
         super().__init__(name="stress-monitor", daemon=True)
         self.lanes = lanes
@@ -53,34 +57,57 @@ class Monitor(threading.Thread):
         self.progress = progress
         self.tty = progress and self.stream.isatty()
         self.alive = alive
+        self.busy_since = busy_since
+        #: (seconds since start, ops/s over the last interval), every TIMELINE_S.
+        self.timeline: list[tuple[float, float]] = []
         self._done = threading.Event()
         self.deadlocked: list[str] = []
         self.t0 = time.monotonic()
+        self._tl_total, self._tl_t = 0, self.t0
 
     def finish(self) -> None:
         self._done.set()
         self.join()
+        # The last, partial interval (a run shorter than one interval gets its only point).
+        now = time.monotonic()
+        if now - self._tl_t > 0.01:
+            total = sum(lane.ops for lane in list(self.lanes))
+            self.timeline.append(
+                (round(now - self.t0, 3), round((total - self._tl_total) / (now - self._tl_t), 1))
+            )
         if self.tty:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
 
     def run(self) -> None:
-        last = {lane.name: (lane.ops, time.monotonic()) for lane in self.lanes}
+        # `lanes` may grow while the run goes (plugin runs add a lane per new thread).
+        last: dict[int, tuple[int, float]] = {}
         prev_total, prev_t = 0, time.monotonic()
+        self._tl_total, self._tl_t = 0, prev_t
         next_print = prev_t + (0.2 if self.tty else 1.0)
-        while not self._done.wait(0.1):
+        while not self._done.wait(0.05):
             now = time.monotonic()
             stuck = []
-            for lane in self.lanes:
-                ops, since = last[lane.name]
+            lanes = list(self.lanes)
+            for lane in lanes:
+                ops, since = last.get(id(lane), (lane.ops, now))
+                busy = self.busy_since(lane)
+                if busy is not None and busy > since:
+                    since = busy  # a thread counts as stuck from the start of its callback
                 if lane.ops != ops:
-                    last[lane.name] = (lane.ops, now)
-                elif now - since > self.stall_s and self.alive(lane):
-                    stuck.append(lane.name)
+                    last[id(lane)] = (lane.ops, now)
+                else:
+                    last[id(lane)] = (ops, since)
+                    if now - since > self.stall_s and self.alive(lane):
+                        stuck.append(lane.name)
             if stuck and not self.stop_run.is_set():
                 self._deadlock(stuck)
+            total = sum(lane.ops for lane in lanes)
+            if now - self._tl_t >= TIMELINE_S:
+                rate = (total - self._tl_total) / (now - self._tl_t)
+                self.timeline.append((round(now - self.t0, 3), round(rate, 1)))
+                self._tl_total, self._tl_t = total, now
             if self.progress and now >= next_print:
-                total = sum(lane.ops for lane in self.lanes)
                 rate = (total - prev_total) / max(now - prev_t, 1e-9)
                 prev_total, prev_t = total, now
                 self._print(now - self.t0, total, rate)

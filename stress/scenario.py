@@ -38,6 +38,7 @@ from concurrent_tables.schema import EntrySchema
 
 from .api import Api, OwnerApi
 from .invariants import ViolationLog
+from .loading import PluginSpec
 
 #: One step of a thread: takes its lane, returns the number of table operations it made.
 StepFn = Callable[["Lane"], int]
@@ -89,6 +90,24 @@ class RunOptions:
     json_path: str | None = None
     progress: bool = True
     yield_probability: float = 0.5  # --detect: chance of a time.sleep(0) at each lock point
+    #: --detect: interrupt the main thread inside entry-lock waits (see stress.instrument).
+    interrupts: bool = True
+    #: The owner's lock-free fast path on the scenario's tables (on, also under --detect).
+    fast_path: bool = True
+    #: Scenario runs: measure handle waits and callback times (plugin runs always do).
+    latency: bool = False
+    #: Stop after this many events (plugin runs), instead of after `duration_s`.
+    events: int | None = None
+    #: Plugin runs (`--plugin`): the plugins, the source (None: the built-in workload), the
+    #: companion invariant classes and the fields to extract (empty: every field offered).
+    plugins: list[PluginSpec] = field(default_factory=list)
+    source: PluginSpec | None = None
+    invariants: list[str] = field(default_factory=list)
+    extract: list[str] = field(default_factory=list)
+    #: No watchdog stacks on stderr (they are in the report anyway).
+    quiet: bool = False
+    #: Stop the run at the first violation of these kinds (selftest: time to detection).
+    stop_on: tuple[str, ...] = ()
 
 
 class ScenarioUnavailable(RuntimeError):
@@ -146,16 +165,16 @@ class RunContext:
     ) -> Table[Any, Any]:
         """Create a table owned by the calling (main) thread.
 
-        Under --detect the owner's lock-free fast path is off, so that every handle takes the
-        entry locks and passes the tracer. Under the host driver this runs in the parse
-        plugin's init, which exports the table (`export`).
+        The owner's lock-free fast path stays on under --detect (the probes trace it, see
+        stress.instrument); `--no-fast-path` turns it off. Under the host driver this runs in
+        the parse plugin's init, which exports the table (`export`).
         """
         t: Table[Any, Any] = Table(
             name,
             key_type,
             schema,
             thread_safe=thread_safe,
-            fast_path=not self.options.detect,
+            fast_path=self.options.fast_path,
             timeout=self.lock_timeout_s,
         )
         if name in self.by_name:
@@ -190,6 +209,8 @@ class Scenario(ABC):
     min_threads: ClassVar[int] = 1
     #: The drivers (`--driver`) that can run it.
     drivers: ClassVar[tuple[str, ...]] = ("host", "threads")
+    #: The invariant kinds it checks (None: report.CHECKED_KINDS); the summary lists these.
+    checks: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx

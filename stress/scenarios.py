@@ -123,6 +123,7 @@ ASYNC_BASE = 10_000_000  # async lane i inserts ASYNC_BASE * (i + 1) + n
 ASYNC_INFLIGHT = 32  # announced entries an async lane keeps before it waits for acks
 ASYNC_PACE = 2  # beyond ASYNC_INFLIGHT, a lane announces once per ASYNC_PACE source events
 PROBE_EVERY = 256  # one event in 256 is a "probe" event: misuse probes
+PROBE_EVERY_DETECT = 32  # under --detect, where a run parses ten times fewer events
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +269,8 @@ class ParseVsBackground(Scenario):
         """The next event of a small simulated system (the source's own model, `world`)."""
         self.made += 1
         world = self.world
-        if self.made % PROBE_EVERY == PROBE_EVERY // 4:  # the first one early: short runs probe too
+        every = PROBE_EVERY_DETECT if self.ctx.detect else PROBE_EVERY
+        if self.made % every == every // 4:  # the first one early: short runs probe too
             kind, tid, fd, text = "probe", rng.choice(STABLE_TIDS), 0, ""
         else:
             r = rng.random()
@@ -608,6 +610,7 @@ class Writers(Scenario):
     """Many writers increment counters on a few hot entries, some two at a time (in key order)."""
 
     name = "writers"
+    checks = ("lost-update", "phantom-update", "torn-read")
     description = "many writers increment counter fields on a few hot entries; readers verify"
     nkeys = 8
 
@@ -724,6 +727,7 @@ class Churn(Scenario):
     """Insert / erase / clear racing readers, updaters and iteration on a small key space."""
 
     name = "churn"
+    checks = ("torn-read", "wrong-entry", "iteration-order", "missing-check")
     description = "insert/erase/clear racing readers, updaters and iteration on 64 keys"
 
     def setup(self) -> None:

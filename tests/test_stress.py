@@ -24,7 +24,7 @@ DRIVERS = ["host", "threads"]
 #: Where each registered scenario runs through the host.
 HOST_RUNS = {
     "parse-vs-background": "test_real_scenarios_pass, test_detect_on_real_scenario",
-    "writers": "test_real_scenarios_pass",
+    "writers": "test_real_scenarios_pass, test_detect_exercises_the_owner_fast_path",
     "churn": "test_real_scenarios_pass",
     "unsafe-counter": "test_unsafe_counter_is_caught",
     "lock-inversion": "test_detect_reports_inverted_lock_order",
@@ -232,3 +232,20 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert len(rep["native_read_ns_per_round"]) == 1
     assert "native_read_ns" in rep["targets"]
     assert rep["contention"]["main_wait_ns"]["p99"] >= rep["contention"]["main_wait_ns"]["p50"]
+
+
+@pytest.mark.timeout(30)
+def test_detect_exercises_the_owner_fast_path(tmp_path: Path) -> None:
+    # The owner's fast path without its cross-thread check: `writers --detect` must see the
+    # lost updates (before, --detect turned the fast path off and passed).
+    from stress.planted import planted_fast_path
+
+    with planted_fast_path():
+        code, rep = run(tmp_path, "--scenario", "writers", "--duration", "1.5", "--detect")
+    assert code == 1
+    counts = rep["violation_counts"]
+    assert counts.get("lost-update", 0) + counts.get("torn-read", 0) > 0, counts
+    # And the same run with the library's own fast path passes (the probes trace it).
+    code, rep = run(tmp_path, "--scenario", "writers", "--duration", "1", "--detect")
+    assert code == 0, rep["violations"]
+    assert rep["detect"]["lock_points"] > 0

@@ -1,6 +1,7 @@
-"""Access control: plugin capabilities, the capability x phase matrix, and background-thread roles.
+"""Access control: plugin capabilities and the access matrix (`PHASES`), its one copy.
 
-The matrix (what a plugin may do with tables, by capability and phase):
+What a plugin may do with tables, by capability and phase (PHASES holds it per phase, with the
+operations allowed and the rule every denial quotes):
 
     capability  init          action phase
     ----------  ------------  ------------------------------------------------------------
@@ -16,10 +17,9 @@ The matrix (what a plugin may do with tables, by capability and phase):
 during `init`. Tokens (`TablesInput`, `TableReader`, `TableWriter`) die when the callback that
 received them returns.
 
-Threads started by the host for a plugin (listen routines, async tasks) carry a `ThreadRole`.
-When such a thread touches a thread-confined object (an imported table, a handle, a
-single-threaded table), the error raised is `ThreadAccessDeniedError`: both an
-`AccessDeniedError` naming the broken rule and a `WrongThreadError` naming both threads.
+Threads started by the host for a plugin (listen routines, async tasks) carry a `ThreadRole`
+(roles.py) whose rule is their row here; a thread-confined object touched from such a thread
+raises `ThreadAccessDeniedError`, which quotes it.
 """
 
 from __future__ import annotations
@@ -90,6 +90,10 @@ class PhaseAccess:
 
 _READ = frozenset(READER_OPS) | {"list_table_fields"}
 _WRITE = _READ | frozenset(WRITER_OPS)
+
+#: The phases of threads the host starts for a plugin (their `ThreadRole.kind`).
+ROUTINE: Final = "capture-listen routine"
+ASYNC_TASK: Final = "async task"
 _CAPTURE_RULE = "capture listen: read/write, no fields or tables"
 
 #: The access matrix, by phase: the one table every check reads (the host's callback scopes,
@@ -105,6 +109,17 @@ PHASES: Final[dict[str, PhaseAccess]] = {
     "extract_fields": PhaseAccess(_READ, "extract: read only", True),
     "capture_open": PhaseAccess(_WRITE, _CAPTURE_RULE, False),
     "capture_close": PhaseAccess(_WRITE, _CAPTURE_RULE, False),
+    # Threads the host starts for a plugin get no token: only the plugin's own thread-safe
+    # tables, used directly (roles.py turns anything else into an access denial).
+    ROUTINE: PhaseAccess(
+        frozenset(), "routines may only use thread-safe tables their own plugin exported", False
+    ),
+    ASYNC_TASK: PhaseAccess(
+        frozenset(),
+        "async plugins have no table access, except their own thread-safe exported tables "
+        "from their own threads",
+        False,
+    ),
 }
 #: The init of an async-only plugin: it may export its own tables (add_table), nothing else.
 EXPORT_ONLY: Final = PhaseAccess(
@@ -116,21 +131,6 @@ EXPORT_ONLY: Final = PhaseAccess(
 NO_ACCESS: Final = PhaseAccess(
     frozenset(), "plugins that neither parse, extract nor listen: no table access", False
 )
-
-#: The matrix by capability, for messages and docs: (init phase, action phase).
-MATRIX: Final[dict[Capability, tuple[str, str]]] = {
-    Capability.SOURCE: ("no access", "no access"),
-    Capability.PARSE: ("full access", "read/write"),
-    Capability.EXTRACT: ("full access", "read only"),
-    Capability.LISTEN: (
-        "full access",
-        "read/write in capture open/close; routines: only its own thread-safe exported tables",
-    ),
-    Capability.ASYNC: (
-        "export its own tables only",
-        "no access, except its own thread-safe exported tables from its own threads",
-    ),
-}
 
 
 def capability_names(caps: Capability) -> str:

@@ -119,7 +119,10 @@ def test_capture_close_stops_a_long_pthread(counter_thread_so: Path) -> None:
     try:
         p.init()
         p.capture_open()
-        time.sleep(0.05)
+        deadline = time.monotonic() + 10  # a loaded machine may start the pthread late
+        while thread_status(p)["iterations"] == 0:
+            assert time.monotonic() < deadline, "the pthread never counted"
+            time.sleep(0.01)
         p.capture_close()  # joins the thread early
         status = thread_status(p)
         assert status["done"] and 0 < status["iterations"] < 100000000

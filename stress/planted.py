@@ -1,0 +1,97 @@
+"""Library bugs planted for the length of a `with` block, for `stress selftest`.
+
+    planted_fast_path()        the owner's fast path without its cross-thread check: the owner
+                               takes a key lock-free even while another thread holds (or waits
+                               for) its lock (`Table.read`/`write` and the imported views'
+                               getters replaced)
+    planted_release_skipped()  `_FairRWLock.acquire_write` without its undo: interrupted while it
+                               waits for the readers, it keeps the lock's gate for ever
+
+Both copy the library's code with one check taken out (marked PLANTED). They exist for the
+Python lock backend only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from threading import get_ident
+from typing import Any
+
+from concurrent_tables import (
+    TABLE_TIMEOUT,
+    EntryHandle,
+    Table,
+    WriteHandle,
+)
+from concurrent_tables import table as table_module
+from concurrent_tables.errors import EntryNotFoundError
+from concurrent_tables.locking.domains import checked_timeout
+from concurrent_tables.locking.rwlock import _FairRWLock
+
+
+def _getter_without_check(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHandle]:
+    """`Table.read`/`write` as the library builds them (`table._handle_getter`), minus the
+    owner's cross-thread check: the owner takes a key lock-free even while another thread holds
+    (or waits for) its lock. The imported views take their handles through these too."""
+    locked_handle = table_module._locked_handle
+
+    def get(self: Table[Any, Any], key: Any, timeout: Any = TABLE_TIMEOUT) -> EntryHandle:
+        self.check_key(key)
+        timeout = self.timeout if timeout is TABLE_TIMEOUT else checked_timeout(self.name, timeout)
+        d = self._domain
+        tid = get_ident()
+        if tid == d.fast_tid:
+            borrows = self._borrows
+            b = borrows.get(key, 0)
+            if b and (write or b < 0):
+                d.fast_conflict(self, key, write, b)
+            borrows[key] = -1 if write else b + 1
+            # PLANTED: no look at self._slots here (the Dekker pair's second half).
+            values = self._entries.get(key)
+            if values is None:
+                d.fast_undo(self, key)
+                raise EntryNotFoundError(self.name, key)
+            return cls(self, key, values, None, tid)
+        return locked_handle(self, cls, key, write, timeout, tid)
+
+    return get
+
+
+@contextmanager
+def planted_fast_path() -> Iterator[None]:
+    saved = (Table.__dict__["read"], Table.__dict__["write"])
+    Table.read = _getter_without_check(False, EntryHandle)  # type: ignore[method-assign]
+    Table.write = _getter_without_check(True, WriteHandle)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Table.read, Table.write = saved  # type: ignore[method-assign]
+
+
+def _acquire_write_without_undo(self: Any, timeout: float) -> bool:
+    """`_FairRWLock.acquire_write` without its undo: interrupted in the second wait, it keeps
+    the gate (`c_lock_read`) for ever."""
+    if not timeout:
+        if not self.c_lock_read.acquire(False):
+            return False
+        if self.c_lock_write.acquire(False):
+            return True
+        self.c_lock_read.release()
+        return False
+    if not self.c_lock_read.acquire(True, timeout):
+        return False
+    ok: bool = self.c_lock_write.acquire(True, timeout)  # PLANTED: no try/finally
+    if not ok:
+        self.c_lock_read.release()
+    return ok
+
+
+@contextmanager
+def planted_release_skipped() -> Iterator[None]:
+    old = _FairRWLock.__dict__["acquire_write"]
+    _FairRWLock.acquire_write = _acquire_write_without_undo  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        _FairRWLock.acquire_write = old  # type: ignore[method-assign]
