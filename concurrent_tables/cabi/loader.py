@@ -42,18 +42,44 @@ EVENT_HEADER: Final = struct.Struct("<QQIHI")  # ts, tid, len, type, nparams: 26
 assert EVENT_HEADER.size == 26
 
 
+#: The required symbols in the order libsinsp checks them (the first missing one is reported).
+_REQUIRED_IN_ORDER: Final = (
+    "plugin_get_required_api_version",
+    "plugin_get_version",
+    "plugin_get_name",
+    "plugin_get_description",
+    "plugin_get_contact",
+    "plugin_init",
+    "plugin_destroy",
+    "plugin_get_last_error",
+)
+assert set(_REQUIRED_IN_ORDER) == set(REQUIRED_SYMBOLS)
+
+
 def check_api_version(text: str, plugin: str = "plugin") -> tuple[int, int, int]:
-    """Parse "major.minor.patch" and check that this host can serve it (PluginError if not)."""
+    """Parse "major.minor.patch" and check that this host can serve it (PluginError if not).
+
+    libsinsp's rule and messages (plugin-abi.md §3.3): same major, minor <= 12, and patch <= 0
+    at minor 12.
+    """
     m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", text.strip())
     if m is None:
-        raise PluginError(f"plugin '{plugin}' requires API version {text!r}: not major.minor.patch")
+        raise PluginError(
+            f"plugin provided an invalid required API version: '{text}' (plugin '{plugin}')"
+        )
     v = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
     major, minor, patch = HOST_API
-    ok = v[0] == major and (v[1] < minor or (v[1] == minor and v[2] <= patch))
-    if not ok:
+    reason = None
+    if v[0] != major:
+        reason = "major versions disagree"
+    elif v[1] > minor:
+        reason = "framework's minor is less than the requested one"
+    elif v[1] == minor and v[2] > patch:
+        reason = "framework's patch is less than the requested one"
+    if reason is not None:
         raise PluginError(
-            f"plugin '{plugin}' requires API version {text}, which is not compatible with the "
-            f"host's {HOST_API_TEXT} (same major version and a minor version <= {minor} needed)"
+            f"plugin required API version '{text}' not compatible with the framework's API "
+            f"version '{HOST_API_TEXT}': {reason} (plugin '{plugin}')"
         )
     return v
 
@@ -89,15 +115,27 @@ class NativePlugin:
             self.lib = self.pffi.dlopen(self.path)
         except OSError as exc:
             raise PluginError(f"cannot load plugin {self.path}: {exc}") from exc
-        missing = [s for s in REQUIRED_SYMBOLS if not has_symbol(self.lib, s)]
-        if missing:
-            raise PluginError(f"plugin {self.path} lacks required symbols: {', '.join(missing)}")
+        # libsinsp's order: the API version first, then the required symbols, then the version.
+        if not has_symbol(self.lib, "plugin_get_required_api_version"):
+            raise PluginError(
+                f"required symbol not implemented: 'get_required_api_version' ({self.path})"
+            )
+        self.required_api = self._text(self.lib.plugin_get_required_api_version())
+        self.api_version = check_api_version(self.required_api, self.path)
+        for symbol in _REQUIRED_IN_ORDER:
+            if not has_symbol(self.lib, symbol):
+                raise PluginError(
+                    f"required symbol not implemented: '{symbol.removeprefix('plugin_')}' "
+                    f"({self.path})"
+                )
         self.name = self._text(self.lib.plugin_get_name()) or self.path
         self.version = self._text(self.lib.plugin_get_version())
+        if re.fullmatch(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?", self.version) is None:
+            raise PluginError(
+                f"plugin provided an invalid version string: '{self.version}' ({self.name})"
+            )
         self.description = self._text(self.lib.plugin_get_description())
         self.contact = self._text(self.lib.plugin_get_contact())
-        self.required_api = self._text(self.lib.plugin_get_required_api_version())
-        self.api_version = check_api_version(self.required_api, self.name)
         self.can_parse = has_symbol(self.lib, "plugin_parse_event")
         self.can_extract = has_symbol(self.lib, "plugin_extract_fields")
         self.can_listen = has_symbol(self.lib, "plugin_capture_open") and has_symbol(

@@ -4,6 +4,7 @@ Python side by side: sources, extraction values, async events, routines, metrics
 from __future__ import annotations
 
 import ipaddress
+import re
 import struct
 import threading
 import time
@@ -519,3 +520,26 @@ def test_offsets_point_into_the_event(cap: LoadCap) -> None:
         assert event_bytes(mine)[38 : 38 + 11] == b"hello world"
         value, offsets = extract_with_offsets(x, mine, "cap.evtnum")
         assert offsets is None  # the plugin gives offsets for cap.text only
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        (
+            "4.0.0",
+            "not compatible with the framework's API version '3.12.0': major versions disagree",
+        ),
+        ("3.13.0", "framework's minor is less than the requested one"),
+        ("3.12.1", "framework's patch is less than the requested one"),
+        ("bogus", "plugin provided an invalid required API version: 'bogus'"),
+    ],
+)
+def test_api_version_checks_use_libsinsps_messages(
+    tmp_path: Path, version: str, message: str
+) -> None:
+    flag = f'-DCAP_API_VERSION="{version}"'
+    path = compile_plugin(PLUGINS_DIR / "cap_metrics.c", tmp_path, (flag,))
+    with pytest.raises(PluginError, match=re.escape(message)):
+        load_native_plugin(str(path))
+    ok = compile_plugin(PLUGINS_DIR / "cap_metrics.c", tmp_path, ('-DCAP_API_VERSION="3.0.0"',))
+    load_native_plugin(str(ok)).destroy()  # every 3.x up to 3.12.0 is served
