@@ -112,7 +112,8 @@ class NativePlugin:
         self.config = config
         self.pffi = make_plugin_ffi(CAPABILITY_CDEF + extra_cdef)
         try:
-            self.lib = self.pffi.dlopen(self.path)
+            # As libsinsp: every symbol resolved now, none leaked to other plugins.
+            self.lib = self.pffi.dlopen(self.path, self.pffi.RTLD_NOW | self.pffi.RTLD_LOCAL)
         except OSError as exc:
             raise PluginError(f"cannot load plugin {self.path}: {exc}") from exc
         # libsinsp's order: the API version first, then the required symbols, then the version.
@@ -158,7 +159,7 @@ class NativePlugin:
         self.event_sources: frozenset[str] | None = None  # None: every source
         self.required_event_schema: str | None = None
         # Inputs are allocated once and reused: they are pure data.
-        self._config = ffi.new("char[]", config.encode("utf-8"))
+        self._config = ffi.new("char[]", self._effective_config(config).encode("utf-8"))
         self._tables = ffi.new("ss_plugin_init_tables_input*")
         lib.ct_fill_init_tables_input(self._tables)
         self._init = ffi.new("ss_plugin_init_input*")
@@ -174,6 +175,17 @@ class NativePlugin:
         # Always a routine vtable (a NULL one crashes real plugins); no pool until a host
         # attaches one: subscribe then returns NULL, as libsinsp without a pool.
         self.routines = RoutineVtable(self)
+
+    def _effective_config(self, config: str) -> str:
+        """What plugin_init receives: with a non-empty JSON init schema, "" becomes "{}" (§3.5).
+
+        (The schema itself is not validated here: the plugin validates its config.)
+        """
+        if config or not has_symbol(self.lib, "plugin_get_init_schema"):
+            return config
+        kind = self.pffi.new("uint32_t*", 0)
+        schema = self._text(self.lib.plugin_get_init_schema(kind))
+        return "{}" if kind[0] == 1 and schema.strip() else config
 
     def _text(self, p: Any) -> str:
         return "" if p == self.pffi.NULL else str(self.pffi.string(p).decode("utf-8", "replace"))

@@ -302,6 +302,18 @@ class _NativeAsync(NativePluginAdapter, AsyncPlugin):
 
     def start_async(self, ctx: AsyncContext) -> None:
         source = ctx.capture_source
+        sources = self.bridge.sources
+        if sources and source not in sources:
+            # libsinsp would answer every event with FAILURE, which aborts SDK plugins
+            # (plugin-abi.md §11.6): the handler is not installed at all.
+            log.warning(
+                "async plugin '%s' serves sources %s, not the open source '%s': its async "
+                "event handler is not installed",
+                self.name,
+                sorted(sources),
+                source,
+            )
+            return
 
         def sink(data: bytes) -> None:
             ev = ScapEvent.decode(data)

@@ -42,25 +42,31 @@ class RoutineVtable:
 
     def _on_subscribe(self, owner: Any, fn: Any, cookie: Any) -> Any:
         pffi = self.native.pffi
-        pool = self.pool
-        if pool is None or fn == pffi.NULL:
+        try:
+            pool = self.pool
+            if pool is None or fn == pffi.NULL:
+                return pffi.NULL
+            state = self.native.state
+
+            def step() -> bool:
+                return bool(fn(state, cookie))
+
+            h = pool.subscribe(step, plugin=self.native.name)
+            self.handles.add(h)
+            return pffi.cast("void*", h)
+        except Exception:  # a closed pool (the host is stopping): no routine, as without one
             return pffi.NULL
-        state = self.native.state
-
-        def step() -> bool:
-            return bool(fn(state, cookie))
-
-        h = pool.subscribe(step, plugin=self.native.name)
-        self.handles.add(h)
-        return pffi.cast("void*", h)
 
     def _on_unsubscribe(self, owner: Any, handle: Any) -> int:
-        pool = self.pool
-        h = int(self.native.pffi.cast("uintptr_t", handle))
-        if pool is None or h not in self.handles:
+        try:
+            pool = self.pool
+            h = int(self.native.pffi.cast("uintptr_t", handle))
+            if pool is None or h not in self.handles:
+                return FAILURE
+            self.handles.discard(h)
+            return SUCCESS if pool.unsubscribe(h) else FAILURE
+        except Exception:  # no Python exception crosses into the plugin
             return FAILURE
-        self.handles.discard(h)
-        return SUCCESS if pool.unsubscribe(h) else FAILURE
 
     def purge(self, timeout: float = 5.0) -> bool:
         """Remove this plugin's routines and wait for running ones (after capture_close)."""

@@ -339,27 +339,35 @@ def test_malformed_and_undeclared_async_events_get_failure(cap: LoadCap) -> None
         )
 
 
-@pytest.mark.parametrize(
-    ("name", "config", "message"),
-    [
-        ("cap_async_sys", "count=0", b"async events of plugin 'cap_async' are not compatible "
-                                     b"with open event source 'cap_source'"),
-        ("cap_async", "count=0 tid=5", b"async events of plugin 'cap_async' can have no thread "
-                                       b"associated with open event source 'cap_source'"),
-    ],
-)  # fmt: skip
-def test_async_events_must_fit_the_open_plugin_source(
-    cap: LoadCap, name: str, config: str, message: bytes
-) -> None:
+def test_a_plugin_source_needs_async_events_without_thread(cap: LoadCap) -> None:
     src = cap("cap_source", open_params="n=2")
-    inj = cap(name, config)
+    inj = cap("cap_async", "count=0 tid=5")
     with PluginHost([src, inj]) as host:
         lib, s = inj.native.lib, inj.native.state  # the state exists once init ran
         it = host.stream()
         next(it)  # the capture is open, on source cap_source
         wait_for(lambda: lib.cap_async_failed(s) > 0, "a rejected event")
-        assert inj.native.pffi.string(lib.cap_async_last_error(s)) == message
+        assert inj.native.pffi.string(lib.cap_async_last_error(s)) == (
+            b"async events of plugin 'cap_async' can have no thread associated with open "
+            b"event source 'cap_source'"
+        )
         it.close()
+
+
+def test_an_async_plugin_for_other_sources_gets_no_handler(
+    cap: LoadCap, caplog: pytest.LogCaptureFixture
+) -> None:
+    """libsinsp would answer FAILURE to each event, which aborts SDK plugins: not installed."""
+    src = cap("cap_source", open_params="n=2")
+    inj = cap("cap_async_sys", "count=0")
+    with PluginHost([src, inj]) as host:
+        it = host.stream()
+        next(it)
+        assert not inj.bridge.installed  # type: ignore[attr-defined]
+        it.close()
+        assert inj.native.lib.cap_async_sent(inj.native.state) == 0
+        assert inj.native.lib.cap_async_failed(inj.native.state) == 0
+    assert "not the open source 'cap_source'" in caplog.text
 
 
 def test_async_events_get_the_open_sources_plugin_id(cap: LoadCap) -> None:
@@ -543,3 +551,15 @@ def test_api_version_checks_use_libsinsps_messages(
         load_native_plugin(str(path))
     ok = compile_plugin(PLUGINS_DIR / "cap_metrics.c", tmp_path, ('-DCAP_API_VERSION="3.0.0"',))
     load_native_plugin(str(ok)).destroy()  # every 3.x up to 3.12.0 is served
+
+
+def test_an_empty_config_becomes_an_empty_json_object_with_a_json_schema(tmp_path: Path) -> None:
+    hook = "const char* cap_metrics_config(void* s);"
+    with_schema = compile_plugin(PLUGINS_DIR / "cap_metrics.c", tmp_path, ("-DCAP_SCHEMA",))
+    without = compile_plugin(PLUGINS_DIR / "cap_metrics.c", tmp_path)
+    for path, expected in ((with_schema, b"{}"), (without, b"")):
+        p = load_native_plugin(str(path), extra_cdef=hook)
+        with PluginHost([p]):
+            assert p.native.pffi.string(p.native.lib.cap_metrics_config(p.native.state)) == (
+                expected
+            )

@@ -4,6 +4,8 @@
  * State machine: init -> (parse_event | get_metrics)* -> destroy. parse_event counts events
  * (evt_count). get_metrics returns a state-owned array of 7 metrics, one per value type, rebuilt
  * on each call; with config "empty" it returns NULL and n = 0 (as SDK stubs do).
+ * Built with -DCAP_SCHEMA it declares a JSON init schema (the host then turns an empty config
+ * into "{}"); cap_metrics_config returns the config plugin_init received.
  */
 #include <stdint.h>
 
@@ -13,6 +15,7 @@
 struct cap_state {
 	char lasterr[PLUGIN_MAX_ERRLEN];
 	int empty;
+	char config[256];
 	uint64_t evt_count;
 	ss_plugin_metric metrics[7];
 };
@@ -21,6 +24,7 @@ ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc* rc) {
 	struct cap_state* s = calloc(1, sizeof(*s));
 	if (!s) return NULL;
 	s->empty = cap_flag(in ? in->config : NULL, "empty");
+	snprintf(s->config, sizeof(s->config), "%s", in && in->config ? in->config : "(null)");
 	*rc = SS_PLUGIN_SUCCESS;
 	return s;
 }
@@ -66,3 +70,12 @@ ss_plugin_metric* plugin_get_metrics(ss_plugin_t* st, uint32_t* n) {
 	*n = 7;
 	return m;
 }
+
+const char* cap_metrics_config(ss_plugin_t* s) { return ((struct cap_state*)s)->config; }
+
+#ifdef CAP_SCHEMA
+const char* plugin_get_init_schema(ss_plugin_schema_type* t) {
+	*t = SS_PLUGIN_SCHEMA_JSON;
+	return "{\"type\":\"object\",\"properties\":{\"empty\":{\"type\":\"boolean\"}}}";
+}
+#endif
