@@ -111,6 +111,19 @@ class PluginHost:
             raise PluginError(f"cannot load plugin '{plugin.plugin_name}' after init")
         if not plugin.capabilities:
             raise PluginError(f"plugin '{plugin.plugin_name}' implements no capability")
+        # libsinsp's uniqueness rules for native plugins: one name, and one non-zero source id.
+        if getattr(plugin, "native", None) is not None:
+            for other in self.plugins:
+                if getattr(other, "native", None) is not None:
+                    if other.plugin_name == plugin.plugin_name:
+                        raise PluginError(
+                            f"found another plugin with name {plugin.plugin_name}. Aborting."
+                        )
+        pid = getattr(plugin, "plugin_id", 0) if isinstance(plugin, SourcePlugin) else 0
+        if pid:
+            for other in self._of(SourcePlugin):
+                if getattr(other, "plugin_id", 0) == pid:
+                    raise PluginError(f"found another plugin with ID {pid}. Aborting.")
         self.plugins.append(plugin)
 
     def _of(self, cls: type[Any]) -> list[Any]:

@@ -563,3 +563,25 @@ def test_an_empty_config_becomes_an_empty_json_object_with_a_json_schema(tmp_pat
             assert p.native.pffi.string(p.native.lib.cap_metrics_config(p.native.state)) == (
                 expected
             )
+
+
+def test_native_plugin_names_and_source_ids_are_unique(cap: LoadCap) -> None:
+    first = cap("cap_metrics")
+    second = cap("cap_metrics")
+    with pytest.raises(
+        PluginError, match=r"found another plugin with name cap_metrics\. Aborting\."
+    ):
+        PluginHost([first, second])
+    second.destroy()
+
+    class Twin(SourcePlugin):
+        plugin_id = 999
+
+        def open(self) -> Iterator[Event | None]:
+            return iter(())
+
+    src = cap("cap_source")
+    with pytest.raises(PluginError, match=r"found another plugin with ID 999\. Aborting\."):
+        PluginHost([src, Twin()])
+    src.destroy()
+    first.destroy()
