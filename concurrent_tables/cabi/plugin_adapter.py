@@ -110,6 +110,19 @@ class NativePluginAdapter(Plugin):
         """The plugin's metrics now, by name (empty without get_metrics)."""
         return read_metrics(self.native)
 
+    def set_config(self, config: str) -> bool:
+        """plugin_set_config (§3.6): whether the plugin accepted `config`.
+
+        False without the symbol; "" becomes "{}" under a JSON init schema, as at init.
+        """
+        n = self.native
+        if not n.initialised or not _has(n, "plugin_set_config"):
+            return False
+        text = n.pffi.new("char[]", n._effective_config(config).encode("utf-8"))
+        inp = n.pffi.new("ct_set_config_input*")
+        inp.config = text
+        return int(n.lib.plugin_set_config(n.state, inp)) == 0
+
     def destroy(self) -> None:
         self.native.destroy()
 

@@ -48,7 +48,7 @@ HOOKS = {
         uint64_t cap_routine_unsub_failed(void* s);
         int cap_routine_bogus_rc(void* s);
     """,
-    "cap_metrics": "",
+    "cap_metrics": "const char* cap_metrics_config(void* s);",
 }
 VARIANTS = {
     "cap_source_sys": ("cap_source", ("-DCAP_SYSCALL_SOURCE",)),
@@ -585,3 +585,14 @@ def test_native_plugin_names_and_source_ids_are_unique(cap: LoadCap) -> None:
         PluginHost([src, Twin()])
     src.destroy()
     first.destroy()
+
+
+def test_set_config(cap: LoadCap) -> None:
+    m = cap("cap_metrics")
+    with PluginHost([m]):
+        assert m.set_config("mode=fast")  # type: ignore[attr-defined]
+        assert m.native.pffi.string(m.native.lib.cap_metrics_config(m.native.state)) == (
+            b"mode=fast"
+        )
+        assert not m.set_config("bad")  # type: ignore[attr-defined]
+    assert not cap("cap_source").set_config("x")  # type: ignore[attr-defined]

@@ -73,6 +73,17 @@ ss_plugin_metric* plugin_get_metrics(ss_plugin_t* st, uint32_t* n) {
 
 const char* cap_metrics_config(ss_plugin_t* s) { return ((struct cap_state*)s)->config; }
 
+/* set_config: stores the new config; one containing "bad" is refused. */
+ss_plugin_rc plugin_set_config(ss_plugin_t* st, const ss_plugin_set_config_input* in) {
+	struct cap_state* s = st;
+	if (!in || !in->config || strstr(in->config, "bad")) {
+		cap_error(s, "cap_metrics: config refused");
+		return SS_PLUGIN_FAILURE;
+	}
+	snprintf(s->config, sizeof(s->config), "%s", in->config);
+	return SS_PLUGIN_SUCCESS;
+}
+
 #ifdef CAP_SCHEMA
 const char* plugin_get_init_schema(ss_plugin_schema_type* t) {
 	*t = SS_PLUGIN_SCHEMA_JSON;
