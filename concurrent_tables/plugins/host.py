@@ -249,6 +249,7 @@ class PluginHost:
                 errors.append(exc)
             errors.extend(stop_all(ctx.close(), self.stop_timeout))
         self._async = []
+        self._reported.clear()  # those errors are dropped now: their ids may be reused
         self.background_errors = errors
         if errors:
             raise BackgroundError("background work and capture close", errors) from errors[0]
