@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import concurrent_tables
@@ -31,17 +32,24 @@ class CompileError(RuntimeError):
     """No C compiler, or it failed; the message says which, with the command and its output."""
 
 
-def compile_workload(out_dir: Path) -> Path:
-    """Build workload.c into `out_dir / "workload.so"` and return that path."""
+def compiler() -> str:
+    """The C compiler: `$CC` if set, else gcc (its full path); CompileError if there is none."""
     cc = os.environ.get("CC", "gcc")
     found = shutil.which(cc)
     if found is None:
-        raise CompileError(
-            f"C compiler not found: {cc!r} (install gcc, or set CC to a C compiler); "
-            f"it is needed to build {WORKLOAD_SOURCE.name}"
-        )
-    out = out_dir / "workload.so"
-    cmd = (found, *CFLAGS, f"-I{INCLUDE_DIR}", str(WORKLOAD_SOURCE), "-o", str(out))
+        raise CompileError(f"C compiler not found: {cc!r} (install gcc, or set CC to a C compiler)")
+    return found
+
+
+def compile_command(source: Path, out: Path, extra_flags: Sequence[str] = ()) -> tuple[str, ...]:
+    """The command that builds the C file `source` into the shared object `out`."""
+    return (compiler(), *CFLAGS, *extra_flags, f"-I{INCLUDE_DIR}", str(source), "-o", str(out))
+
+
+def compile_shared(source: Path, out: Path, extra_flags: Sequence[str] = ()) -> Path:
+    """Build `source` into `out` and return it: the one compile step of the project's plugins
+    (the stress workload here, the C test plugins through tests/native/build.py)."""
+    cmd = compile_command(source, out, extra_flags)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -49,3 +57,8 @@ def compile_workload(out_dir: Path) -> Path:
     if proc.returncode != 0:
         raise CompileError(f"{' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
     return out
+
+
+def compile_workload(out_dir: Path) -> Path:
+    """Build workload.c into `out_dir / "workload.so"` and return that path."""
+    return compile_shared(WORKLOAD_SOURCE, out_dir / "workload.so")
