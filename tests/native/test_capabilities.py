@@ -596,3 +596,38 @@ def test_set_config(cap: LoadCap) -> None:
         )
         assert not m.set_config("bad")  # type: ignore[attr-defined]
     assert not cap("cap_source").set_config("x")  # type: ignore[attr-defined]
+
+
+# -- the test plugins' own error paths ----------------------------------------------------------
+
+
+def test_cap_extract_refuses_a_request_of_the_wrong_type(cap: LoadCap) -> None:
+    from concurrent_tables.cabi.extraction import FieldSchema, NativeExtractor
+
+    x = cap("cap_extract")
+    with PluginHost([x]):
+        lying = FieldSchema.parse('[{"name":"cap.evtnum","type":"string","desc":"d"}]', "cap")
+        bad = NativeExtractor(x.native, lying, None, frozenset())
+        with pytest.raises(ExtractionError, match=r"bad request for cap\.evtnum: ftype 9"):
+            bad.extract(open_x("/a").payload.encode(), 1, "syscall", "cap.evtnum")
+
+
+def test_cap_async_refuses_a_second_handler(cap: LoadCap) -> None:
+    inj = cap("cap_async", "count=1")
+    with PluginHost([inj]):
+        n = inj.native
+        handler = n.pffi.callback("int(void*, void*, char*)", lambda o, e, err: 0)
+        assert n.lib.plugin_set_async_event_handler(n.state, n.session.owner, handler) == 0
+        assert n.lib.plugin_set_async_event_handler(n.state, n.session.owner, handler) == 1
+        assert n.last_error == "cap_async: handler already set"
+        assert n.lib.plugin_set_async_event_handler(n.state, n.session.owner, n.pffi.NULL) == 0
+
+
+def test_cap_routine_fails_without_a_routine_vtable(cap_paths: dict[str, Path]) -> None:
+    from concurrent_tables._abi import ffi as abi_ffi
+
+    p = NativePlugin(str(cap_paths["cap_routine"]), "routines=1")
+    with p:
+        p._listen.routine = abi_ffi.NULL  # what the host never does any more
+        with pytest.raises(PluginError, match="routine vtable is NULL"):
+            p.capture_open()
