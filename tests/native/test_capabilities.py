@@ -631,3 +631,14 @@ def test_cap_routine_fails_without_a_routine_vtable(cap_paths: dict[str, Path]) 
         p._listen.routine = abi_ffi.NULL  # what the host never does any more
         with pytest.raises(PluginError, match="routine vtable is NULL"):
             p.capture_open()
+
+
+def test_the_host_never_replaces_a_set_async_handler(cap: LoadCap) -> None:
+    inj = cap("cap_async", "count=0")
+    with PluginHost([inj]) as host:
+        it = host.stream(events=iter([Event(1, 1, 3), Event(2, 1, 3)]))
+        next(it)  # the handler is installed
+        with pytest.raises(PluginError, match="must reset the async event handler"):
+            inj.bridge.start(lambda data: None)  # type: ignore[attr-defined]
+        it.close()
+        assert not inj.bridge.installed  # type: ignore[attr-defined]
