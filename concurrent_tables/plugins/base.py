@@ -4,15 +4,19 @@ A plugin subclasses one or more of `SourcePlugin`, `ParsePlugin`, `ExtractPlugin
 `ListenPlugin` and `AsyncPlugin`; its capabilities are the classes it derives from. The host
 (`PluginHost`) calls, in this order:
 
-    init(tables)                      TablesInput if parse/extract/listen, else None
-    capture_open(capture)             listen: reader + writer + routines
+    init(tables)                      TablesInput if parse/extract/listen; export-only for
+                                      async-only plugins; else None
     start_async(ctx)                  async: push events, start background tasks
-    open() -> events                  source: no table access
-    parse_event(event, reader, writer)   every parse plugin, every event
+    capture_open(capture)             listen: reader + writer + routines
+    open() -> events                  source: no table access (None: a timeout)
+    parse_event(event, reader, writer)   every parse plugin, for the events it declares
     extract(event, request, reader)      extract: per requested field, reader only
-    capture_close(capture)            listen
+    close()                           source: the events ran out
     stop_async()                      async; then the host joins its tasks
-    close(); destroy()
+    capture_close(capture)            listen; then routines are purged
+    destroy()
+
+(libsinsp's order: async handlers before capture_open, and reset before capture_close.)
 
 Tokens passed to a callback die when it returns; see `plugins.access` for the matrix.
 """

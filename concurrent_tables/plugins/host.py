@@ -180,7 +180,7 @@ class PluginHost:
     # -- capture ----------------------------------------------------------------------------------
 
     def open_capture(self) -> None:
-        """Call capture_open on listen plugins, then start_async on async plugins."""
+        """Start async plugins, then call capture_open on listen plugins (libsinsp's order)."""
         self.init()
         self._check_thread()
         if self._open:
@@ -190,8 +190,6 @@ class PluginHost:
         self.background_errors = []
         if self.routines is None:
             self.routines = RoutinePool(self.routine_threads)
-        for p in self._of(ListenPlugin):
-            self._listen(p, "capture_open")
         source, source_id = self.capture_source
         for p in self._of(AsyncPlugin):
             ctx = AsyncContext(
@@ -203,6 +201,8 @@ class PluginHost:
             )
             self._async.append((p, ctx))
             p.start_async(ctx)
+        for p in self._of(ListenPlugin):
+            self._listen(p, "capture_open")
 
     def _listen(self, p: ListenPlugin, callback: str) -> None:
         with CallbackScope(
@@ -216,7 +216,7 @@ class PluginHost:
         task.start()
 
     def close_capture(self) -> None:
-        """capture_close, stop routines, stop_async, join every thread; raise what they collected.
+        """stop_async, capture_close, stop routines, join every thread; raise what they collected.
 
         Raises BackgroundError (a PluginError) listing every error of background work, and
         of capture_close / stop_async themselves.
@@ -229,6 +229,14 @@ class PluginHost:
             return
         self._open = False
         errors: list[BaseException] = []
+        # libsinsp's order: async handlers reset, then capture_close, then the routine purge.
+        for p, ctx in self._async:
+            try:
+                p.stop_async()
+            except Exception as exc:
+                errors.append(exc)
+            errors.extend(stop_all(ctx.close(), self.stop_timeout))
+        self._async = []
         for p in self._of(ListenPlugin):
             try:
                 self._listen(p, "capture_close")
@@ -237,18 +245,11 @@ class PluginHost:
         errors.extend(stop_all(self._routines, self.stop_timeout))
         self._routines = []
         if self.routines is not None:
-            # libsinsp's purge after capture_close: routines may run during capture_close.
+            # Routines may run during capture_close; purged (running ones awaited) after it.
             if not self.routines.purge(timeout=self.stop_timeout):
                 errors.append(PluginError("a routine did not return within the stop timeout"))
             errors.extend(self.routines.errors)
             self.routines.errors.clear()
-        for p, ctx in self._async:
-            try:
-                p.stop_async()
-            except Exception as exc:
-                errors.append(exc)
-            errors.extend(stop_all(ctx.close(), self.stop_timeout))
-        self._async = []
         self._reported.clear()  # those errors are dropped now: their ids may be reused
         self.background_errors = errors
         if errors:
