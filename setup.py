@@ -1,5 +1,15 @@
-"""Build hook for the cffi extension; all project metadata lives in pyproject.toml."""
+"""Build hooks: the cffi bridge, and the table core (a CPython extension); metadata lives in
+pyproject.toml."""
 
-from setuptools import setup
+from setuptools import Extension, setup
 
-setup(cffi_modules=["concurrent_tables/_abi_build.py:ffibuilder"])
+# The table core in C (concurrent_tables._core). The pure-Python core stays as the reference
+# and fallback (CONCURRENT_TABLES_BACKEND=python); tests/core compiles this file again with
+# -Werror, so a warning fails CI without breaking an install on another compiler.
+core = Extension(
+    "concurrent_tables._core",
+    sources=["concurrent_tables/native/ct_core.c"],
+    extra_compile_args=["-Wall", "-Wextra"],
+)
+
+setup(cffi_modules=["concurrent_tables/_abi_build.py:ffibuilder"], ext_modules=[core])

@@ -4,7 +4,8 @@ The public API, by concept (everything else is reachable from its submodule):
 
 - tables: `Table`, schemas (`EntrySchema`, `ReadOnly`, `Private`, `NestedTable`), state types
   (`StateType`, `I8` ... `U64`, `Bool`, `String`), fields (`Field`, `FieldInfo`), entry
-  handles (`EntryHandle`, `WriteHandle`, `DetachedEntry`), `TABLE_TIMEOUT`, `LockStatistics`;
+  handles (`EntryHandle`, `WriteHandle`, `DetachedEntry`), `TABLE_TIMEOUT`, `LockStatistics`,
+  `lock_backend()` (which table core runs: "c" or "python");
 - importing: `TableRegistry` (the one table directory), `ImportedTable` (an importer's view),
   typed import declarations (`TableImport`, `Imported`, `ImportedNested`, `Custom`);
 - plugins: `PluginHost`, the plugin base classes, `Capability`, `Event`, and the tokens a
@@ -18,6 +19,7 @@ import importlib
 import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
+from .backend import lock_backend
 from .errors import TablesError
 from .fields import Field, FieldInfo
 from .handles import DetachedEntry, EntryHandle, WriteHandle
@@ -86,6 +88,7 @@ __all__ = [  # noqa: RUF022  (grouped by concept, as the docstring lists them)
     "DetachedEntry",
     "TABLE_TIMEOUT",
     "LockStatistics",
+    "lock_backend",
     # importing
     "TableRegistry",
     "ImportedTable",

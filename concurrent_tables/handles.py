@@ -12,7 +12,7 @@ from __future__ import annotations
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from . import slots
+from . import backend, slots
 from .errors import FieldArgumentError, ForeignFieldError, ReadOnlyHandleError, StaleHandleError
 from .fields import Field
 from .locking import unborrow
@@ -288,3 +288,12 @@ class DetachedEntry(WriteHandle):
 def apply_view(handle: EntryHandle, view: ApiRules) -> None:
     """Put a handle just taken from a `Table` under the table API's rules (importers' views)."""
     handle._view = view
+
+
+#: Handle classes of both backends, for isinstance checks. The C core's classes are its own
+#: types with the same interface, so they are typed as the Python ones.
+ANY_HANDLE: tuple[type[EntryHandle], ...] = (EntryHandle,)
+ANY_DETACHED: tuple[type[DetachedEntry], ...] = (DetachedEntry,)
+if backend.core is not None:
+    ANY_HANDLE += (backend.core.Handle,)
+    ANY_DETACHED += (backend.core.DetachedEntry,)

@@ -10,6 +10,12 @@ handle keeps its entry alive, so a holder keeps a consistent view of an entry er
 meanwhile (its scope is linearised at its acquisition), and structural changes never deadlock
 against handles.
 
+Backends. With the C core (`concurrent_tables.backend`, the default where it runs), `Table(...)`
+makes a `CoreTable`: the same class's API, with entries, handles and their reader/writer state
+in the `_core` extension (concurrent_tables/native/ct_core.c). The code below is the Python
+backend, the reference; `CoreTable` inherits only the methods written in terms of the others
+(fields, `get_entry`, iteration, properties).
+
 Iteration walks a sorted snapshot of the keys taken when it starts (entries added later are not
 visited, entries erased meanwhile are skipped), taking each entry's handle in turn: no lock is
 held across the walk, so writers are never blocked for its length, and the walker may insert or
@@ -24,6 +30,7 @@ from collections.abc import Callable, Iterator
 from threading import get_ident
 from typing import Any, Final, Generic, Literal, TypeVar, overload
 
+from . import backend
 from .errors import (
     EntryExistsError,
     EntryNotFoundError,
@@ -76,6 +83,11 @@ class Table(Generic[K, S]):
     #: another plugin (a routine, an async task) may not touch it, even directly.
     exporter: str | None = None
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Table[K, S]:
+        if cls is Table and backend.core is not None:
+            return backend.core.Core.__new__(CoreTable)  # type: ignore[no-any-return]
+        return super().__new__(cls)
+
     def __init__(
         self,
         name: str,
@@ -87,19 +99,13 @@ class Table(Generic[K, S]):
         owner_thread: int | None = None,
         fast_path: bool = True,
     ) -> None:
-        if not isinstance(name, str) or not name or "\0" in name:
-            raise TableDefinitionError(name, "a table name is a non-empty string without NUL")
-        kt = coerce_state_type(key_type)
-        if kt not in KEY_TYPES:
-            raise TableDefinitionError(name, f"{kt.type_name} cannot be a key type")
-        if not (isinstance(schema, type) and issubclass(schema, EntrySchema)):
-            raise TableDefinitionError(name, "schema must be an EntrySchema subclass")
+        kt, registry = _checked(name, key_type, schema)
         domain = (
             SharedDomain(owner_thread, fast_path=fast_path)
             if thread_safe
             else ConfinedDomain(owner_thread)
         )
-        self._setup(name, kt, FieldRegistry(name, schema), domain, checked_timeout(name, timeout))
+        self._setup(name, kt, registry, domain, checked_timeout(name, timeout))
 
     def _setup(
         self,
@@ -379,10 +385,22 @@ class Table(Generic[K, S]):
             with domain.mutex:  # two readers may race to make it: one must win
                 t = values[field.index]
                 if t is None:
-                    t = values[field.index] = Table._nested(self, field)
+                    t = values[field.index] = type(self)._nested(self, field)
         else:
-            t = values[field.index] = Table._nested(self, field)
+            t = values[field.index] = type(self)._nested(self, field)
         return t  # type: ignore[no-any-return]
+
+
+def _checked(name: Any, key_type: Any, schema: Any) -> tuple[StateType, FieldRegistry]:
+    """Table's arguments checked: the key's state type and the schema's field registry."""
+    if not isinstance(name, str) or not name or "\0" in name:
+        raise TableDefinitionError(name, "a table name is a non-empty string without NUL")
+    kt = coerce_state_type(key_type)
+    if kt not in KEY_TYPES:
+        raise TableDefinitionError(name, f"{kt.type_name} cannot be a key type")
+    if not (isinstance(schema, type) and issubclass(schema, EntrySchema)):
+        raise TableDefinitionError(name, "schema must be an EntrySchema subclass")
+    return kt, FieldRegistry(name, schema)
 
 
 def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHandle]:
@@ -514,3 +532,41 @@ def borrow_now(table: Table[Any, Any], key: Any, write: bool) -> bool:
 
 #: End a borrow taken by `borrow_now`.
 unborrow_now = unborrow
+
+
+class PythonTable(Table[K, S]):
+    """A `Table` on the Python backend whatever the process's backend: the reference
+    implementation, for differential tests and for tests of the Python core's own machinery."""
+
+
+if backend.core is not None:
+    from ._core import Core as _Core
+    from ._core import Domain as _Domain
+
+    # The C base's methods replace the Python ones (read-only name, key_type, _registry).
+    class CoreTable(_Core, Table[K, S]):  # type: ignore[misc,override]
+        """A `Table` whose entries, handles and locks live in the C core (backend "c").
+
+        The C base provides keys, entries, handles, structure and `nested_table`; `Table` the
+        rest. There is no owner fast path to switch off: every handle is a grant of the
+        entry's state, taken under the GIL, so `fast_path` is accepted and ignored.
+        """
+
+        def __init__(
+            self,
+            name: str,
+            key_type: Any,
+            schema: type[S],
+            *,
+            thread_safe: bool = False,
+            timeout: float | None = DEFAULT_TIMEOUT,
+            owner_thread: int | None = None,
+            fast_path: bool = True,
+        ) -> None:
+            kt, registry = _checked(name, key_type, schema)
+            domain = _Domain(thread_safe, owner_thread)
+            _Core.__init__(self, name, kt, registry, domain, checked_timeout(name, timeout))
+
+        def statistics(self) -> LockStatistics:  # type: ignore[override]
+            """Lock counters of this table and the tables nested in it."""
+            return LockStatistics(*_Core.statistics(self))

@@ -18,6 +18,10 @@ collector disabled and use `time.perf_counter_ns`.
    p50/p99 time to obtain a write handle ("wait"), which includes waiting for the GIL.
 3. Memory: bytes per entry of a table of `--entries` entries (create_entry + add_entry; the
    keys' int objects included), thread-safe vs single-threaded, measured with tracemalloc.
+   Variants `python_backend` (a `PythonTable`: the Python core, whatever the process's backend)
+   and the nested step (depth 2: the thread's write handle, then a write handle on one of its
+   file descriptors, whose 3 fields are read and 2 written) against the same step at depth 1.
+2b. Contention on the same keys: the two writers work on the main thread's own 1,000 keys.
 4. native_read_ns: the median ns of one native `read_entry_field` of an int64 field on a
    Python-owned thread-safe table (`concurrent_tables.cabi.bench_native_read`: a C loop calls
    the read dispatcher during a parse callback, as a plugin does, timed in C in batches of 100),
@@ -40,11 +44,23 @@ from typing import Any
 
 from readerwriterlock.rwlock import RWLockFair
 
-from concurrent_tables import I64, U64, EntrySchema, String, Table
+from concurrent_tables import I64, U64, EntrySchema, NestedTable, String, Table
+from concurrent_tables import backend as table_backend
+from concurrent_tables.table import PythonTable
 
 NTIDS = 1000
 
 TARGETS = {
+    # issue 10 (the table core in C)
+    "parse_step_vs_dict_lock": ("<=", 1.0),
+    "parse_step_single_vs_dict_lock": ("<=", 1.0),
+    "parse_step_python_backend_vs_dict_lock": ("<=", 4.5),
+    "contention_same_keys_total_vs_alone": (">=", 0.75),
+    "contention_same_keys_p99_wait_us": ("<=", 1.0),
+    "contention_other_keys_writer_share": (">=", 0.25),
+    "memory_vs_dict_of_lists": ("<=", 1.25),
+    "native_read_vs_dict_step": ("<=", 1.0),
+    "nested_depth2_vs_depth1": ("<=", 1.5),
     "parse_step_threadsafe_vs_rwlock_floor": ("<=", 1.25),
     "parse_step_threadsafe_vs_single": ("<=", 1.5),
     "contention_total_vs_single": (">=", 0.8),
@@ -67,11 +83,29 @@ class Proc(EntrySchema):
     uid: U64
 
 
+class Fd(EntrySchema):
+    fd: I64
+    name: String
+    flags: U64
+    count: U64
+    last: I64
+
+
+class NestedProc(Proc):
+    fds: NestedTable[I64, Fd]
+
+
 # -- parse step ----------------------------------------------------------------------------------
 
 
-def make_table(thread_safe: bool, fast_path: bool = True, n: int = NTIDS) -> Table[Any, Any]:
-    t: Table[Any, Any] = Table("threads", I64, Proc, thread_safe=thread_safe, fast_path=fast_path)
+def make_table(
+    thread_safe: bool,
+    fast_path: bool = True,
+    n: int = NTIDS,
+    cls: type[Table[Any, Any]] = Table,
+    schema: type[EntrySchema] = Proc,
+) -> Table[Any, Any]:
+    t: Table[Any, Any] = cls("threads", I64, schema, thread_safe=thread_safe, fast_path=fast_path)
     f_pid, f_comm, f_exe = t.field("pid"), t.field("comm"), t.field("exe")
     for tid in range(n):
         e = t.create_entry()
@@ -95,6 +129,39 @@ def table_step(t: Table[Any, Any], keys: list[int]) -> int:
             h[f_exe]
             h[f_num] = pid + 1
             h[f_last] = k
+    return time.perf_counter_ns() - t0
+
+
+def nested_table(n: int = NTIDS) -> Table[Any, Any]:
+    """A thread-safe table whose entries each hold one fd (key 3) in their nested table."""
+    t = make_table(True, n=n, schema=NestedProc)
+    f_fds = t.field("fds")
+    for tid in range(n):
+        with t.write(tid) as h:
+            fds = h[f_fds]
+            e = fds.create_entry()
+            e["name"] = "/dev/null"
+            fds.add_entry(3, e)
+    return t
+
+
+def nested_step(t: Table[Any, Any], keys: list[int]) -> int:
+    """The parse step one level down: the thread's handle, then its fd 3's write handle."""
+    f_fds = t.field("fds")
+    w = t.write
+    with t.read(0) as h0:
+        fr = h0[f_fds].field
+    f_fd, f_name, f_flags, f_count, f_last = (
+        fr(n) for n in ("fd", "name", "flags", "count", "last")
+    )
+    t0 = time.perf_counter_ns()
+    for k in keys:
+        with w(k) as h, h[f_fds].write(3) as g:
+            fd = g[f_fd]
+            g[f_name]
+            g[f_flags]
+            g[f_count] = fd + 1
+            g[f_last] = k
     return time.perf_counter_ns() - t0
 
 
@@ -147,9 +214,14 @@ def rwlock_floor_step(d: dict[int, list[Any]], keys: list[int]) -> int:
 def bench_parse_step(rounds: int, steps: int) -> dict[str, Any]:
     keys = [i % NTIDS for i in range(steps)]
     ts, locked, single = make_table(True), make_table(True, fast_path=False), make_table(False)
+    py = make_table(True, cls=PythonTable)
+    nested = nested_table()
     d = dict_entries()
     variants: dict[str, Callable[[], int]] = {
         "threadsafe": lambda: table_step(ts, keys),
+        "python_backend": lambda: table_step(py, keys),
+        "nested_depth1": lambda: table_step(nested, keys),
+        "nested_depth2": lambda: nested_step(nested, keys),
         "threadsafe_locked": lambda: table_step(locked, keys),
         "single": lambda: table_step(single, keys),
         "dict_lock": lambda: dict_lock_step(d, keys),
@@ -212,9 +284,10 @@ def _writer(
     go: threading.Event,
     stop: threading.Event,
     results: dict[int, tuple[int, list[int]]],
+    same_keys: bool = False,
 ) -> None:
-    """Background writer i: parse steps on its own 1,000 keys (none of the main thread's)."""
-    keys = list(range(NTIDS * (i + 1), NTIDS * (i + 2)))
+    """Background writer i: parse steps on its own 1,000 keys, or on the main thread's."""
+    keys = list(range(NTIDS)) if same_keys else list(range(NTIDS * (i + 1), NTIDS * (i + 2)))
     results[i] = _busy(t, keys, go, stop)
 
 
@@ -225,7 +298,7 @@ def _pct(xs: list[int], p: float) -> float:
     return float(xs[min(len(xs) - 1, int(p * len(xs)))])
 
 
-def bench_contention(rounds: int, seconds: float) -> dict[str, Any]:
+def bench_contention(rounds: int, seconds: float, same_keys: bool = False) -> dict[str, Any]:
     t = make_table(True, n=3 * NTIDS)
     main_keys = list(range(NTIDS))
     alone: list[float] = []
@@ -254,7 +327,9 @@ def bench_contention(rounds: int, seconds: float) -> dict[str, Any]:
 
             ws = [
                 threading.Thread(
-                    target=_writer, args=(t, i, go, stop, results), name=f"bench-writer-{i}"
+                    target=_writer,
+                    args=(t, i, go, stop, results, same_keys),
+                    name=f"bench-writer-{i}",
                 )
                 for i in range(2)
             ]
@@ -286,6 +361,9 @@ def bench_contention(rounds: int, seconds: float) -> dict[str, Any]:
         "main_steps_per_s": statistics.median(main_rate),
         "writers_steps_per_s": statistics.median(writer_rate),
         "ratio": statistics.median(ratios),
+        "writer_share": statistics.median(
+            w / (m + w) for m, w in zip(main_rate, writer_rate, strict=True)
+        ),
         "alone_wait_ns": {"p50": _pct(alone_waits, 0.5), "p99": _pct(alone_waits, 0.99)},
         "main_wait_ns": {"p50": _pct(main_waits, 0.5), "p99": _pct(main_waits, 0.99)},
         "writers_wait_ns": {"p50": _pct(writer_waits, 0.5), "p99": _pct(writer_waits, 0.99)},
@@ -314,10 +392,35 @@ def _table_bytes(thread_safe: bool, entries: int) -> float:
     return (after - before) / entries
 
 
+def _dict_of_lists_bytes(entries: int) -> float:
+    """The baseline: a dict of value lists made as the table makes an entry's values."""
+    new_values = make_table(False, n=0)._registry.new_values
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        d = {tid: new_values() for tid in range(entries)}
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del d
+    gc.collect()
+    return (after - before) / entries
+
+
 def bench_memory(entries: int) -> dict[str, Any]:
     ts = _table_bytes(True, entries)
     single = _table_bytes(False, entries)
-    return {"entries": entries, "threadsafe": ts, "single": single, "ratio": ts / single}
+    lists = _dict_of_lists_bytes(entries)
+    return {
+        "entries": entries,
+        "threadsafe": ts,
+        "single": single,
+        "dict_of_lists": lists,
+        "ratio": ts / single,
+        "vs_dict_of_lists": ts / lists,
+    }
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -374,6 +477,7 @@ def run_bench(
     ps = bench_parse_step(rounds, steps)
     per = ps["per_round_ns"]
     ct = bench_contention(rounds, seconds)
+    same = bench_contention(rounds, seconds, same_keys=True)
     mem = bench_memory(entries)
     nat = bench_native_read_ns(rounds, 2_000 if quick else NATIVE_READS)
     out: dict[str, Any] = {
@@ -386,6 +490,17 @@ def run_bench(
         "parse_step_threadsafe_vs_dict": ratio(per, "threadsafe", "dict"),
         "parse_step_locked_vs_rwlock_floor": ratio(per, "threadsafe_locked", "rwlock_floor"),
         "contention_total_vs_single": ct["ratio"],
+        "backend": table_backend.BACKEND,
+        "parse_step_vs_dict_lock": ratio(per, "threadsafe", "dict_lock"),
+        "parse_step_single_vs_dict_lock": ratio(per, "single", "dict_lock"),
+        "parse_step_python_backend_vs_dict_lock": ratio(per, "python_backend", "dict_lock"),
+        "contention_same_keys_total_vs_alone": same["ratio"],
+        "contention_same_keys_p99_wait_us": same["main_wait_ns"]["p99"] / 1e3,
+        "contention_other_keys_writer_share": ct["writer_share"],
+        "memory_vs_dict_of_lists": mem["vs_dict_of_lists"],
+        "native_read_vs_dict_step": nat["median"] / ps["ns"]["dict"],
+        "nested_depth2_vs_depth1": ratio(per, "nested_depth2", "nested_depth1"),
+        "contention_same_keys": same,
         "memory_threadsafe_vs_single": mem["ratio"],
         "native_read_ns": nat["median"],
         "native_read_ns_per_round": nat["per_round"],
@@ -398,7 +513,10 @@ def run_bench(
             "native_read_ns": "one native read_entry_field (int64 field, thread-safe Python "
             "table, owner fast path) through the C dispatcher during a parse callback, timed in "
             "C; median of batches per round, median over rounds",
-            "threadsafe": "owner thread: lock-free fast path (no other thread on its keys)",
+            "backend": "the table core behind Table (CONCURRENT_TABLES_BACKEND); "
+            "python_backend is a PythonTable whatever the backend",
+            "threadsafe": "owner thread: lock-free fast path (no other thread on its keys) on "
+            "the Python core; on the C core every handle is a grant of the entry's state",
             "threadsafe_locked": "fast_path=False: every handle takes its entry lock",
             "contention": "main thread + 2 busy writers on other keys vs main thread alone; "
             "wait = time to obtain the write handle, GIL waits included",
@@ -422,6 +540,9 @@ def format_table(r: dict[str, Any]) -> str:
         "parse step (look up a thread, read 3 fields, write 2), median ns per step:",
         f"  {'thread-safe table (owner fast path)':44} {ns['threadsafe']:9.0f}",
         f"  {'thread-safe table, fast_path=False':44} {ns['threadsafe_locked']:9.0f}",
+        f"  {'thread-safe PythonTable (Python backend)':44} {ns['python_backend']:9.0f}",
+        f"  {'nested: depth 1 / depth 2':44} {ns['nested_depth1']:9.0f} / "
+        f"{ns['nested_depth2']:.0f}",
         f"  {'single-threaded table':44} {ns['single']:9.0f}",
         f"  {'dict + RWLockFair write lock (floor)':44} {ns['rwlock_floor']:9.0f}",
         f"  {'dict + threading.Lock':44} {ns['dict_lock']:9.0f}",
@@ -430,6 +551,15 @@ def format_table(r: dict[str, Any]) -> str:
         f"{'ratio (median of per-round ratios)':50} {'value':>7}  target",
     ]
     rows = [
+        ("parse_step_vs_dict_lock", f"thread-safe ({r['backend']} core) / dict+Lock"),
+        ("parse_step_single_vs_dict_lock", "single-threaded / dict+Lock"),
+        ("parse_step_python_backend_vs_dict_lock", "Python backend, thread-safe / dict+Lock"),
+        ("contention_same_keys_total_vs_alone", "same keys: total (main+2 writers) / alone"),
+        ("contention_same_keys_p99_wait_us", "same keys: main's p99 handle wait (us)"),
+        ("contention_other_keys_writer_share", "other keys: writers' share of all steps"),
+        ("memory_vs_dict_of_lists", "memory: thread-safe / dict of lists"),
+        ("native_read_vs_dict_step", "one native read / one plain-dict parse step"),
+        ("nested_depth2_vs_depth1", "nested step (depth 2) / depth 1"),
         ("parse_step_threadsafe_vs_rwlock_floor", "thread-safe / rwlock floor"),
         ("parse_step_threadsafe_vs_single", "thread-safe / single-threaded"),
         ("parse_step_threadsafe_vs_dict_lock", "thread-safe / dict+Lock"),
@@ -454,6 +584,7 @@ def format_table(r: dict[str, Any]) -> str:
         f", writers {ct['writers_wait_ns']['p50'] / 1e3:.2f}/"
         f"{ct['writers_wait_ns']['p99'] / 1e3:.2f}",
         f"memory ({mem['entries']:,} entries): thread-safe {mem['threadsafe']:.1f} B/entry, "
-        f"single-threaded {mem['single']:.1f} B/entry",
+        f"single-threaded {mem['single']:.1f} B/entry, "
+        f"dict of lists {mem['dict_of_lists']:.1f} B/entry",
     ]
     return "\n".join(lines)

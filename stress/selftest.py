@@ -346,7 +346,11 @@ def run_selftest(
     json_path: str | None = None,
 ) -> int:
     """Run the planted bugs; print caught/missed with times; 0 only if all were caught."""
-    env_backend = os.environ.get("CONCURRENT_TABLES_BACKEND", "python")
+    env_backend = os.environ.get("CONCURRENT_TABLES_BACKEND", "")
+    if backend is None and not env_backend and active_backend() != "python":
+        # Unasked, run on the Python core: the probes and the planted bugs are written for it.
+        backend = "python"
+    env_backend = env_backend or active_backend()
     if backend is not None and backend != env_backend:
         # The backend is chosen when the library loads: run in a child with it set.
         argv = [sys.executable, "-m", "stress", "selftest", "--budget", f"{budget_s:g}",

@@ -30,8 +30,17 @@ from concurrent_tables import (
     TableReader,
     TablesInput,
     TableWriter,
+    backend,
 )
 from concurrent_tables.locking import SharedDomain
+from concurrent_tables.table import PythonTable
+
+#: Tests of the Python core's own machinery (lock-free borrows, lock slots, the readerwriterlock
+#: domain, frontrun's exploration of its Python locks) run on the Python backend only; the C
+#: core's equivalents are in tests/core.
+python_core_only = pytest.mark.skipif(
+    backend.BACKEND != "python", reason="tests the Python core's internals (see tests/core)"
+)
 
 
 class CountdownEntry(EntrySchema):
@@ -152,9 +161,10 @@ def make_table(
 ) -> Table[int, Row]:
     """A table of `Row` with entries 0 .. n-1, all fields consistent.
 
-    unsafe=True gives it a `NoLockDomain`: thread-safe in name, with no entry locks at all.
+    unsafe=True gives it a `NoLockDomain`: thread-safe in name, with no entry locks at all (a
+    Python-backend table, whose domain can be swapped).
     """
-    t: Table[int, Row] = Table(
+    t: Table[int, Row] = (PythonTable if unsafe else Table)(
         name,
         U64,
         Row,
@@ -265,3 +275,18 @@ def run_with_owner(
     assert done.wait(timeout + 5), "background threads did not finish"
     if errors:
         raise errors[0]
+
+
+def waiters(t: Table[Any, Any], key: Any) -> int:
+    """Threads waiting for the entry at `key` (either backend)."""
+    if backend.BACKEND == "c" and not isinstance(t, PythonTable):
+        return int(t._entry_state(key)[2])  # type: ignore[attr-defined]
+    slot = t._slots.get(key)
+    return 0 if slot is None else int(slot.users - len(slot.readers) - bool(slot.writer))
+
+
+def idle(t: Table[Any, Any]) -> bool:
+    """No handle is held on any entry of `t` and nobody waits (either backend)."""
+    if backend.BACKEND == "c" and not isinstance(t, PythonTable):
+        return t.statistics().locks_in_use == 0
+    return not t._borrows and not t._slots

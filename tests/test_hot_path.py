@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import idle, python_core_only
 
 from concurrent_tables import I64, U8, EntrySchema, String, Table
 from concurrent_tables.errors import (
@@ -75,10 +76,10 @@ def test_handle_state(table: Table[Any, Any]) -> None:
         h["comm"] = "bash"
         assert h["pid"] == 1 and h["comm"] == "bash"
     assert not h.alive
-    assert not table._borrows and not table._slots
+    assert idle(table)
     with table.read(1) as r1, table.read(1) as r2:
         assert r1["comm"] == r2["comm"] == "bash"
-    assert not table._borrows and not table._slots
+    assert idle(table)
 
 
 def test_stale_handle(table: Table[Any, Any]) -> None:
@@ -151,9 +152,10 @@ def test_conflicts(table: Table[Any, Any]) -> None:
         table.write(1)
     with table.write(1):  # nothing was left behind by the refusals
         pass
-    assert not table._borrows and not table._slots
+    assert idle(table)
 
 
+@python_core_only
 def test_owner_borrows_are_not_another_threads_handles() -> None:
     # The owner's lock-free handles live in `_borrows`; a foreign thread's erase/clear must
     # not take them for its own (it used to raise ReentrancyError "this thread holds ...").

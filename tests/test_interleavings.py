@@ -43,11 +43,15 @@ from typing import Any
 
 import frontrun
 import pytest
-from conftest import make_table, row_ok, write_row
+from conftest import make_table, python_core_only, row_ok, write_row
 from frontrun._cooperative import patch_locks, unpatch_locks
 
 from concurrent_tables import Table
 from concurrent_tables.errors import EntryExistsError, EntryNotFoundError, WrongThreadError
+
+#: frontrun explores the Python core's locks; the C core's waits are invisible to it (the C
+#: core's state machine has its own tests in tests/core).
+pytestmark = python_core_only
 
 DPOR: dict[str, Any] = dict(detect_io=False, reproduce_on_failure=0, timeout_per_run=5.0)
 PB1: dict[str, Any] = dict(DPOR, preemption_bound=1)

@@ -20,7 +20,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import make_table, row_ok, run_threads, usable_from_another_thread
+from conftest import (
+    make_table,
+    python_core_only,
+    row_ok,
+    run_threads,
+    usable_from_another_thread,
+    waiters,
+)
 
 from concurrent_tables import locking
 
@@ -118,11 +125,6 @@ def sigint_raises() -> Iterator[None]:
     signal.signal(signal.SIGINT, old)
 
 
-def _users(t: Any, key: int) -> int:
-    slot = t._slots.get(key)
-    return 0 if slot is None else int(slot.users)
-
-
 @pytest.mark.timeout(15)
 @pytest.mark.parametrize(
     "held, wanted",
@@ -147,7 +149,7 @@ def test_sigint_while_waiting_for_an_entry_lock(
     th = threading.Thread(target=holder, daemon=True)
     th.start()
     assert holding.wait(5)
-    killer = _interrupt_main_when(lambda: _users(t, 1) >= 2)
+    killer = _interrupt_main_when(lambda: waiters(t, 1) >= 1)
     t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         t.get_entry(1, write=wanted == "write", timeout=3.0)
@@ -160,6 +162,7 @@ def test_sigint_while_waiting_for_an_entry_lock(
         consistent(t)
 
 
+@python_core_only
 @pytest.mark.timeout(15)
 def test_sigint_while_waiting_for_the_owners_lock_free_handle(sigint_raises: None) -> None:
     """An interrupt while waiting for the owner's lock-free handle leaves nothing behind.

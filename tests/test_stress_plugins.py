@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import python_core_only
 
 from concurrent_tables import (
     U32,
@@ -84,6 +85,7 @@ class FileLeaker(ParsePlugin):
             open(__file__, encoding="utf-8")
 
 
+@python_core_only  # stress's probes instrument the Python core's classes
 @pytest.mark.timeout(30)
 def test_correct_plugins_pass_and_report_per_plugin(tmp_path: Path) -> None:
     code, rep = run(
@@ -135,6 +137,7 @@ def test_thread_error_is_the_plugins(tmp_path: Path) -> None:
     assert rep["plugins"]["crasher"]["thread_errors"] == 1
 
 
+@python_core_only  # stress's probes instrument the Python core's classes
 @pytest.mark.timeout(30)
 def test_handle_leak_and_resource_warning(tmp_path: Path) -> None:
     code, rep = run(
@@ -225,6 +228,7 @@ class RacyNativeCounts(NativeCounts):
     parse_key = 7
 
 
+@python_core_only  # stress's probes instrument the Python core's classes
 @pytest.mark.timeout(30)
 def test_html_report_is_self_contained(tmp_path: Path) -> None:
     page = tmp_path / "r.html"

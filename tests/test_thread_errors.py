@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from conftest import make_table, row_ok, run_threads, usable_from_another_thread
+from conftest import make_table, row_ok, run_threads, usable_from_another_thread, waiters
 
-from concurrent_tables import EntryHandle, Table
+from concurrent_tables import EntryHandle, Table, backend
 from concurrent_tables.errors import (
     BorrowError,
     ConcurrencyError,
@@ -72,8 +72,7 @@ def wait_until(cond: Callable[[], bool], within: float = 2.0) -> None:
 
 def someone_waits(t: Table[int, Any], key: int) -> bool:
     """Some thread waits for `key`: queued on its lock, or for the owner's lock-free handle."""
-    slot = t._slots.get(key)
-    return slot is not None and slot.users > len(slot.readers) + bool(slot.writer)
+    return waiters(t, key) > 0
 
 
 MODES = [("write", "read"), ("write", "write"), ("read", "write")]
@@ -365,8 +364,8 @@ def test_other_threads_erase_and_clear_ignore_the_owners_lock_free_handles(
     `clear()` iterated `_borrows` while the owner could be changing it.
     """
     t = make_table(3, fast_path=True)
-    h = t.write(0)  # the owner, alone: a lock-free handle
-    assert t.statistics().acquisitions == 0
+    h = t.write(0)  # the owner, alone: a lock-free handle (Python core)
+    assert t.statistics().acquisitions == (0 if backend.BACKEND == "python" else 1)
     done: list[str] = []
 
     def other() -> None:

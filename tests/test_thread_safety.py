@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from conftest import (
     make_table,
+    python_core_only,
     row_ok,
     run_threads,
     run_with_owner,
@@ -464,6 +465,7 @@ def test_invariants_hold(switchy: None, fast_path: bool, name: str) -> None:
     assert stats.acquisitions > 0  # the background threads took entry locks
 
 
+@python_core_only
 @pytest.mark.timeout(20)
 def test_owner_fast_path_hand_over_is_exercised(switchy: None) -> None:
     """With the fast path on, the owner takes some handles lock-free (keys nobody else uses at

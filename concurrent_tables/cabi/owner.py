@@ -227,7 +227,9 @@ def _read_entry_field(t: int, e: int, f: int, out: Any) -> int:
         raise BridgeError("read_entry_field: out is null")
     table = p.table
     key = p.key
-    if p.entry is None and borrow_now(table, key, False):
+    if p.entry is None and p.values.__class__ is not list:  # the C core, in one call
+        v = table._read_pinned(p.values, key, field)  # type: ignore[attr-defined]
+    elif p.entry is None and borrow_now(table, key, False):
         # the owner's lock-free borrow: pins.read inlined, and of slots.read only its list
         # operation (this is the hot path)
         try:

@@ -145,6 +145,8 @@ def read(p: Pin, field: Field) -> Any:
     """The value of `field` in the pinned entry (`slots.read`), under the entry's shared lock."""
     if p.entry is not None:  # detached: private, no lock; the handle checks its thread
         return p.entry[field]
+    if p.values.__class__ is not list:  # the C core: the pinned entry's own grant, one call
+        return p.table._read_pinned(p.values, p.key, field)  # type: ignore[attr-defined]
     return _locked(p, False, slots.read, p.table, p.values, field)
 
 
@@ -152,6 +154,9 @@ def write(p: Pin, field: Field, value: Any) -> None:
     """Store a checked `value` in the pinned entry (`slots.store`), under its exclusive lock."""
     if p.entry is not None:
         p.entry[field] = value
+        return
+    if p.values.__class__ is not list:  # the C core: the pinned entry's own grant, one call
+        p.table._write_pinned(p.values, p.key, field, value)  # type: ignore[attr-defined]
         return
     table = p.table
     key = p.key

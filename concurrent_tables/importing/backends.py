@@ -18,7 +18,7 @@ from ..errors import (
     ForeignEntryError,
 )
 from ..fields import Field, FieldInfo, FieldRegistry
-from ..handles import DetachedEntry, apply_view
+from ..handles import ANY_DETACHED, apply_view
 from ..table import Table
 from ..types import StateType
 
@@ -189,7 +189,7 @@ class LocalBackend(ForwardingBackend):
         return self.table.create_entry(view)
 
     def add_entry(self, key: Any, entry: DetachedView, replace: bool) -> bool:
-        if not isinstance(entry, DetachedEntry) or entry.view is None:
+        if not isinstance(entry, ANY_DETACHED) or entry.view is None:
             raise ForeignEntryError(
                 self.table.name, "add_entry called on entry not created by create_table_entry"
             )

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .. import backend
+
 if TYPE_CHECKING:
     from ..table import Table
     from .domains import ConfinedDomain, SharedDomain
@@ -17,9 +19,11 @@ _tracer: LockTracer | None = None  # read by the domains on every locked path
 
 
 def set_tracer(tracer: LockTracer | None) -> LockTracer | None:
-    """Install a lock-point observer for every domain; returns the previous one."""
+    """Install a lock-point observer for every domain (both backends); returns the previous one."""
     global _tracer
     old, _tracer = _tracer, tracer
+    if backend.core is not None:
+        backend.core.set_tracer(tracer)
     return old
 
 

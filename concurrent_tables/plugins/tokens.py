@@ -22,7 +22,7 @@ from threading import get_ident
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from ..errors import AccessDeniedError
-from ..handles import DetachedEntry, EntryHandle
+from ..handles import ANY_DETACHED, ANY_HANDLE
 from ..roles import current_role
 from .access import FULL_GRANT, READER_OPS, WRITER_OPS
 
@@ -103,9 +103,9 @@ class CallbackScope:
             try:
                 if not h.alive:
                     continue
-                if isinstance(h, DetachedEntry):
+                if isinstance(h, ANY_DETACHED):
                     h._end(f"destroyed when {self.callback} of plugin '{self.plugin}' returned")
-                elif isinstance(h, EntryHandle):
+                elif isinstance(h, ANY_HANDLE):
                     h.release()
                     h._grant = how  # the text StaleHandleError quotes on a later use
                 else:

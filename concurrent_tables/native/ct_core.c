@@ -1,0 +1,2252 @@
+/*
+ * ct_core.c - concurrent_tables._core: the table core in C.
+ *
+ * Objects
+ * -------
+ *   Domain  shared by a top-level table and every table nested in its entries: the owner
+ *           thread, the mode (thread-safe or confined to the owner) and the lock statistics.
+ *   Core    one table: its name, key type, field registry (a Python FieldRegistry), default
+ *           timeout, `entries` (a dict key -> Entry) and `retired` (key -> entries erased or
+ *           replaced while still in use).
+ *   Entry   one entry: its values (inline, or a separate array once a dynamic field grows
+ *           it), its reader/writer state, the live handles on it (holders) and the threads
+ *           waiting for it (a FIFO queue).
+ *   Handle  what Core.read/write return (mode READ or WRITE), and DetachedEntry (mode
+ *           DETACHED) what Core.create_entry returns. Reused through a free list.
+ *
+ * Entry state machine
+ * -------------------
+ *   `state` counts the grants: 0 free, n > 0 n readers, -1 one writer. A grant is *claimed*
+ *   when its handle exists (linked in `holders`); a waiter granted by a releaser holds an
+ *   unclaimed grant until it runs again. Every transition below runs while holding the GIL
+ *   and without calling Python code in the middle: the GIL is the only mutex of the core, so
+ *   no state needs a lock of its own, and there is no lock order beyond "entry state ->
+ *   nothing" (docs/thread-safety.md).
+ *
+ *     acquire, no live handle (holders empty)                    -> granted at once: state =
+ *                    1 or -1, after taking back any unclaimed grants (see "barging" below)
+ *     acquire read   readers hold it, no waiter without a grant  -> state + 1
+ *                    this thread already reads the entry         -> state + 1 (a second read
+ *                                                  shares the first: never queues behind a
+ *                                                  writer, which would deadlock)
+ *     acquire, this thread holds a conflicting handle            -> ReentrancyError
+ *                                                  (BorrowError in a confined domain), at once
+ *     acquire, another thread holds a conflicting handle, or a waiter without a grant is
+ *                    queued (thread-safe domain only)            -> enqueue, wait (below)
+ *     release        state - 1 (or 0 for a writer); then grant queued waiters in FIFO order:
+ *                    the first writer if the entry is free, else every reader up to it.
+ *
+ *   Waiting. A thread that must wait queues a waiter (on its C stack) holding a fresh
+ *   semaphore, releases the GIL and blocks on the semaphore in slices of at most 50 ms. A
+ *   releaser grants a waiter by counting it in `state`, marking it granted and posting its
+ *   semaphore, all under the GIL: no wake-up is lost. The waiter, once it has the GIL again,
+ *   claims its grant (leaves the queue, gets its handle). Between slices it runs signal
+ *   handlers (a KeyboardInterrupt ends the wait), checks its deadline, and recovers holders
+ *   whose thread has exited. A waiter that gives up leaves the queue in the same C call
+ *   (giving back a grant it got meanwhile), and the waiters behind it are granted if they now
+ *   can.
+ *
+ *   Barging. A granted waiter may have to wait up to a GIL switch interval before it runs.
+ *   A thread that asks for the entry meanwhile, while no handle on it is live, takes it at
+ *   once and the unclaimed grants are taken back; the waiters are granted again when that
+ *   thread releases. Without this, the running thread would block behind threads that cannot
+ *   run yet (a convoy: every hand-over costs a GIL switch). A waiter is overtaken at most
+ *   once per wait, so it is not starved by a thread that keeps taking the entry.
+
+ *   Conflicts are per key. A thread's own handle on an entry since erased or replaced (a
+ *   retired entry of that key) still refuses, in that thread, a conflicting handle on the key's
+ *   new entry, and the erase or clear of the key: the same errors as the Python core, whose
+ *   locks are per key. Other threads do not wait for retired entries.
+ *
+ *   After a wait the waiter checks that its entry is still the one at the key: if the entry
+ *   was erased or replaced meanwhile, it gives the grant back and starts again (a handle is
+ *   linearised at its acquisition, as in the Python backend).
+ *
+ * Interrupts
+ * ----------
+ *   Each acquisition, release, field read and field write is one C call: a KeyboardInterrupt
+ *   or an asynchronous exception is only delivered between bytecodes, so it cannot land
+ *   between two steps of a transition. A handle lost on its way to its owner (an exception
+ *   right after `read` returns, a leaked handle, a generator finalised elsewhere) is
+ *   released when it is deallocated, by whatever thread does so, with a ResourceWarning
+ *   naming the table and key (whose traceback is where it was acquired, under tracemalloc).
+ *
+ * Owner died
+ * ----------
+ *   A thread that exits while holding a handle (kept alive by some reference) does not wedge
+ *   its entry: an acquirer that would have to wait checks whether each holder's thread still
+ *   exists (its thread state in the interpreter), and releases the handles of exited threads,
+ *   with a ResourceWarning; those handles are stale afterwards.
+ *
+ * Not covered: fork() while other threads wait on an entry (their waiters live on their
+ * stacks, which the child does not have), and subinterpreters (the module keeps its state,
+ * the free list and the tracer, in C statics).
+ *
+ * Statistics and tracer
+ * ---------------------
+ *   Domain counters: acquisitions (handles granted), contended (grants that had to wait),
+ *   longest_wait_s, timeouts, errors (ReentrancyError / BorrowError raised), locks_in_use
+ *   (entries with a live handle or a waiter). The tracer (set_tracer) is called as
+ *   tracer(event, domain, table, key, write) at "acquire", "acquired" and "release" in
+ *   thread-safe domains; when it is unset the cost is one pointer test.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h> /* T_OBJECT_EX */
+#include <math.h>
+#include <stdint.h>
+#include <time.h>
+
+#if defined(Py_GIL_DISABLED)
+#error "the table core relies on the GIL; use the Python backend on free-threaded builds"
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Imported Python objects                                                                  */
+
+static PyObject *E_EntryNotFound, *E_EntryExists, *E_ForeignEntry, *E_ForeignField;
+static PyObject *E_InvalidKey, *E_InvalidValue, *E_ReadOnlyField, *E_ReadOnlyHandle;
+static PyObject *E_Reentrancy, *E_Borrow, *E_LockTimeout, *E_StaleHandle, *E_InvalidTimeout;
+static PyObject *E_FieldArgument;
+static PyTypeObject *FieldType;
+static PyObject *value_problem_fn; /* concurrent_tables.types.value_problem */
+static PyObject *g_tracer;         /* set_tracer's callable, or NULL */
+static PyObject *g_table_timeout;  /* concurrent_tables.table.TABLE_TIMEOUT, fetched on first use */
+static PyObject *S_acquire, *S_acquired, *S_release;
+
+/* Offsets of Field's __slots__, read directly on the hot path. */
+static Py_ssize_t OFF_registry, OFF_index, OFF_type, OFF_private, OFF_read_only;
+static Py_ssize_t OFF_nested, OFF_default, OFF_name;
+#define FSLOT(f, off) (*(PyObject **)((char *)(f) + (off)))
+
+/* State type codes (types.StateType). */
+enum { ST_STRING = 9, ST_TABLE = 10, ST_BOOL = 25 };
+
+#define WAIT_SLICE_NS 50000000LL /* a waiter re-checks signals and dead holders this often */
+#define FOREVER_S 1e9            /* timeouts at or above this many seconds wait for ever */
+#define FREE_HANDLES 64
+
+/* ---------------------------------------------------------------------------------------- */
+/* Types                                                                                    */
+
+typedef struct {
+    PyObject_HEAD
+    unsigned long owner;
+    int thread_safe;
+    Py_ssize_t acquisitions, contended, timeouts, errors, in_use;
+    double longest_wait;
+} CtDomain;
+
+typedef struct CtHandle CtHandle;
+typedef struct CtWaiter CtWaiter;
+
+typedef struct {
+    PyObject_VAR_HEAD      /* ob_size: the inline capacity */
+    PyObject **values;     /* `inl`, or a PyMem array once grown */
+    Py_ssize_t nvalues;
+    CtHandle *holders;     /* live READ/WRITE handles, doubly linked */
+    CtWaiter *waitq;       /* FIFO of waiting threads */
+    Py_ssize_t state;      /* 0 free, n readers, -1 writer */
+    PyObject *inl[1];
+} CtEntry;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *name, *key_type, *registry, *entries, *timeout;
+    PyObject *retired; /* key -> list of entries erased or replaced while in use; or NULL */
+    CtDomain *domain;
+    double timeout_s;
+    int64_t timeout_ns; /* -1: for ever */
+    int kcode;
+    PyObject *weakrefs;
+} CtCore;
+
+enum { H_READ = 0, H_WRITE = 1, H_DETACHED = 2 };
+enum { HOW_LIVE, HOW_RELEASED, HOW_ATTACHED, HOW_DESTROYED, HOW_OWNER_DIED, HOW_ABANDONED };
+
+struct CtHandle {
+    PyObject_HEAD
+    CtCore *table;
+    CtEntry *entry; /* NULL once released */
+    PyObject *key;
+    PyObject *view;     /* NULL: the owner's rules; else handles.ApiRules (table API rules) */
+    PyObject *how_text; /* NULL, or the text a stale use quotes (set by whoever ended it) */
+    unsigned long tid;
+    CtHandle *next, *prev; /* in entry->holders while live (READ/WRITE) */
+    unsigned char mode, how;
+};
+
+struct CtWaiter {
+    CtWaiter *next;
+    PyThread_type_lock sem;
+    int write, granted;
+    int overtaken; /* its grant was taken back once: the next one is not */
+};
+
+static PyTypeObject DomainType, CoreType, EntryType, HandleType, DetachedType;
+
+static CtHandle *free_handles[FREE_HANDLES];
+static int n_free_handles;
+
+#define CORE_READY(t, fail)                                                                    \
+    do {                                                                                       \
+        if ((t)->entries == NULL) {                                                            \
+            PyErr_SetString(PyExc_RuntimeError, "Core.__init__ was not called");               \
+            fail;                                                                              \
+        }                                                                                      \
+    } while (0)
+
+/* ---------------------------------------------------------------------------------------- */
+/* Small helpers                                                                            */
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Call exc_type(*args) and raise the result. Always returns NULL. */
+static PyObject *raise_with(PyObject *exc_type, const char *fmt, ...)
+{
+    va_list va;
+    va_start(va, fmt);
+    PyObject *args = Py_VaBuildValue(fmt, va);
+    va_end(va);
+    if (args == NULL)
+        return NULL;
+    PyObject *exc = PyObject_Call(exc_type, args, NULL);
+    Py_DECREF(args);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+/* concurrent_tables' wrong_thread_error(what, owner, caller), raised. Returns NULL. */
+static PyObject *raise_wrong_thread(PyObject *what, unsigned long owner, unsigned long caller)
+{
+    PyObject *mod = PyImport_ImportModule("concurrent_tables.roles");
+    if (mod == NULL) {
+        PyErr_Clear();
+        mod = PyImport_ImportModule("concurrent_tables.access");
+        if (mod == NULL)
+            return NULL;
+    }
+    PyObject *fn = PyObject_GetAttrString(mod, "wrong_thread_error");
+    Py_DECREF(mod);
+    if (fn == NULL)
+        return NULL;
+    PyObject *exc = PyObject_CallFunction(fn, "Okk", what, owner, caller);
+    Py_DECREF(fn);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+static int thread_alive(unsigned long tid)
+{
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts; ts = PyThreadState_Next(ts))
+        if (ts->thread_id == tid)
+            return 1;
+    return 0;
+}
+
+/* Parse a timeout as locking.domains.checked_timeout does: None, or seconds >= 0 (an int or a
+ * float, not a bool; inf and huge values wait for ever); else InvalidTimeoutError. */
+static int parse_timeout(PyObject *table_name, PyObject *o, int64_t *ns, double *secs)
+{
+    double d = -1.0;
+    if (o == Py_None) {
+        *ns = -1;
+        *secs = INFINITY;
+        return 0;
+    }
+    if (PyFloat_Check(o))
+        d = PyFloat_AS_DOUBLE(o);
+    else if (PyLong_Check(o) && !PyBool_Check(o)) {
+        int ovf;
+        long long v = PyLong_AsLongLongAndOverflow(o, &ovf);
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        d = ovf > 0 ? INFINITY : ovf < 0 ? -1.0 : (double)v;
+    }
+    if (!(d >= 0)) { /* negative, NaN, or not a number */
+        raise_with(E_InvalidTimeout, "(OO)", table_name, o);
+        return -1;
+    }
+    *secs = d;
+    *ns = d >= FOREVER_S ? -1 : (int64_t)(d * 1e9);
+    return 0;
+}
+
+/* Whether `o` is TABLE_TIMEOUT, "the table's own timeout" (-1 on error). */
+static int is_table_timeout(PyObject *o)
+{
+    if (g_table_timeout == NULL) {
+        PyObject *mod = PyImport_ImportModule("concurrent_tables.table");
+        if (mod == NULL)
+            return -1;
+        g_table_timeout = PyObject_GetAttrString(mod, "TABLE_TIMEOUT");
+        Py_DECREF(mod);
+        if (g_table_timeout == NULL)
+            return -1;
+    }
+    return o == g_table_timeout;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Domain                                                                                   */
+
+static PyObject *domain_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"thread_safe", "owner", NULL};
+    int thread_safe;
+    PyObject *owner = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "p|O:Domain", kwlist, &thread_safe, &owner))
+        return NULL;
+    unsigned long tid = PyThread_get_thread_ident();
+    if (owner != Py_None) {
+        tid = PyLong_AsUnsignedLong(owner);
+        if (tid == (unsigned long)-1 && PyErr_Occurred())
+            return NULL;
+    }
+    CtDomain *d = (CtDomain *)type->tp_alloc(type, 0);
+    if (d == NULL)
+        return NULL;
+    d->owner = tid;
+    d->thread_safe = thread_safe;
+    return (PyObject *)d;
+}
+
+static PyObject *domain_statistics(CtDomain *d, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("(Nnndnnn)", PyBool_FromLong(d->thread_safe), d->acquisitions,
+                         d->contended, d->longest_wait, d->timeouts, d->errors, d->in_use);
+}
+
+static PyObject *domain_get_owner(CtDomain *d, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLong(d->owner);
+}
+
+static PyObject *domain_get_thread_safe(CtDomain *d, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(d->thread_safe);
+}
+
+static PyMethodDef domain_methods[] = {
+    {"statistics", (PyCFunction)domain_statistics, METH_NOARGS,
+     "(thread_safe, acquisitions, contended, longest_wait_s, timeouts, errors, locks_in_use)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyObject *domain_get_fast_tid(CtDomain *Py_UNUSED(d), void *Py_UNUSED(c))
+{
+    return PyLong_FromLong(0);
+}
+
+static PyGetSetDef domain_getset[] = {
+    {"fast_tid", (getter)domain_get_fast_tid, NULL,
+     "0: no thread takes lock-free borrows (every handle is a grant of the entry's state)", NULL},
+    {"owner", (getter)domain_get_owner, NULL, "the owner thread's id", NULL},
+    {"thread_safe", (getter)domain_get_thread_safe, NULL, "any thread may use the tables", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject DomainType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.Domain",
+    .tp_basicsize = sizeof(CtDomain),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Domain(thread_safe, owner=None): the lock domain of a table family.",
+    .tp_new = domain_new,
+    .tp_methods = domain_methods,
+    .tp_getset = domain_getset,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Entry                                                                                    */
+
+static CtEntry *entry_from_list(PyObject *list)
+{
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    CtEntry *e = PyObject_GC_NewVar(CtEntry, &EntryType, n > 0 ? n : 1);
+    if (e == NULL)
+        return NULL;
+    e->values = e->inl;
+    e->nvalues = n;
+    e->holders = NULL;
+    e->waitq = NULL;
+    e->state = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        e->values[i] = Py_NewRef(PyList_GET_ITEM(list, i));
+    PyObject_GC_Track(e);
+    return e;
+}
+
+static int entry_traverse(CtEntry *e, visitproc visit, void *arg)
+{
+    for (Py_ssize_t i = 0; i < e->nvalues; i++)
+        Py_VISIT(e->values[i]);
+    return 0;
+}
+
+static int entry_clear(CtEntry *e)
+{
+    Py_ssize_t n = e->nvalues;
+    e->nvalues = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_CLEAR(e->values[i]);
+    return 0;
+}
+
+static void entry_dealloc(CtEntry *e)
+{
+    PyObject_GC_UnTrack(e);
+    entry_clear(e);
+    if (e->values != e->inl)
+        PyMem_Free(e->values);
+    PyObject_GC_Del(e);
+}
+
+/* Grow an entry to `size` slots, filling the new ones from `defaults`. */
+static int entry_grow(CtEntry *e, PyObject *defaults, Py_ssize_t size)
+{
+    Py_ssize_t n = e->nvalues;
+    if (!PyList_Check(defaults) || PyList_GET_SIZE(defaults) != size - n) {
+        PyErr_SetString(PyExc_RuntimeError, "dynamic_defaults returned the wrong slots");
+        return -1;
+    }
+    PyObject **vals = e->values;
+    if (size > Py_SIZE(e)) {
+        vals = PyMem_New(PyObject *, size);
+        if (vals == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(vals, e->values, n * sizeof(PyObject *));
+        if (e->values != e->inl)
+            PyMem_Free(e->values);
+        e->values = vals;
+        Py_SET_SIZE(e, size);
+    }
+    for (Py_ssize_t i = n; i < size; i++)
+        vals[i] = Py_NewRef(PyList_GET_ITEM(defaults, i - n));
+    e->nvalues = size;
+    return 0;
+}
+
+/* An entry reads as a sequence of its values, as the Python backend's value list does: the C
+ * bridge's pins index it (past the end: IndexError, a dynamic field never stored) and grow it. */
+static Py_ssize_t entry_len(CtEntry *e) { return e->nvalues; }
+
+static PyObject *entry_item(CtEntry *e, Py_ssize_t i)
+{
+    if (i < 0 || i >= e->nvalues) {
+        PyErr_SetString(PyExc_IndexError, "entry slot out of range");
+        return NULL;
+    }
+    return Py_NewRef(e->values[i]);
+}
+
+static int entry_ass_item(CtEntry *e, Py_ssize_t i, PyObject *v)
+{
+    if (v == NULL) {
+        PyErr_SetString(PyExc_TypeError, "entry slots cannot be deleted");
+        return -1;
+    }
+    if (i < 0 || i >= e->nvalues) {
+        PyErr_SetString(PyExc_IndexError, "entry slot out of range");
+        return -1;
+    }
+    PyObject *old = e->values[i];
+    e->values[i] = Py_NewRef(v);
+    Py_DECREF(old);
+    return 0;
+}
+
+static PyObject *entry_extend(CtEntry *e, PyObject *values)
+{
+    PyObject *list = PySequence_List(values);
+    if (list == NULL)
+        return NULL;
+    int r = entry_grow(e, list, e->nvalues + PyList_GET_SIZE(list));
+    Py_DECREF(list);
+    if (r < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PySequenceMethods entry_as_sequence = {
+    .sq_length = (lenfunc)entry_len,
+    .sq_item = (ssizeargfunc)entry_item,
+    .sq_ass_item = (ssizeobjargproc)entry_ass_item,
+};
+
+static PyMethodDef entry_methods[] = {
+    {"extend", (PyCFunction)entry_extend, METH_O, "Append values (dynamic field slots)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject EntryType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.Entry",
+    .tp_basicsize = offsetof(CtEntry, inl),
+    .tp_itemsize = sizeof(PyObject *),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "One entry's values and reader/writer state (internal).",
+    .tp_dealloc = (destructor)entry_dealloc,
+    .tp_traverse = (traverseproc)entry_traverse,
+    .tp_clear = (inquiry)entry_clear,
+    .tp_as_sequence = &entry_as_sequence,
+    .tp_methods = entry_methods,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Entry state transitions (GIL held; no Python code runs inside them)                      */
+
+static int entry_busy(CtEntry *e) { return e->state != 0 || e->waitq != NULL; }
+
+static void busy_changed(CtDomain *d, int was, CtEntry *e)
+{
+    d->in_use += entry_busy(e) - was;
+}
+
+/* Grant queued waiters in FIFO order: the head writer if free, else the readers at the head.
+ * A granted waiter stays queued until it runs again and claims its grant. */
+static void grant_waiters(CtEntry *e)
+{
+    for (CtWaiter *w = e->waitq; w != NULL; w = w->next) {
+        if (w->granted)
+            continue;
+        if (w->write ? e->state != 0 : e->state < 0)
+            break;
+        e->state = w->write ? -1 : e->state + 1;
+        w->granted = 1;
+        PyThread_release_lock(w->sem);
+        if (w->write)
+            break;
+    }
+}
+
+/* Take back the grants of waiters that have not run since (only when no handle is live), unless
+ * one of them was overtaken before: 1 if taken back, 0 if not. */
+static int revoke_grants(CtEntry *e)
+{
+    for (CtWaiter *w = e->waitq; w != NULL; w = w->next)
+        if (w->granted && w->overtaken)
+            return 0;
+    for (CtWaiter *w = e->waitq; w != NULL; w = w->next)
+        if (w->granted) {
+            w->granted = 0;
+            w->overtaken = 1;
+        }
+    e->state = 0;
+    return 1;
+}
+
+static void entry_ungrant(CtDomain *d, CtEntry *e, int write)
+{
+    int was = entry_busy(e);
+    e->state = write ? 0 : e->state - 1;
+    if (e->waitq != NULL)
+        grant_waiters(e);
+    busy_changed(d, was, e);
+}
+
+static void holder_link(CtEntry *e, CtHandle *h)
+{
+    h->prev = NULL;
+    h->next = e->holders;
+    if (e->holders)
+        e->holders->prev = h;
+    e->holders = h;
+}
+
+static void holder_unlink(CtEntry *e, CtHandle *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        e->holders = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    h->next = h->prev = NULL;
+}
+
+static CtHandle *find_holder(CtEntry *e, unsigned long tid)
+{
+    for (CtHandle *h = e->holders; h; h = h->next)
+        if (h->tid == tid)
+            return h;
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Retired entries: conflicts are per key                                                   */
+/*
+ * A thread's own handles conflict per key, as in the Python core: a handle on an entry since
+ * erased or replaced at its key still refuses, in the same thread, a conflicting handle on the
+ * key's new entry, and the erase or clear of that key. So an entry displaced while it has
+ * holders or waiters is kept in `retired[key]` until it is idle again.
+ */
+
+/* Keep `e`, displaced from `key`, while it is in use. 0, or -1 on error. */
+static int retire(CtCore *t, PyObject *key, CtEntry *e)
+{
+    if (!entry_busy(e))
+        return 0;
+    if (t->retired == NULL && (t->retired = PyDict_New()) == NULL)
+        return -1;
+    PyObject *list = PyDict_GetItemWithError(t->retired, key);
+    if (list == NULL) {
+        if (PyErr_Occurred() || (list = PyList_New(0)) == NULL)
+            return -1;
+        int r = PyDict_SetItem(t->retired, key, list);
+        Py_DECREF(list);
+        if (r < 0)
+            return -1;
+    }
+    return PyList_Append(list, (PyObject *)e);
+}
+
+/* Forget `e` among the retired entries of `key` once it is idle (errors are cleared: the entry
+ * is then only kept a little longer). */
+static void retire_prune(CtCore *t, PyObject *key, CtEntry *e)
+{
+    if (t->retired == NULL || entry_busy(e))
+        return;
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    PyObject *list = PyDict_GetItemWithError(t->retired, key);
+    if (list != NULL) {
+        Py_INCREF(list);
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++)
+            if (PyList_GET_ITEM(list, i) == (PyObject *)e) {
+                PySequence_DelItem(list, i);
+                break;
+            }
+        if (PyList_GET_SIZE(list) == 0)
+            PyDict_DelItem(t->retired, key);
+        Py_DECREF(list);
+    }
+    PyErr_Clear();
+    PyErr_Restore(et, ev, tb);
+}
+
+/* This thread's handle on the entry at `key` or on a retired one there (a write one first). */
+static CtHandle *find_mine(CtCore *t, PyObject *key, CtEntry *current, unsigned long me)
+{
+    CtHandle *found = current != NULL ? find_holder(current, me) : NULL;
+    if (t->retired == NULL || PyDict_GET_SIZE(t->retired) == 0 ||
+        (found != NULL && found->mode == H_WRITE))
+        return found;
+    PyObject *list = PyDict_GetItemWithError(t->retired, key);
+    if (list == NULL) {
+        PyErr_Clear();
+        return found;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        CtHandle *h = find_holder((CtEntry *)PyList_GET_ITEM(list, i), me);
+        if (h != NULL && (found == NULL || h->mode == H_WRITE))
+            found = h;
+    }
+    return found;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Core: keys, errors                                                                       */
+
+static PyObject *key_type_name(CtCore *t)
+{
+    return PyObject_GetAttrString(t->key_type, "type_name");
+}
+
+static int int_range(int code, long long *lo, unsigned long long *hi)
+{
+    switch (code) {
+    case 1: *lo = INT8_MIN; *hi = INT8_MAX; return 1;
+    case 2: *lo = INT16_MIN; *hi = INT16_MAX; return 1;
+    case 3: *lo = INT32_MIN; *hi = INT32_MAX; return 1;
+    case 4: *lo = INT64_MIN; *hi = INT64_MAX; return 1;
+    case 5: *lo = 0; *hi = UINT8_MAX; return 1;
+    case 6: *lo = 0; *hi = UINT16_MAX; return 1;
+    case 7: *lo = 0; *hi = UINT32_MAX; return 1;
+    case 8: *lo = 0; *hi = UINT64_MAX; return 1;
+    default: return 0;
+    }
+}
+
+/* 1 if the int `v` lies in the range of integer type `code`, 0 if not (or not an integer
+ * type), -1 on error. */
+static int int_fits(int code, PyObject *v)
+{
+    long long lo;
+    unsigned long long hi;
+    if (!int_range(code, &lo, &hi))
+        return 0;
+    int ovf;
+    long long x = PyLong_AsLongLongAndOverflow(v, &ovf);
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    if (ovf < 0)
+        return 0;
+    if (ovf == 0)
+        return x >= lo && (x < 0 || (unsigned long long)x <= hi);
+    if (hi != UINT64_MAX)
+        return 0;
+    unsigned long long u = PyLong_AsUnsignedLongLong(v);
+    if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *invalid_key(CtCore *t, PyObject *key, PyObject *why)
+{
+    if (why == NULL)
+        return NULL;
+    PyObject *tn = key_type_name(t);
+    if (tn != NULL)
+        raise_with(E_InvalidKey, "(OOOO)", t->name, key, tn, why);
+    Py_XDECREF(tn);
+    Py_DECREF(why);
+    return NULL;
+}
+
+/* Raise InvalidKeyError unless `key` fits the key type (as Table.check_key). */
+static int check_key(CtCore *t, PyObject *key)
+{
+    int code = t->kcode;
+    const char *want;
+    if (code == ST_STRING) {
+        if (PyUnicode_CheckExact(key)) {
+            if (PyUnicode_FindChar(key, 0, 0, PyUnicode_GET_LENGTH(key), 1) == -1)
+                return 0;
+            invalid_key(t, key, PyUnicode_FromString("string contains a NUL byte"));
+            return -1;
+        }
+        want = "str";
+    }
+    else if (code == ST_BOOL) {
+        if (PyBool_Check(key))
+            return 0;
+        want = "bool";
+    }
+    else {
+        if (PyLong_Check(key) && !PyBool_Check(key)) {
+            int r = int_fits(code, key);
+            if (r > 0)
+                return 0;
+            if (r < 0)
+                return -1;
+            long long lo;
+            unsigned long long hi;
+            int_range(code, &lo, &hi);
+            invalid_key(t, key, PyUnicode_FromFormat("out of range [%lld, %llu]", lo, hi));
+            return -1;
+        }
+        want = "int";
+    }
+    invalid_key(t, key, PyUnicode_FromFormat("expected %s, got %s", want, Py_TYPE(key)->tp_name));
+    return -1;
+}
+
+static PyObject *conflict_error(CtCore *t, PyObject *key, int held_write, int want_write)
+{
+    CtDomain *d = t->domain;
+    d->errors++;
+    return raise_with(d->thread_safe ? E_Reentrancy : E_Borrow, "(OON)", t->name, key,
+                      PyUnicode_FromFormat("this thread already holds %s; a %s handle would %s",
+                                           held_write ? "a write handle" : "a read handle",
+                                           want_write ? "write" : "read",
+                                           d->thread_safe ? "deadlock" : "conflict"));
+}
+
+static PyObject *table_what(CtCore *t)
+{
+    return PyUnicode_FromFormat("table '%U'", t->name);
+}
+
+/* The confined domain's thread check. */
+static int check_thread(CtCore *t)
+{
+    CtDomain *d = t->domain;
+    unsigned long me;
+    if (d->thread_safe || (me = PyThread_get_thread_ident()) == d->owner)
+        return 0;
+    PyObject *what = table_what(t);
+    if (what != NULL) {
+        raise_wrong_thread(what, d->owner, me);
+        Py_DECREF(what);
+    }
+    return -1;
+}
+
+static int call_tracer(PyObject *event, CtCore *t, PyObject *key, int write)
+{
+    PyObject *tr = Py_NewRef(g_tracer);
+    PyObject *r = PyObject_CallFunction(tr, "OOOOO", event, (PyObject *)t->domain, (PyObject *)t,
+                                        key, write ? Py_True : Py_False);
+    Py_DECREF(tr);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Handles                                                                                  */
+
+static CtHandle *handle_alloc(PyTypeObject *type)
+{
+    CtHandle *h;
+    if (type == &HandleType && n_free_handles > 0) {
+        h = free_handles[--n_free_handles];
+        PyObject_Init((PyObject *)h, type);
+    }
+    else {
+        h = PyObject_GC_New(CtHandle, type);
+        if (h == NULL)
+            return NULL;
+    }
+    h->table = NULL;
+    h->entry = NULL;
+    h->key = NULL;
+    h->view = NULL;
+    h->how_text = NULL;
+    h->next = h->prev = NULL;
+    h->how = HOW_LIVE;
+    return h;
+}
+
+static const char *how_text(int how)
+{
+    switch (how) {
+    case HOW_ATTACHED: return "attached";
+    case HOW_DESTROYED: return "destroyed";
+    case HOW_OWNER_DIED: return "released (its thread exited while holding it)";
+    case HOW_ABANDONED: return "released (abandoned)";
+    default: return "released";
+    }
+}
+
+/* Raise for a handle used while dead, or from another thread. Returns NULL. */
+static PyObject *handle_misuse(CtHandle *h, unsigned long me)
+{
+    if (h->how != HOW_LIVE && h->how_text != NULL)
+        return raise_with(E_StaleHandle, "(OOO)", h->table->name, h->key, h->how_text);
+    if (h->how != HOW_LIVE)
+        return raise_with(E_StaleHandle, "(OOs)", h->table->name, h->key, how_text(h->how));
+    PyObject *what = PyUnicode_FromFormat("handle on entry %R of table '%U'", h->key,
+                                          h->table->name);
+    if (what == NULL)
+        return NULL;
+    raise_wrong_thread(what, h->tid, me);
+    Py_DECREF(what);
+    return NULL;
+}
+
+#define CHECK_HANDLE(h, fail)                                                                  \
+    do {                                                                                       \
+        unsigned long me_ = PyThread_get_thread_ident();                                       \
+        if ((h)->how != HOW_LIVE || (h)->tid != me_) {                                         \
+            handle_misuse((h), me_);                                                           \
+            fail;                                                                              \
+        }                                                                                      \
+    } while (0)
+
+/* End a live READ/WRITE handle's grant (any thread may call it: dealloc, recovery). */
+static void handle_end(CtHandle *h, int how)
+{
+    CtEntry *e = h->entry;
+    h->how = (unsigned char)how;
+    holder_unlink(e, h);
+    entry_ungrant(h->table->domain, e, h->mode == H_WRITE);
+    retire_prune(h->table, h->key, e);
+}
+
+/* Release a live handle of this thread (the tracer sees it if `trace`). */
+static int handle_release_live(CtHandle *h, int trace)
+{
+    CtCore *t = h->table;
+    handle_end(h, HOW_RELEASED);
+    CtEntry *e = h->entry;
+    h->entry = NULL;
+    Py_DECREF(e); /* may run Python code (the values' finalizers): the state is consistent */
+    if (trace && g_tracer != NULL && t->domain->thread_safe)
+        return call_tracer(S_release, t, h->key, h->mode == H_WRITE);
+    return 0;
+}
+
+/* Resolve `field` (a Field of this table, or a name) to a Field: a new reference. */
+static PyObject *resolve_field(CtHandle *h, PyObject *field)
+{
+    PyObject *registry = h->table->registry;
+    if (registry == NULL) { /* its table was cleared by the cyclic GC */
+        PyErr_SetString(PyExc_RuntimeError, "the handle's table was garbage-collected");
+        return NULL;
+    }
+    if (PyObject_TypeCheck(field, FieldType)) {
+        PyObject *reg = FSLOT(field, OFF_registry);
+        if (reg == registry)
+            return Py_NewRef(field);
+        if (reg == NULL || FSLOT(field, OFF_name) == NULL) {
+            PyErr_SetString(PyExc_TypeError, "uninitialised Field");
+            return NULL;
+        }
+        PyObject *tn = PyObject_GetAttrString(reg, "table_name");
+        if (tn == NULL)
+            return NULL;
+        raise_with(E_ForeignField, "(OOO)", FSLOT(field, OFF_name), tn, h->table->name);
+        Py_DECREF(tn);
+        return NULL;
+    }
+    if (PyUnicode_Check(field)) {
+        PyObject *f = PyObject_CallMethod(registry, "lookup", "O", field);
+        if (f == NULL || h->view == NULL)
+            return f;
+        if (!PyObject_TypeCheck(f, FieldType) || FSLOT(f, OFF_private) != Py_True)
+            return f;
+        Py_DECREF(f);
+        return PyObject_CallMethod(registry, "get", "Oi", field, 1); /* raises "undefined" */
+    }
+    return raise_with(E_FieldArgument, "(OO)", h->table->name, field);
+}
+
+static Py_ssize_t field_index(PyObject *f)
+{
+    PyObject *idx = FSLOT(f, OFF_index);
+    if (idx == NULL) {
+        PyErr_SetString(PyExc_TypeError, "uninitialised Field");
+        return -1;
+    }
+    Py_ssize_t i = PyLong_AsSsize_t(idx);
+    if (i < 0 && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "negative field index");
+    return i;
+}
+
+/* The nested table in slot i of entry e, made on first use. */
+static PyObject *make_nested(CtCore *t, CtEntry *e, PyObject *f, Py_ssize_t i)
+{
+    Py_INCREF(e);
+    PyObject *nt = PyObject_CallMethod((PyObject *)t, "_make_nested", "O", f);
+    /* _make_nested ran Python code: another reader of this entry may have won the race. */
+    if (nt != NULL && i < e->nvalues) {
+        if (e->values[i] == Py_None) {
+            e->values[i] = Py_NewRef(nt);
+            Py_DECREF(Py_None);
+        }
+        else
+            Py_SETREF(nt, Py_NewRef(e->values[i]));
+    }
+    Py_DECREF(e);
+    return nt;
+}
+
+static PyObject *handle_getitem(CtHandle *h, PyObject *field)
+{
+    CHECK_HANDLE(h, return NULL);
+    PyObject *f;
+    if (Py_TYPE(field) == FieldType && FSLOT(field, OFF_registry) == h->table->registry)
+        f = Py_NewRef(field);
+    else if ((f = resolve_field(h, field)) == NULL)
+        return NULL;
+    PyObject *r = NULL;
+    Py_ssize_t i = field_index(f);
+    if (i >= 0) {
+        CtEntry *e = h->entry;
+        if (i < e->nvalues) {
+            r = e->values[i];
+            PyObject *nested = FSLOT(f, OFF_nested);
+            if (nested == NULL || nested == Py_None)
+                Py_INCREF(r);
+            else {
+                r = r == Py_None ? make_nested(h->table, e, f, i) : Py_NewRef(r);
+                if (r != NULL && h->view != NULL) /* an importer's view of the nested table */
+                    Py_SETREF(r, PyObject_CallMethod(h->view, "nested", "O", r));
+            }
+        }
+        else if ((r = FSLOT(f, OFF_default)) != NULL)
+            Py_INCREF(r);
+        else
+            PyErr_SetString(PyExc_TypeError, "uninitialised Field");
+    }
+    Py_DECREF(f);
+    return r;
+}
+
+/* The full value check (types.value_problem), for what the fast check refused. */
+static int check_value_slow(CtHandle *h, PyObject *f, PyObject *value)
+{
+    if (FSLOT(f, OFF_private) == Py_True)
+        return 0;
+    PyObject *type = FSLOT(f, OFF_type);
+    PyObject *why = PyObject_CallFunctionObjArgs(value_problem_fn, type, value, NULL);
+    if (why == NULL)
+        return -1;
+    if (why == Py_None) {
+        Py_DECREF(why);
+        return 0;
+    }
+    PyObject *tn = PyObject_GetAttrString(type, "type_name");
+    if (tn != NULL)
+        raise_with(E_InvalidValue, "(OOOOO)", h->table->name, FSLOT(f, OFF_name), value, tn, why);
+    Py_XDECREF(tn);
+    Py_DECREF(why);
+    return -1;
+}
+
+static int check_value(CtHandle *h, PyObject *f, PyObject *value)
+{
+    PyTypeObject *vt = Py_TYPE(value);
+    PyObject *type = FSLOT(f, OFF_type);
+    if (vt == &PyLong_Type) {
+        int code = type == Py_None ? 0 : (int)PyLong_AsLong(type);
+        int r = int_fits(code, value);
+        if (r != 0)
+            return r > 0 ? 0 : -1;
+    }
+    else if (vt == &PyUnicode_Type) {
+        if (type != Py_None && PyLong_AsLong(type) == ST_STRING && PyUnicode_IS_ASCII(value) &&
+            PyUnicode_FindChar(value, 0, 0, PyUnicode_GET_LENGTH(value), 1) == -1)
+            return 0;
+    }
+    else if (FSLOT(f, OFF_private) == Py_True)
+        return 0;
+    if (PyErr_Occurred())
+        return -1;
+    return check_value_slow(h, f, value);
+}
+
+static int store_value(CtHandle *h, PyObject *f, PyObject *value)
+{
+    Py_ssize_t i = field_index(f);
+    if (i < 0)
+        return -1;
+    CtEntry *e = h->entry;
+    if (i >= e->nvalues) { /* a dynamic field added after this entry was made */
+        if (h->table->registry == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "the handle's table was garbage-collected");
+            return -1;
+        }
+        PyObject *defaults = PyObject_CallMethod(h->table->registry, "dynamic_defaults", "nn",
+                                                 e->nvalues, i);
+        if (defaults == NULL)
+            return -1;
+        int r = i >= e->nvalues ? entry_grow(e, defaults, i + 1) : 0;
+        Py_DECREF(defaults);
+        if (r < 0)
+            return -1;
+    }
+    PyObject *old = e->values[i];
+    e->values[i] = Py_NewRef(value);
+    Py_DECREF(old);
+    return 0;
+}
+
+static int handle_setitem(CtHandle *h, PyObject *field, PyObject *value)
+{
+    CHECK_HANDLE(h, return -1);
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "entry fields cannot be deleted");
+        return -1;
+    }
+    if (h->mode == H_READ) {
+        PyObject *name = PyUnicode_Check(field) ? Py_NewRef(field)
+                                                : PyObject_GetAttrString(field, "name");
+        if (name != NULL && h->view == NULL)
+            raise_with(E_ReadOnlyHandle, "(OOO)", h->table->name, h->key, name);
+        else if (name != NULL) { /* the view says how its importer is refused */
+            PyObject *exc = PyObject_CallMethod(h->view, "write_denied", "OOO", h->table->name,
+                                                h->key, name);
+            if (exc != NULL) {
+                PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+                Py_DECREF(exc);
+            }
+        }
+        Py_XDECREF(name);
+        return -1;
+    }
+    PyObject *f;
+    if (Py_TYPE(field) == FieldType && FSLOT(field, OFF_registry) == h->table->registry)
+        f = Py_NewRef(field);
+    else if ((f = resolve_field(h, field)) == NULL)
+        return -1;
+    int r = -1;
+    PyObject *nested = FSLOT(f, OFF_nested);
+    if (FSLOT(f, OFF_read_only) == Py_True && (h->view || (nested != NULL && nested != Py_None))) {
+        int is_nested = nested != NULL && nested != Py_None;
+        raise_with(E_ReadOnlyField, "(OOs)", h->table->name, FSLOT(f, OFF_name),
+                   is_nested ? "writing to table fields is currently not supported" : NULL);
+    }
+    else if (check_value(h, f, value) == 0)
+        r = store_value(h, f, value);
+    Py_DECREF(f);
+    return r;
+}
+
+static PyObject *handle_get(CtHandle *h, PyObject *field) { return handle_getitem(h, field); }
+
+static PyObject *handle_set(CtHandle *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "set() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (handle_setitem(h, args[0], args[1]) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *handle_release(CtHandle *h, PyObject *Py_UNUSED(ignored))
+{
+    if (h->mode == H_DETACHED || h->how != HOW_LIVE)
+        Py_RETURN_NONE; /* releasing twice is a no-op; a detached entry holds no lock */
+    unsigned long me = PyThread_get_thread_ident();
+    if (h->tid != me)
+        return handle_misuse(h, me);
+    if (handle_release_live(h, 1) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *handle_enter(CtHandle *h, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(h);
+}
+
+static PyObject *handle_exit(CtHandle *h, PyObject *const *Py_UNUSED(a), Py_ssize_t Py_UNUSED(n))
+{
+    return handle_release(h, NULL);
+}
+
+static PyObject *handle_destroy(CtHandle *h, PyObject *Py_UNUSED(ignored))
+{
+    unsigned long me = PyThread_get_thread_ident();
+    if (h->how == HOW_LIVE && h->tid != me)
+        return handle_misuse(h, me);
+    h->how = HOW_DESTROYED;
+    CtEntry *e = h->entry;
+    h->entry = NULL;
+    Py_XDECREF(e);
+    Py_RETURN_NONE;
+}
+
+/* End the scope with `how` as the text a stale use quotes (a detached entry: discarded). */
+static PyObject *handle_end_as(CtHandle *h, PyObject *how)
+{
+    if (!PyUnicode_Check(how)) {
+        PyErr_SetString(PyExc_TypeError, "_end(how): how must be a str");
+        return NULL;
+    }
+    if (h->mode == H_DETACHED) {
+        PyObject *r = handle_destroy(h, NULL);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    else if (h->how == HOW_LIVE) {
+        PyObject *r = handle_release(h, NULL);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    Py_XSETREF(h->how_text, Py_NewRef(how));
+    Py_RETURN_NONE;
+}
+
+static PyObject *handle_repr(CtHandle *h)
+{
+    if (h->how != HOW_LIVE && h->how_text != NULL)
+        return h->mode == H_DETACHED
+                   ? PyUnicode_FromFormat("<detached entry of %U (%U)>", h->table->name,
+                                          h->how_text)
+                   : PyUnicode_FromFormat("<%s handle on %U[%R] (%U)>",
+                                          h->mode == H_WRITE ? "write" : "read", h->table->name,
+                                          h->key, h->how_text);
+    const char *how = h->how == HOW_LIVE ? "" : how_text(h->how);
+    const char *sep = h->how == HOW_LIVE ? "" : " (";
+    const char *end = h->how == HOW_LIVE ? "" : ")";
+    if (h->mode == H_DETACHED)
+        return PyUnicode_FromFormat("<detached entry of %U%s%s%s>", h->table->name, sep, how,
+                                    end);
+    return PyUnicode_FromFormat("<%s handle on %U[%R]%s%s%s>", h->mode == H_WRITE ? "write" : "read",
+                                h->table->name, h->key, sep, how, end);
+}
+
+static int handle_traverse(CtHandle *h, visitproc visit, void *arg)
+{
+    Py_VISIT(h->table);
+    Py_VISIT(h->entry);
+    Py_VISIT(h->key);
+    Py_VISIT(h->view);
+    Py_VISIT(h->how_text);
+    return 0;
+}
+
+/* A handle deallocated while it still holds its entry: release it, and say so. */
+static void handle_abandoned(CtHandle *h)
+{
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    handle_end(h, HOW_ABANDONED);
+    if (PyErr_ResourceWarning((PyObject *)h, 1,
+                              "abandoned %s handle on entry %R of table '%U' released by "
+                              "garbage collection (use it in a with block, or call release())",
+                              h->mode == H_WRITE ? "write" : "read", h->key,
+                              h->table->name) < 0)
+        PyErr_WriteUnraisable((PyObject *)h);
+    PyErr_Restore(et, ev, tb);
+}
+
+static void handle_dealloc(CtHandle *h)
+{
+    PyObject_GC_UnTrack(h);
+    if (h->how == HOW_LIVE && h->mode != H_DETACHED && h->entry != NULL) {
+        Py_SET_REFCNT(h, 1); /* resurrect for the warning, which may keep a reference */
+        handle_abandoned(h);
+        Py_SET_REFCNT(h, Py_REFCNT(h) - 1);
+        if (Py_REFCNT(h) > 0) { /* kept by a warnings recorder: live on, released */
+            PyObject_GC_Track(h);
+            return;
+        }
+    }
+    Py_CLEAR(h->entry);
+    Py_CLEAR(h->key);
+    Py_CLEAR(h->view);
+    Py_CLEAR(h->how_text);
+    Py_CLEAR(h->table);
+    if (Py_TYPE(h) == &HandleType && n_free_handles < FREE_HANDLES)
+        free_handles[n_free_handles++] = h;
+    else
+        PyObject_GC_Del(h);
+}
+
+static PyObject *handle_get_key(CtHandle *h, void *Py_UNUSED(c)) { return Py_NewRef(h->key); }
+
+static PyObject *handle_get_table(CtHandle *h, void *Py_UNUSED(c))
+{
+    return Py_NewRef(h->table);
+}
+
+static PyObject *handle_get_alive(CtHandle *h, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(h->how == HOW_LIVE);
+}
+
+static PyObject *handle_get_write(CtHandle *h, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(h->mode != H_READ);
+}
+
+static PyObject *handle_get_view(CtHandle *h, void *Py_UNUSED(c))
+{
+    return Py_NewRef(h->view != NULL ? h->view : Py_None);
+}
+
+/* `_view` is set by handles.apply_view: an importer's view on a handle just taken. */
+static int handle_set_view(CtHandle *h, PyObject *v, void *Py_UNUSED(c))
+{
+    if (v == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete _view");
+        return -1;
+    }
+    Py_XSETREF(h->view, v == Py_None ? NULL : Py_NewRef(v));
+    return 0;
+}
+
+/* `_grant` holds the text a stale use quotes once set (CallbackScope.end sets it). */
+static PyObject *handle_get_grant(CtHandle *h, void *Py_UNUSED(c))
+{
+    return Py_NewRef(h->how_text != NULL ? h->how_text : Py_None);
+}
+
+static int handle_set_grant(CtHandle *h, PyObject *v, void *Py_UNUSED(c))
+{
+    if (v == NULL || !PyUnicode_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "_grant: the text of how the handle ended");
+        return -1;
+    }
+    Py_XSETREF(h->how_text, Py_NewRef(v));
+    return 0;
+}
+
+/* The entry's storage (a sequence of its values), for the C bridge's pins. */
+static PyObject *handle_get_values(CtHandle *h, void *Py_UNUSED(c))
+{
+    return Py_NewRef(h->entry != NULL ? (PyObject *)h->entry : Py_None);
+}
+
+static PyObject *handle_get_how(CtHandle *h, void *Py_UNUSED(c))
+{
+    if (h->how == HOW_LIVE)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(how_text(h->how));
+}
+
+static PyObject *handle_get_tid(CtHandle *h, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLong(h->tid);
+}
+
+static PyMappingMethods handle_as_mapping = {
+    .mp_subscript = (binaryfunc)handle_getitem,
+    .mp_ass_subscript = (objobjargproc)handle_setitem,
+};
+
+#define HANDLE_COMMON_METHODS                                                                  \
+    {"get", (PyCFunction)handle_get, METH_O, "h.get(field) == h[field]"},                      \
+    {"set", (PyCFunction)(void (*)(void))handle_set, METH_FASTCALL,                            \
+     "h.set(field, value): h[field] = value"},                                                 \
+    {"release", (PyCFunction)handle_release, METH_NOARGS,                                      \
+     "End the handle's scope and release its entry. Releasing twice is a no-op."},             \
+    {"__enter__", (PyCFunction)handle_enter, METH_NOARGS, NULL},                               \
+    {"__exit__", (PyCFunction)(void (*)(void))handle_exit, METH_FASTCALL, NULL},             \
+    {"_end", (PyCFunction)handle_end_as, METH_O, "End the scope; `how` is what a stale use quotes"},
+
+static PyMethodDef handle_methods[] = {
+    HANDLE_COMMON_METHODS{NULL, NULL, 0, NULL},
+};
+
+static PyMethodDef detached_methods[] = {
+    {"destroy", (PyCFunction)handle_destroy, METH_NOARGS,
+     "Discard the entry. Destroying twice is a no-op."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef handle_getset[] = {
+    {"key", (getter)handle_get_key, NULL, "the entry's key (None for a detached entry)", NULL},
+    {"table", (getter)handle_get_table, NULL, "the table", NULL},
+    {"alive", (getter)handle_get_alive, NULL, "False once the scope has ended", NULL},
+    {"write", (getter)handle_get_write, NULL, "True for write handles and detached entries", NULL},
+    {"view", (getter)handle_get_view, NULL, "None for the owner, else the API rules applied", NULL},
+    {"_view", (getter)handle_get_view, (setter)handle_set_view, "see handles.apply_view", NULL},
+    {"_grant", (getter)handle_get_grant, (setter)handle_set_grant, "how it ended (text)", NULL},
+    {"_values", (getter)handle_get_values, NULL, "the entry's storage (C bridge pins)", NULL},
+    {"ended", (getter)handle_get_how, NULL, "how the scope ended, or None while alive", NULL},
+    {"thread", (getter)handle_get_tid, NULL, "the id of the thread that may use it", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject HandleType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.Handle",
+    .tp_basicsize = sizeof(CtHandle),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A read or write handle on one entry: scoped, confined to its thread.",
+    .tp_dealloc = (destructor)handle_dealloc,
+    .tp_traverse = (traverseproc)handle_traverse,
+    .tp_repr = (reprfunc)handle_repr,
+    .tp_as_mapping = &handle_as_mapping,
+    .tp_methods = handle_methods,
+    .tp_getset = handle_getset,
+};
+
+static PyTypeObject DetachedType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.DetachedEntry",
+    .tp_basicsize = sizeof(CtHandle),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A new entry not yet in a table: writable, unshared, no lock.",
+    .tp_dealloc = (destructor)handle_dealloc,
+    .tp_traverse = (traverseproc)handle_traverse,
+    .tp_repr = (reprfunc)handle_repr,
+    .tp_as_mapping = &handle_as_mapping,
+    .tp_methods = detached_methods,
+    .tp_base = &HandleType,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Core: acquisition                                                                        */
+
+/* Grant at once if the state allows: 1 granted, 0 must wait, -1 error (conflict). */
+static int try_grant(CtCore *t, CtEntry *e, PyObject *key, unsigned long me, int write)
+{
+    if (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0) {
+        CtHandle *old = find_mine(t, key, NULL, me); /* on an entry once at this key */
+        if (old != NULL && (old->mode == H_WRITE || write)) {
+            conflict_error(t, key, old->mode == H_WRITE, write);
+            return -1;
+        }
+    }
+    if (e->holders == NULL && (e->state == 0 || revoke_grants(e))) {
+        /* No live handle: the entry is free, or granted to waiters that have not run since
+         * (they wait for the GIL). Taking it now keeps the running thread running instead of
+         * forming a convoy behind threads that cannot run yet; those waiters are granted again
+         * at its release, and claim their grant when they next run. A waiter is overtaken at
+         * most once per wait: a thread that takes the entry again and again (and lets the GIL
+         * go only while it holds it) would otherwise starve it. */
+        int was = entry_busy(e);
+        e->state = write ? -1 : 1;
+        busy_changed(t->domain, was, e);
+        return 1;
+    }
+    CtHandle *mine = find_holder(e, me);
+    if (mine != NULL) {
+        if (mine->mode == H_WRITE || write) {
+            conflict_error(t, key, mine->mode == H_WRITE, write);
+            return -1;
+        }
+        e->state++; /* a second read by this thread shares its first: never queues */
+        return 1;
+    }
+    if (!write && e->state >= 0) {
+        int pending = 0;
+        for (CtWaiter *w = e->waitq; w != NULL && !pending; w = w->next)
+            pending = !w->granted;
+        if (!pending) {
+            e->state++;
+            return 1;
+        }
+    }
+    if (!t->domain->thread_safe) { /* a holder of another thread: its handle crossed over */
+        conflict_error(t, key, e->state < 0, write);
+        return -1;
+    }
+    return 0;
+}
+
+/* Release the handles of holders whose thread has exited: > 0 if any, -1 on error. */
+static int recover_dead_holders(CtEntry *e)
+{
+    int n = 0;
+    for (;;) {
+        CtHandle *h = e->holders;
+        while (h != NULL && thread_alive(h->tid))
+            h = h->next;
+        if (h == NULL)
+            return n;
+        Py_INCREF(h);
+        unsigned long tid = h->tid;
+        int write = h->mode == H_WRITE;
+        handle_end(h, HOW_OWNER_DIED);
+        CtEntry *he = h->entry;
+        h->entry = NULL;
+        n++;
+        int r = PyErr_WarnFormat(PyExc_ResourceWarning, 1,
+                                 "thread %lu exited while holding a %s handle on entry %R of "
+                                 "table '%U'; the handle was released",
+                                 tid, write ? "write" : "read", h->key, h->table->name);
+        Py_DECREF(he);
+        Py_DECREF(h);
+        if (r < 0)
+            return -1;
+    }
+}
+
+static void waiter_dequeue(CtEntry *e, CtWaiter *w)
+{
+    for (CtWaiter **p = &e->waitq; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            return;
+        }
+}
+
+/* Wait until granted (1), or fail (-1: timeout, signal handler exception, warning error). */
+static int wait_grant(CtCore *t, CtEntry *e, PyObject *key, int write, int64_t timeout_ns,
+                      double timeout_s)
+{
+    CtDomain *d = t->domain;
+    CtWaiter w = {NULL, PyThread_allocate_lock(), write, 0, 0};
+    if (w.sem == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyThread_acquire_lock(w.sem, WAIT_LOCK);
+    int was = entry_busy(e);
+    CtWaiter **p = &e->waitq;
+    while (*p)
+        p = &(*p)->next;
+    *p = &w;
+    busy_changed(d, was, e);
+    int64_t t0 = now_ns();
+    int64_t deadline = timeout_ns < 0 ? -1 : t0 + timeout_ns;
+    int failed = 0;
+    while (!w.granted) {
+        int64_t slice = WAIT_SLICE_NS;
+        if (deadline >= 0) {
+            int64_t left = deadline - now_ns();
+            if (left <= 0) {
+                d->timeouts++;
+                raise_with(E_LockTimeout, "(OOsd)", t->name, key, write ? "write" : "read",
+                           timeout_s);
+                failed = 1;
+                break;
+            }
+            if (left < slice)
+                slice = left;
+        }
+        /* Granted, timed out or interrupted by a signal: the checks below tell which. */
+        Py_BEGIN_ALLOW_THREADS
+        PyThread_acquire_lock_timed(w.sem, (PY_TIMEOUT_T)(slice / 1000 + 1), 1);
+        Py_END_ALLOW_THREADS
+        if (w.granted)
+            break;
+        /* Every slice, not only on EINTR: a signal that came while this thread was not inside
+         * the semaphore wait interrupted nothing, but its handler must run now. */
+        if (PyErr_CheckSignals() < 0 || recover_dead_holders(e) < 0) {
+            failed = 1;
+            break;
+        }
+    }
+    double waited = (double)(now_ns() - t0) / 1e9;
+    d->contended++;
+    if (waited > d->longest_wait)
+        d->longest_wait = waited;
+    was = entry_busy(e);
+    waiter_dequeue(e, &w); /* claimed, or given up */
+    if (failed && w.granted)
+        e->state = write ? 0 : e->state - 1; /* granted as the error came: give it back */
+    if (failed)
+        grant_waiters(e); /* those queued behind this waiter may go now */
+    busy_changed(d, was, e);
+    PyThread_free_lock(w.sem);
+    return failed ? -1 : 1;
+}
+
+static PyObject *entry_not_found(CtCore *t, PyObject *key)
+{
+    return raise_with(E_EntryNotFound, "(OO)", t->name, key);
+}
+
+/* A handle on the entry at `key`, or on `pinned` (an entry the C bridge pinned at `key`, which
+ * may have been erased or replaced since: it is locked itself, not whatever is at the key). */
+static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *timeout,
+                              PyObject *view, CtEntry *pinned)
+{
+    if (!(Py_TYPE(key) == &PyLong_Type && t->kcode == 4 &&
+          (unsigned long)Py_ABS(Py_SIZE(key)) <= 1) &&
+        check_key(t, key) < 0)
+        return NULL;
+    int64_t tns = t->timeout_ns;
+    double ts = t->timeout_s;
+    if (timeout != NULL && !PyFloat_CheckExact(timeout) && timeout != Py_None) {
+        int r = is_table_timeout(timeout);
+        if (r < 0)
+            return NULL;
+        if (r)
+            timeout = NULL;
+    }
+    /* checked even where no wait happens, so that a bad one fails on every path */
+    if (timeout != NULL && parse_timeout(t->name, timeout, &tns, &ts) < 0)
+        return NULL;
+    CtDomain *d = t->domain;
+    unsigned long me = PyThread_get_thread_ident();
+    if (!d->thread_safe && me != d->owner) {
+        check_thread(t);
+        return NULL;
+    }
+    int traced = g_tracer != NULL && d->thread_safe;
+    if (traced && call_tracer(S_acquire, t, key, write) < 0)
+        return NULL;
+    PyObject *eo = pinned != NULL ? (PyObject *)pinned : PyDict_GetItemWithError(t->entries, key);
+    if (eo == NULL)
+        return PyErr_Occurred() ? NULL : entry_not_found(t, key);
+    CtEntry *e = (CtEntry *)Py_NewRef(eo);
+    for (;;) {
+        int r = try_grant(t, e, key, me, write);
+        if (r == 0) {
+            r = recover_dead_holders(e);
+            if (r > 0)
+                continue;
+            if (r == 0) {
+                if (tns == 0) {
+                    d->timeouts++;
+                    raise_with(E_LockTimeout, "(OOsd)", t->name, key, write ? "write" : "read",
+                               ts);
+                    r = -1;
+                }
+                else
+                    r = wait_grant(t, e, key, write, tns, ts);
+            }
+            if (r > 0 && pinned == NULL &&
+                PyDict_GetItemWithError(t->entries, key) != (PyObject *)e) {
+                /* erased or replaced while this thread waited: start again */
+                entry_ungrant(d, e, write);
+                retire_prune(t, key, e);
+                eo = PyDict_GetItemWithError(t->entries, key);
+                Py_DECREF(e);
+                if (eo == NULL)
+                    return PyErr_Occurred() ? NULL : entry_not_found(t, key);
+                e = (CtEntry *)Py_NewRef(eo);
+                continue;
+            }
+        }
+        if (r < 0) {
+            if (pinned == NULL && PyDict_GetItemWithError(t->entries, key) != (PyObject *)e)
+                retire_prune(t, key, e); /* a waiter that gave up on a displaced entry */
+            Py_DECREF(e);
+            return NULL;
+        }
+        break;
+    }
+    CtHandle *h = handle_alloc(&HandleType);
+    if (h == NULL) {
+        entry_ungrant(d, e, write);
+        Py_DECREF(e);
+        return NULL;
+    }
+    h->table = (CtCore *)Py_NewRef(t);
+    h->entry = e; /* the reference taken above */
+    h->key = Py_NewRef(key);
+    h->tid = me;
+    h->mode = write ? H_WRITE : H_READ;
+    h->view = view == Py_None ? NULL : Py_XNewRef(view);
+    holder_link(e, h);
+    PyObject_GC_Track(h);
+    d->acquisitions++;
+    if (traced && call_tracer(S_acquired, t, key, write) < 0) {
+        if (h->how == HOW_LIVE) /* the caller never gets the handle: give the entry back */
+            handle_release_live(h, 0);
+        Py_DECREF(h);
+        return NULL;
+    }
+    return (PyObject *)h;
+}
+
+/* read(key, timeout=TABLE_TIMEOUT, *, view=None) / write(...) */
+static PyObject *core_get(CtCore *t, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                          int write)
+{
+    PyObject *key = NULL, *timeout = NULL, *view = NULL;
+    CORE_READY(t, return NULL);
+    if (nargs < 1 || nargs > 2)
+        goto bad;
+    key = args[0];
+    if (nargs == 2)
+        timeout = args[1];
+    if (kwnames != NULL) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+            PyObject *kw = PyTuple_GET_ITEM(kwnames, i), *v = args[nargs + i];
+            if (PyUnicode_CompareWithASCIIString(kw, "timeout") == 0 && timeout == NULL)
+                timeout = v;
+            else if (PyUnicode_CompareWithASCIIString(kw, "view") == 0 && view == NULL)
+                view = v;
+            else
+                goto bad;
+        }
+    }
+    return core_acquire(t, key, write, timeout, view, NULL);
+bad:
+    PyErr_Format(PyExc_TypeError, "%s(key, timeout=TABLE_TIMEOUT, *, view=None): bad arguments",
+                 write ? "write" : "read");
+    return NULL;
+}
+
+static PyObject *core_read(CtCore *t, PyObject *const *a, Py_ssize_t n, PyObject *kw)
+{
+    return core_get(t, a, n, kw, 0);
+}
+
+static PyObject *core_write(CtCore *t, PyObject *const *a, Py_ssize_t n, PyObject *kw)
+{
+    return core_get(t, a, n, kw, 1);
+}
+
+/* _read_pinned(values, key, field): one field of a pinned entry under its shared grant, in one
+ * call (the C bridge's read_entry_field). _write_pinned(values, key, field, value): one checked
+ * value stored under its exclusive grant. */
+static PyObject *pinned_op(CtCore *t, PyObject *const *args, Py_ssize_t nargs, int write)
+{
+    CORE_READY(t, return NULL);
+    if (nargs != 3 + write || !PyObject_TypeCheck(args[0], &EntryType)) {
+        PyErr_SetString(PyExc_TypeError, "_read_pinned(values, key, field) / "
+                                         "_write_pinned(values, key, field, value)");
+        return NULL;
+    }
+    CtHandle *h = (CtHandle *)core_acquire(t, args[1], write, NULL, NULL, (CtEntry *)args[0]);
+    if (h == NULL)
+        return NULL;
+    PyObject *r = NULL;
+    if (!write)
+        r = handle_getitem(h, args[2]);
+    else {
+        PyObject *f = resolve_field(h, args[2]);
+        if (f != NULL && store_value(h, f, args[3]) == 0)
+            r = Py_NewRef(Py_None);
+        Py_XDECREF(f);
+    }
+    if (h->how == HOW_LIVE && handle_release_live(h, 1) < 0)
+        Py_CLEAR(r);
+    Py_DECREF(h);
+    return r;
+}
+
+static PyObject *core_read_pinned(CtCore *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    return pinned_op(t, args, nargs, 0);
+}
+
+static PyObject *core_write_pinned(CtCore *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    return pinned_op(t, args, nargs, 1);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Core: structure                                                                          */
+
+static int core_set_timeout(CtCore *t, PyObject *v, void *Py_UNUSED(c))
+{
+    if (v == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete timeout");
+        return -1;
+    }
+    if (parse_timeout(t->name, v, &t->timeout_ns, &t->timeout_s) < 0)
+        return -1;
+    Py_XSETREF(t->timeout, Py_NewRef(v));
+    return 0;
+}
+
+static int core_init(CtCore *t, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"name", "key_type", "registry", "domain", "timeout", NULL};
+    PyObject *name, *key_type, *registry, *timeout = NULL;
+    CtDomain *domain;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "UOOO!|O:Core", kwlist, &name, &key_type,
+                                     &registry, &DomainType, &domain, &timeout))
+        return -1;
+    long code = PyLong_Check(key_type) ? PyLong_AsLong(key_type) : -1;
+    long long lo;
+    unsigned long long hi;
+    if (!(int_range((int)code, &lo, &hi) || code == ST_STRING || code == ST_BOOL)) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "Core: %R cannot be a key type", key_type);
+        return -1;
+    }
+    PyObject *entries = PyDict_New();
+    if (entries == NULL)
+        return -1;
+    if (timeout == NULL)
+        timeout = PyFloat_FromDouble(30.0);
+    else
+        Py_INCREF(timeout);
+    if (timeout == NULL || core_set_timeout(t, timeout, NULL) < 0) {
+        Py_XDECREF(timeout);
+        Py_DECREF(entries);
+        return -1;
+    }
+    Py_DECREF(timeout);
+    t->kcode = (int)code;
+    Py_XSETREF(t->name, Py_NewRef(name));
+    Py_XSETREF(t->key_type, Py_NewRef(key_type));
+    Py_XSETREF(t->registry, Py_NewRef(registry));
+    Py_XSETREF(t->domain, (CtDomain *)Py_NewRef(domain));
+    Py_XSETREF(t->entries, entries);
+    return 0;
+}
+
+static PyObject *core_check_key(CtCore *t, PyObject *key)
+{
+    CORE_READY(t, return NULL);
+    if (check_key(t, key) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *core_create_entry(CtCore *t, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"view", NULL};
+    PyObject *view = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:create_entry", kwlist, &view))
+        return NULL;
+    CORE_READY(t, return NULL);
+    if (check_thread(t) < 0)
+        return NULL;
+    PyObject *vals = PyObject_CallMethod(t->registry, "new_values", NULL);
+    if (vals == NULL)
+        return NULL;
+    if (!PyList_Check(vals)) {
+        Py_DECREF(vals);
+        PyErr_SetString(PyExc_TypeError, "new_values() must return a list");
+        return NULL;
+    }
+    CtEntry *e = entry_from_list(vals);
+    Py_DECREF(vals);
+    if (e == NULL)
+        return NULL;
+    CtHandle *h = handle_alloc(&DetachedType);
+    if (h == NULL) {
+        Py_DECREF(e);
+        return NULL;
+    }
+    h->table = (CtCore *)Py_NewRef(t);
+    h->entry = e;
+    h->key = Py_NewRef(Py_None);
+    h->tid = PyThread_get_thread_ident();
+    h->mode = H_DETACHED;
+    h->view = view == Py_None ? NULL : Py_NewRef(view);
+    PyObject_GC_Track(h);
+    return (PyObject *)h;
+}
+
+static PyObject *core_add_entry(CtCore *t, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"key", "entry", "replace", NULL};
+    PyObject *key, *eo;
+    int replace = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|$p:add_entry", kwlist, &key, &eo, &replace))
+        return NULL;
+    CORE_READY(t, return NULL);
+    if (check_key(t, key) < 0)
+        return NULL;
+    if (!PyObject_TypeCheck(eo, &DetachedType) ||
+        ((CtHandle *)eo)->table->registry != t->registry)
+        return raise_with(E_ForeignEntry, "(Os)", t->name,
+                          "add_entry called on entry not created by create_table_entry");
+    CtHandle *h = (CtHandle *)eo;
+    if (h->how != HOW_LIVE)
+        return raise_with(E_StaleHandle, "(Oss)", t->name, "<detached>", how_text(h->how));
+    unsigned long me = PyThread_get_thread_ident();
+    if (h->tid != me)
+        return handle_misuse(h, me);
+    if (check_thread(t) < 0)
+        return NULL;
+    int replaced = PyDict_Contains(t->entries, key);
+    if (replaced < 0)
+        return NULL;
+    if (replaced && !replace)
+        return raise_with(E_EntryExists, "(OO)", t->name, key);
+    PyObject *old = replaced ? PyDict_GetItemWithError(t->entries, key) : NULL;
+    if (old != NULL && retire(t, key, (CtEntry *)old) < 0)
+        return NULL;
+    if (PyDict_SetItem(t->entries, key, (PyObject *)h->entry) < 0)
+        return NULL;
+    h->how = HOW_ATTACHED;
+    Py_CLEAR(h->entry);
+    return PyBool_FromLong(replaced);
+}
+
+static PyObject *core_erase_entry(CtCore *t, PyObject *key)
+{
+    CORE_READY(t, return NULL);
+    if (check_key(t, key) < 0 || check_thread(t) < 0)
+        return NULL;
+    PyObject *eo = PyDict_GetItemWithError(t->entries, key);
+    if (eo == NULL && PyErr_Occurred())
+        return NULL;
+    if (find_mine(t, key, (CtEntry *)eo, PyThread_get_thread_ident()) != NULL)
+        return raise_with(E_Reentrancy, "(OOs)", t->name, key,
+                          "cannot erase an entry this thread holds a handle on");
+    if (eo == NULL)
+        return entry_not_found(t, key);
+    if (retire(t, key, (CtEntry *)eo) < 0 || PyDict_DelItem(t->entries, key) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *core_clear(CtCore *t, PyObject *Py_UNUSED(ignored))
+{
+    CORE_READY(t, return NULL);
+    if (check_thread(t) < 0)
+        return NULL;
+    if (t->domain->in_use > 0) {
+        unsigned long me = PyThread_get_thread_ident();
+        Py_ssize_t pos = 0;
+        PyObject *key, *eo;
+        while (PyDict_Next(t->entries, &pos, &key, &eo))
+            if (find_mine(t, key, (CtEntry *)eo, me) != NULL)
+                return raise_with(E_Reentrancy, "(OOs)", t->name, key,
+                                  "cannot clear a table while this thread holds a handle");
+        pos = 0;
+        while (t->retired != NULL && PyDict_Next(t->retired, &pos, &key, &eo))
+            if (find_mine(t, key, NULL, me) != NULL)
+                return raise_with(E_Reentrancy, "(OOs)", t->name, key,
+                                  "cannot clear a table while this thread holds a handle");
+        pos = 0;
+        while (PyDict_Next(t->entries, &pos, &key, &eo))
+            if (retire(t, key, (CtEntry *)eo) < 0)
+                return NULL;
+    }
+    PyObject *fresh = PyDict_New();
+    if (fresh == NULL)
+        return NULL;
+    Py_SETREF(t->entries, fresh);
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t core_len(CtCore *t)
+{
+    CORE_READY(t, return -1);
+    if (check_thread(t) < 0)
+        return -1;
+    return PyDict_GET_SIZE(t->entries);
+}
+
+static PyObject *core_size(CtCore *t, PyObject *Py_UNUSED(ignored))
+{
+    Py_ssize_t n = core_len(t);
+    return n < 0 ? NULL : PyLong_FromSsize_t(n);
+}
+
+static int core_contains(CtCore *t, PyObject *key)
+{
+    CORE_READY(t, return -1);
+    if (check_thread(t) < 0)
+        return -1;
+    return PyDict_Contains(t->entries, key);
+}
+
+static PyObject *core_keys(CtCore *t, PyObject *Py_UNUSED(ignored))
+{
+    CORE_READY(t, return NULL);
+    if (check_thread(t) < 0)
+        return NULL;
+    PyObject *keys = PyDict_Keys(t->entries);
+    if (keys != NULL && PyList_Sort(keys) < 0)
+        Py_CLEAR(keys);
+    return keys;
+}
+
+static PyObject *core_statistics(CtCore *t, PyObject *Py_UNUSED(ignored))
+{
+    CORE_READY(t, return NULL);
+    return domain_statistics(t->domain, NULL);
+}
+
+/* Whether this thread holds a handle on the entry at `key`. */
+static PyObject *core_holds(CtCore *t, PyObject *key)
+{
+    CORE_READY(t, return NULL);
+    PyObject *eo = PyDict_GetItemWithError(t->entries, key);
+    if (eo == NULL && PyErr_Occurred())
+        return NULL;
+    return PyBool_FromLong(eo != NULL &&
+                           find_holder((CtEntry *)eo, PyThread_get_thread_ident()) != NULL);
+}
+
+/* The state of the entry at `key`: (state, holders, waiters), for tests and tools. */
+static PyObject *core_entry_state(CtCore *t, PyObject *key)
+{
+    CORE_READY(t, return NULL);
+    PyObject *eo = PyDict_GetItemWithError(t->entries, key);
+    if (eo == NULL)
+        return PyErr_Occurred() ? NULL : entry_not_found(t, key);
+    CtEntry *e = (CtEntry *)eo;
+    Py_ssize_t nh = 0, nw = 0;
+    for (CtHandle *h = e->holders; h; h = h->next)
+        nh++;
+    for (CtWaiter *w = e->waitq; w; w = w->next)
+        nw++;
+    return Py_BuildValue("(nnn)", e->state, nh, nw);
+}
+
+/* The default nested-table maker: a Core of this type sharing this table's domain. */
+static PyObject *core_make_nested(CtCore *t, PyObject *field)
+{
+    CORE_READY(t, return NULL);
+    if (!PyObject_TypeCheck(field, FieldType) || FSLOT(field, OFF_nested) == NULL ||
+        FSLOT(field, OFF_nested) == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "_make_nested needs a nested-table Field");
+        return NULL;
+    }
+    Py_ssize_t i = field_index(field);
+    if (i < 0)
+        return NULL;
+    PyObject *specs = PyObject_GetAttrString(t->registry, "specs");
+    if (specs == NULL)
+        return NULL;
+    PyObject *spec = PySequence_GetItem(specs, i);
+    Py_DECREF(specs);
+    if (spec == NULL)
+        return NULL;
+    PyObject *nkey = PyObject_GetAttrString(spec, "nested_key");
+    Py_DECREF(spec);
+    if (nkey == NULL)
+        return NULL;
+    PyTypeObject *type = Py_TYPE(t);
+    CtCore *n = (CtCore *)type->tp_alloc(type, 0);
+    if (n == NULL) {
+        Py_DECREF(nkey);
+        return NULL;
+    }
+    PyObject *a = Py_BuildValue("(OOOOO)", FSLOT(field, OFF_name), nkey, FSLOT(field, OFF_nested),
+                                (PyObject *)t->domain, t->timeout);
+    Py_DECREF(nkey);
+    if (a == NULL || core_init(n, a, NULL) < 0) {
+        Py_XDECREF(a);
+        Py_DECREF(n);
+        return NULL;
+    }
+    Py_DECREF(a);
+    return (PyObject *)n;
+}
+
+/* nested_table(values, field): the nested table in slot `field` of an entry's storage (a
+ * handle's `_values`), made on first use. */
+static PyObject *core_nested_table(CtCore *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyObject_TypeCheck(args[0], &EntryType) ||
+        !PyObject_TypeCheck(args[1], FieldType)) {
+        PyErr_SetString(PyExc_TypeError, "nested_table(values, field): an entry and a Field");
+        return NULL;
+    }
+    CtEntry *e = (CtEntry *)args[0];
+    Py_ssize_t i = field_index(args[1]);
+    if (i < 0)
+        return NULL;
+    if (i >= e->nvalues) {
+        PyErr_SetString(PyExc_IndexError, "nested_table: not a slot of this entry");
+        return NULL;
+    }
+    if (e->values[i] != Py_None)
+        return Py_NewRef(e->values[i]);
+    return make_nested(t, e, args[1], i);
+}
+
+static int core_traverse(CtCore *t, visitproc visit, void *arg)
+{
+    /* No visit of the type: a static type, and subtype_traverse visits a subclass's type. */
+    Py_VISIT(t->name);
+    Py_VISIT(t->key_type);
+    Py_VISIT(t->registry);
+    Py_VISIT(t->entries);
+    Py_VISIT(t->retired);
+    Py_VISIT(t->timeout);
+    Py_VISIT(t->domain);
+    return 0;
+}
+
+/* The cyclic GC's clear: the name and the domain stay (they hold no references, so they are in
+ * no cycle), because a handle of the same garbage may still be released after this. */
+static int core_clear_refs(CtCore *t)
+{
+    Py_CLEAR(t->key_type);
+    Py_CLEAR(t->registry);
+    Py_CLEAR(t->entries);
+    Py_CLEAR(t->retired);
+    Py_CLEAR(t->timeout);
+    return 0;
+}
+
+static void core_dealloc(CtCore *t)
+{
+    /* A subclass instance comes here from subtype_dealloc, which owns the type's reference. */
+    PyObject_GC_UnTrack(t);
+    if (t->weakrefs != NULL)
+        PyObject_ClearWeakRefs((PyObject *)t);
+    core_clear_refs(t);
+    Py_CLEAR(t->name);
+    Py_CLEAR(t->domain);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static PyObject *core_get_name(CtCore *t, void *Py_UNUSED(c)) { return Py_XNewRef(t->name); }
+
+static PyObject *core_get_key_type(CtCore *t, void *Py_UNUSED(c))
+{
+    return Py_XNewRef(t->key_type);
+}
+
+static PyObject *core_get_registry(CtCore *t, void *Py_UNUSED(c))
+{
+    return Py_XNewRef(t->registry);
+}
+
+static PyObject *core_get_domain(CtCore *t, void *Py_UNUSED(c))
+{
+    return Py_XNewRef((PyObject *)t->domain);
+}
+
+static PyObject *core_get_timeout(CtCore *t, void *Py_UNUSED(c))
+{
+    return Py_XNewRef(t->timeout);
+}
+
+#define FASTKW(fn) (PyCFunction)(void (*)(void))(fn), METH_FASTCALL | METH_KEYWORDS
+static PyMethodDef core_methods[] = {
+    {"read", FASTKW(core_read),
+     "read(key, timeout=TABLE_TIMEOUT, *, view=None): a shared handle on the entry at key"},
+    {"write", FASTKW(core_write),
+     "write(key, timeout=TABLE_TIMEOUT, *, view=None): an exclusive handle on the entry at key"},
+    {"check_key", (PyCFunction)core_check_key, METH_O, "Raise InvalidKeyError for a bad key."},
+    {"create_entry", (PyCFunction)(void (*)(void))core_create_entry, METH_VARARGS | METH_KEYWORDS,
+     "A new detached entry with every field at its default."},
+    {"add_entry", (PyCFunction)(void (*)(void))core_add_entry, METH_VARARGS | METH_KEYWORDS,
+     "add_entry(key, entry, *, replace=False) -> replaced: attach a detached entry."},
+    {"erase_entry", (PyCFunction)core_erase_entry, METH_O, "Remove the entry at key."},
+    {"clear", (PyCFunction)core_clear, METH_NOARGS, "Remove every entry."},
+    {"size", (PyCFunction)core_size, METH_NOARGS, "The number of entries."},
+    {"keys", (PyCFunction)core_keys, METH_NOARGS, "A sorted snapshot of the keys."},
+    {"statistics", (PyCFunction)core_statistics, METH_NOARGS, "The domain's counters (tuple)."},
+    {"_holds", (PyCFunction)core_holds, METH_O, "Whether this thread holds the entry at key."},
+    {"_entry_state", (PyCFunction)core_entry_state, METH_O, "(state, holders, waiters)"},
+    {"_read_pinned", (PyCFunction)(void (*)(void))core_read_pinned, METH_FASTCALL,
+     "_read_pinned(values, key, field): a field of a pinned entry, under its shared grant"},
+    {"_write_pinned", (PyCFunction)(void (*)(void))core_write_pinned, METH_FASTCALL,
+     "_write_pinned(values, key, field, value): store a checked value, under its exclusive grant"},
+    {"nested_table", (PyCFunction)(void (*)(void))core_nested_table, METH_FASTCALL,
+     "nested_table(values, field): the nested table in an entry's slot, made on first use"},
+    {"_make_nested", (PyCFunction)core_make_nested, METH_O,
+     "The nested table for a nested-table field (override in subclasses)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef core_getset[] = {
+    {"name", (getter)core_get_name, NULL, "the table's name", NULL},
+    {"key_type", (getter)core_get_key_type, NULL, "the key's StateType", NULL},
+    {"_registry", (getter)core_get_registry, NULL, "the FieldRegistry", NULL},
+    {"_domain", (getter)core_get_domain, NULL, "the lock Domain", NULL},
+    {"timeout", (getter)core_get_timeout, (setter)core_set_timeout,
+     "default lock timeout in seconds (None: for ever)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods core_as_sequence = {
+    .sq_length = (lenfunc)core_len,
+    .sq_contains = (objobjproc)core_contains,
+};
+
+static PyTypeObject CoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.Core",
+    .tp_basicsize = sizeof(CtCore),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Core(name, key_type, registry, domain, timeout=30.0): one table's entries.",
+    .tp_dealloc = (destructor)core_dealloc,
+    .tp_traverse = (traverseproc)core_traverse,
+    .tp_clear = (inquiry)core_clear_refs,
+    .tp_weaklistoffset = offsetof(CtCore, weakrefs),
+    .tp_as_sequence = &core_as_sequence,
+    .tp_methods = core_methods,
+    .tp_getset = core_getset,
+    .tp_init = (initproc)core_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Module                                                                                   */
+
+static PyObject *mod_set_tracer(PyObject *Py_UNUSED(m), PyObject *tracer)
+{
+    if (tracer != Py_None && !PyCallable_Check(tracer)) {
+        PyErr_SetString(PyExc_TypeError, "set_tracer: a callable or None");
+        return NULL;
+    }
+    PyObject *old = g_tracer;
+    g_tracer = tracer == Py_None ? NULL : Py_NewRef(tracer);
+    return old != NULL ? old : Py_NewRef(Py_None);
+}
+
+static PyObject *mod_free_handles(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLong(n_free_handles);
+}
+
+static PyMethodDef module_methods[] = {
+    {"set_tracer", mod_set_tracer, METH_O,
+     "Install the lock-point observer tracer(event, domain, table, key, write); returns the "
+     "previous one."},
+    {"_free_handles", mod_free_handles, METH_NOARGS, "Handles kept for reuse (tests)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int import_errors(void)
+{
+    struct { PyObject **dst; const char *name; } names[] = {
+        {&E_EntryNotFound, "EntryNotFoundError"}, {&E_EntryExists, "EntryExistsError"},
+        {&E_ForeignEntry, "ForeignEntryError"},   {&E_ForeignField, "ForeignFieldError"},
+        {&E_InvalidKey, "InvalidKeyError"},       {&E_InvalidValue, "InvalidValueError"},
+        {&E_ReadOnlyField, "ReadOnlyFieldError"}, {&E_ReadOnlyHandle, "ReadOnlyHandleError"},
+        {&E_Reentrancy, "ReentrancyError"},       {&E_Borrow, "BorrowError"},
+        {&E_LockTimeout, "LockTimeoutError"},     {&E_StaleHandle, "StaleHandleError"},
+        {&E_InvalidTimeout, "InvalidTimeoutError"}, {&E_FieldArgument, "FieldArgumentError"},
+    };
+    PyObject *mod = PyImport_ImportModule("concurrent_tables.errors");
+    if (mod == NULL)
+        return -1;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        Py_XSETREF(*names[i].dst, PyObject_GetAttrString(mod, names[i].name));
+        if (*names[i].dst == NULL) {
+            Py_DECREF(mod);
+            return -1;
+        }
+    }
+    Py_DECREF(mod);
+    return 0;
+}
+
+static int slot_offset(const char *name, Py_ssize_t *off)
+{
+    PyObject *d = PyObject_GetAttrString((PyObject *)FieldType, name);
+    if (d == NULL)
+        return -1;
+    int ok = Py_TYPE(d) == &PyMemberDescr_Type &&
+             ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
+    if (ok)
+        *off = ((PyMemberDescrObject *)d)->d_member->offset;
+    Py_DECREF(d);
+    if (!ok)
+        PyErr_Format(PyExc_ImportError, "Field.%s must be a __slots__ member", name);
+    return ok ? 0 : -1;
+}
+
+static int import_fields(void)
+{
+    PyObject *mod = PyImport_ImportModule("concurrent_tables.fields");
+    if (mod == NULL)
+        return -1;
+    PyObject *ft = PyObject_GetAttrString(mod, "Field");
+    Py_DECREF(mod);
+    if (ft == NULL)
+        return -1;
+    if (!PyType_Check(ft)) {
+        Py_DECREF(ft);
+        PyErr_SetString(PyExc_ImportError, "concurrent_tables.fields.Field is not a class");
+        return -1;
+    }
+    FieldType = (PyTypeObject *)ft;
+    if (slot_offset("registry", &OFF_registry) < 0 || slot_offset("index", &OFF_index) < 0 ||
+        slot_offset("type", &OFF_type) < 0 || slot_offset("private", &OFF_private) < 0 ||
+        slot_offset("read_only", &OFF_read_only) < 0 || slot_offset("nested", &OFF_nested) < 0 ||
+        slot_offset("default", &OFF_default) < 0 || slot_offset("name", &OFF_name) < 0)
+        return -1;
+    mod = PyImport_ImportModule("concurrent_tables.types");
+    if (mod == NULL)
+        return -1;
+    value_problem_fn = PyObject_GetAttrString(mod, "value_problem");
+    Py_DECREF(mod);
+    return value_problem_fn == NULL ? -1 : 0;
+}
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "concurrent_tables._core",
+    .m_doc = "The table core in C: entries, reader/writer state, handles (see ct_core.c).",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    if (import_errors() < 0 || import_fields() < 0)
+        return NULL;
+    S_acquire = PyUnicode_InternFromString("acquire");
+    S_acquired = PyUnicode_InternFromString("acquired");
+    S_release = PyUnicode_InternFromString("release");
+    if (S_acquire == NULL || S_acquired == NULL || S_release == NULL)
+        return NULL;
+    PyTypeObject *types[] = {&DomainType, &CoreType, &EntryType, &HandleType, &DetachedType};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (PyType_Ready(types[i]) < 0)
+            return NULL;
+    PyObject *m = PyModule_Create(&core_module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Domain", (PyObject *)&DomainType) < 0 ||
+        PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0 ||
+        PyModule_AddObjectRef(m, "Handle", (PyObject *)&HandleType) < 0 ||
+        PyModule_AddObjectRef(m, "DetachedEntry", (PyObject *)&DetachedType) < 0 ||
+        PyModule_AddObjectRef(m, "Entry", (PyObject *)&EntryType) < 0 ||
+        PyModule_AddIntConstant(m, "FREE_HANDLES", FREE_HANDLES) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
