@@ -78,6 +78,14 @@ class KeyTypeMismatchError(TablesError, TypeError):
         self.table, self.requested, self.actual = table, requested, actual
 
 
+class TableGoneError(TablesError):
+    """A table used after the plugin that exported it was destroyed or failed its init."""
+
+    def __init__(self, table: str, plugin: str, why: str) -> None:
+        super().__init__(f"table '{table}' of plugin '{plugin}' is gone: {why}")
+        self.table, self.plugin = table, plugin
+
+
 # -- keys, values ---------------------------------------------------------------------------------
 
 

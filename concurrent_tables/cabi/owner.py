@@ -17,25 +17,25 @@ from typing import Any, Final
 from .. import slots
 from .._abi import ffi, lib
 from ..errors import (
-    ConversionError,
     EntryNotFoundError,
     ForeignFieldError,
-    InvalidValueError,
     TablesError,
 )
 from ..fields import Field
 from ..handles import API
 from . import pins
 from .context import _tls
-from .convert import c_string, decode
+from .convert import c_string, decode, value_bytes, value_string
 from .exported import (
     ACCESSORS,
+    GONE,
     KIND_BOOL,
     KIND_INT,
     KIND_STRING,
     REFS,
     Accessor,
     SlotPool,
+    StableSlots,
     TableRef,
     accessor_of,
     field_infos,
@@ -65,6 +65,9 @@ class BridgeError(TablesError):
 def _ref(t: int) -> TableRef:
     ref = REFS.get(t)
     if ref is None:
+        why = GONE.get(t)
+        if why is not None:
+            raise BridgeError(f"invalid table handle (id {t}): {why}")
         raise BridgeError(f"invalid table handle (id {t}): unknown or no longer valid")
     return ref
 
@@ -193,14 +196,14 @@ def _keep(s: PluginSession | None, p: pins.Pin, v: str) -> Any:
     if s is not None:
         c = s.strings.get(v)
         if c is None:
-            c = s.strings[v] = ffi.new("char[]", v.encode("utf-8"))
+            c = s.strings[v] = ffi.new("char[]", value_bytes(v))
         return c
-    c = ffi.new("char[]", v.encode("utf-8"))
+    c = ffi.new("char[]", value_bytes(v))
     p.keep.append(c)
     return c
 
 
-def _nested_pool(s: PluginSession | None) -> SlotPool:
+def _nested_pool(s: PluginSession | None) -> SlotPool | StableSlots:
     return s.pool if s is not None else orphan_pool()
 
 
@@ -337,16 +340,12 @@ def _incoming(acc: Accessor, table: str, data: Any) -> Any:
     Integers read from their own union member are always in range; strings are checked.
     """
     kind = acc.kind
-    name = acc.field.name
     if kind == KIND_INT:
         return getattr(data, acc.member)
     if kind == KIND_BOOL:
         return data.b != 0
     assert kind == KIND_STRING
-    try:
-        v = c_string(data.str, "string value")
-    except ConversionError as exc:
-        raise InvalidValueError(table, name, "<bytes>", "string", str(exc)) from None
+    v = value_string(data.str)  # any bytes: libsinsp stores any (surrogateescape round trip)
     slots.check_value(table, acc.field, v)
     return v
 
