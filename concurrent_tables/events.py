@@ -2,7 +2,7 @@
 
 An event is a packed 26-byte header (`ts`, `tid`, `len`, `type`, `nparams`), then `nparams`
 parameter lengths (uint16, or uint32 for the three large-payload types 322, 324 and 402), then
-the parameter values back to back (plugin-abi.md §4). Native plugins parse these bytes exactly
+the parameter values back to back (docs/c-abi.md). Native plugins parse these bytes exactly
 as they would under libsinsp.
 
     ev = build(PPME.SYSCALL_OPEN_X, ts=1, tid=7, fd=3, name="/etc/hosts", flags=3)
@@ -123,7 +123,7 @@ class ParamType(enum.Enum):
         return _LAYOUT[self.value][1]
 
 
-#: PT name -> (struct code, kind); widths as in plugin-abi.md §4.1, little endian.
+#: PT name -> (struct code, kind); widths as in docs/c-abi.md, little endian.
 _LAYOUT: Final[Mapping[str, tuple[str, str]]] = {
     **dict.fromkeys(("INT8",), ("b", "int")),
     **dict.fromkeys(("UINT8", "FLAGS8", "SIGTYPE"), ("B", "int")),
@@ -172,7 +172,7 @@ def _schema(code: PPME, spec: str) -> EventSchema:
 
 
 _T = PPME
-#: The schemas the codec converts by name (plugin-abi.md §4.3 to §4.5).
+#: The schemas the codec converts by name (docs/c-abi.md).
 SCHEMAS: Final[Mapping[int, EventSchema]] = {
     s.code: s
     for s in (

@@ -1,4 +1,4 @@
-"""The scap event codec: byte-exact layouts (plugin-abi.md §4), round trips, and bad input."""
+"""The scap event codec: byte-exact layouts (docs/c-abi.md), round trips, and bad input."""
 
 from __future__ import annotations
 

@@ -5,11 +5,11 @@
     ...                                                  # plugin threads call h; sink(bytes)
     bridge.stop()                                        # set_async_event_handler(NULL): joins
 
-libsinsp's sequence (plugin-abi.md §7.3): FAILURE with a message in `err` only for protocol
+libsinsp's sequence (docs/c-abi.md): FAILURE with a message in `err` only for protocol
 violations (not type 402 with 3 parameters, a name the plugin did not declare, a source the
 plugin does not serve, a thread on a non-syscall source); the event is copied (`len` bytes)
 and gets the open source's plugin id at offset 38. Everything else, back-pressure and late
-events included, is dropped with SUCCESS: SDK plugins abort the process on FAILURE (§11.5).
+events included, is dropped with SUCCESS: SDK plugins abort the process on FAILURE.
 `ts = UINT64_MAX` becomes the current time. The handler is a cffi callback with an explicit
 error value and a catch-all, so no Python exception reaches the plugin's thread.
 `stop` calls the plugin with no lock held: the plugin joins threads that call the handler.

@@ -4,7 +4,7 @@
     x = NativeExtractor(native, fields)           # a NativePlugin after init
     x.extract(event_bytes, evtnum, "syscall", "cap.idx[3]")   # -> 6
 
-As libsinsp (plugin-abi.md §6): the `get_fields` JSON is validated at load and a field's id is
+As libsinsp (docs/c-abi.md): the `get_fields` JSON is validated at load and a field's id is
 its index; `name[arg]` is checked against the field's `arg` flags (`isIndex`: digits, no
 leading zero, 64 bits; `isKey`: the raw text); one zeroed request per call with the exact
 `ftype` and `flist` (64 for lists), `arg_index = UINT64_MAX` without an index. An event is
@@ -39,7 +39,7 @@ BOOL: Final = 25
 IPADDR: Final = 40
 IPNET: Final = 41
 
-#: JSON type name -> ss_plugin_field_type (§6.1).
+#: JSON type name -> ss_plugin_field_type.
 FIELD_TYPES: Final = {
     "string": STRING,
     "uint64": UINT64,
@@ -99,7 +99,7 @@ class PluginField:
 
 
 class FieldSchema:
-    """A plugin's fields by name, validated as libsinsp does at load (§6.1)."""
+    """A plugin's fields by name, validated as libsinsp does at load."""
 
     def __init__(self, plugin: str, fields: list[PluginField]) -> None:
         self.plugin = plugin
@@ -161,7 +161,7 @@ class FieldSchema:
         return cls(plugin, fields)
 
     def resolve(self, request: ExtractRequest | str) -> ResolvedField:
-        """The field and argument of `name` or `name[arg]` (§6.4), or an ExtractionError."""
+        """The field and argument of `name` or `name[arg]`, or an ExtractionError."""
         r = request if isinstance(request, ExtractRequest) else ExtractRequest.parse(request)
         f = self.by_name.get(r.field)
         if f is None:
@@ -216,7 +216,7 @@ class NativeExtractor:
         self._names = {f.name: pffi.new("char[]", f.name.encode()) for f in schema.fields}
 
     def eligible(self, event_type: int, source: str) -> bool:
-        """Whether the plugin is asked about events of this type and source (§6.4 step 1)."""
+        """Whether the plugin is asked about events of this type and source."""
         if self.sources and source not in self.sources:
             return False
         return self.types is None or event_type in self.types
@@ -231,7 +231,7 @@ class NativeExtractor:
         """The value and, if the plugin gives them, each value's (start, length) in the event.
 
         Offsets count from the event's first header byte (a plugin event's payload starts at
-        38); `(0, 0)` means none for that value; None: the plugin gives no offsets (§6.3).
+        38); `(0, 0)` means none for that value; None: the plugin gives no offsets.
         """
         return self._run(data, evtnum, source, request, True)
 

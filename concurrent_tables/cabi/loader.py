@@ -59,7 +59,7 @@ assert set(_REQUIRED_IN_ORDER) == set(REQUIRED_SYMBOLS)
 def check_api_version(text: str, plugin: str = "plugin") -> tuple[int, int, int]:
     """Parse "major.minor.patch" and check that this host can serve it (PluginError if not).
 
-    libsinsp's rule and messages (plugin-abi.md §3.3): same major, minor <= 12, and patch <= 0
+    libsinsp's rule and messages (docs/c-abi.md): same major, minor <= 12, and patch <= 0
     at minor 12.
     """
     m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", text.strip())
@@ -177,7 +177,7 @@ class NativePlugin:
         self.routines = RoutineVtable(self)
 
     def _effective_config(self, config: str) -> str:
-        """What plugin_init receives: with a non-empty JSON init schema, "" becomes "{}" (§3.5).
+        """What plugin_init receives: with a non-empty JSON init schema, "" becomes "{}".
 
         (The schema itself is not validated here: the plugin validates its config.)
         """
@@ -299,7 +299,7 @@ class NativePlugin:
         """Whether this plugin parses events of `type` from `source`.
 
         Unspecified types are all types for a syscall-compatible source set, else only
-        plugin events (322), as libsinsp decides (plugin-abi.md §3.5).
+        plugin events (322), as libsinsp decides (docs/c-abi.md).
         """
         if not self.can_parse:
             return False

@@ -1,4 +1,4 @@
-"""A native plugin's metrics as a Python mapping (plugin-abi.md §9).
+"""A native plugin's metrics as a Python mapping (docs/c-abi.md).
 
 `read_metrics(native)` calls `plugin_get_metrics(state, &n)` and copies the `n` entries at once
 (the array is plugin memory, valid until the next call): `{name: value}` with the value read

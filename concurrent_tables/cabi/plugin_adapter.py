@@ -3,7 +3,7 @@
     host = PluginHost([load_native_plugin("libsrc.so", open_params="n=10"),
                        load_native_plugin("libextract.so"), MyPythonParser()])
 
-`load_native_plugin` probes the plugin's capabilities as libsinsp does (plugin-abi.md §3.2) and
+`load_native_plugin` probes the plugin's capabilities as libsinsp does (docs/c-abi.md) and
 builds a `Plugin` deriving from the matching base classes:
 
 - sourcing -> `SourcePlugin`: `open()` runs plugin_open(params) and yields its events (copied,
@@ -111,7 +111,7 @@ class NativePluginAdapter(Plugin):
         return read_metrics(self.native)
 
     def set_config(self, config: str) -> bool:
-        """plugin_set_config (§3.6): whether the plugin accepted `config`.
+        """plugin_set_config: whether the plugin accepted `config`.
 
         False without the symbol; "" becomes "{}" under a JSON init schema, as at init.
         """
@@ -131,7 +131,7 @@ class NativePluginAdapter(Plugin):
 
 
 def _own_sources(caps: Capabilities, declared: frozenset[str]) -> frozenset[str]:
-    """A sourcing plugin's own source joins each of its (non-empty) source sets (§3.4)."""
+    """A sourcing plugin's own source joins each of its (non-empty) source sets."""
     if declared and caps.event_source:
         return declared | {caps.event_source}
     return declared
@@ -193,7 +193,7 @@ class _NativeParse(NativePluginAdapter, ParsePlugin):
         sources = _own_sources(self.caps, declared)
         n.event_sources = sources or None
         if n.event_types is None and not _syscall_compatible(sources):
-            n.event_types = frozenset({322})  # unspecified + not syscall-compatible (§3.5)
+            n.event_types = frozenset({322})  # unspecified + not syscall-compatible
 
     def parses(self, event_type: int, source: str) -> bool:
         return self.native.wants(event_type, source)
@@ -264,7 +264,7 @@ class _NativeExtractPhase(NativePluginAdapter, ExtractPlugin):
 def extract_with_offsets(
     plugin: Plugin, event: Event, field: str
 ) -> tuple[Any, list[tuple[int, int]] | None]:
-    """A native extract plugin's value for `field` with its offsets in the event (§6.3).
+    """A native extract plugin's value for `field` with its offsets in the event.
 
     Offsets are (start, length) from the event's first byte; None if the plugin gives none.
     """
@@ -318,7 +318,7 @@ class _NativeAsync(NativePluginAdapter, AsyncPlugin):
         sources = self.bridge.sources
         if sources and source not in sources:
             # libsinsp would answer every event with FAILURE, which aborts SDK plugins
-            # (plugin-abi.md §11.6): the handler is not installed at all.
+            # (docs/c-abi.md): the handler is not installed at all.
             log.warning(
                 "async plugin '%s' serves sources %s, not the open source '%s': its async "
                 "event handler is not installed",

@@ -1,7 +1,7 @@
 """The routine vtable handed to native capture-listen plugins, backed by a `RoutinePool`.
 
 libsinsp always passes a vtable (the `routines` test plugin dereferences it): with no pool,
-`subscribe` returns NULL and `unsubscribe` FAILURE (plugin-abi.md §8.3). With a pool, each
+`subscribe` returns NULL and `unsubscribe` FAILURE (docs/c-abi.md). With a pool, each
 subscribed `fn(plugin_state, cookie)` runs on a pool thread (cffi releases the GIL during the
 call) until it returns 0 or is unsubscribed; an unknown handle is a FAILURE. Handles are the
 pool's ids cast to pointers. The vtable and its callbacks live as long as the plugin.

@@ -5,7 +5,7 @@
     rc, events = src.next_batch()        # SUCCESS / TIMEOUT / EOF, copied and fixed-up bytes
     src.close()
 
-What libscap does (plugin-abi.md §5): `params` never NULL and `rc` pre-set to FAILURE; each
+What libscap does (docs/c-abi.md): `params` never NULL and `rc` pre-set to FAILURE; each
 event is copied at once (plugins reuse one buffer) and fixed up (the plugin id of a plugin with
 an id, `tid = UINT64_MAX` for plugin events, `ts = UINT64_MAX` becomes now); a non-SUCCESS code
 that comes with events is reported on the next call; SUCCESS with no events, FAILURE and
@@ -85,7 +85,7 @@ class NativeSource:
             self.native.lib.plugin_close(self.native.state, inst)
 
     def next_batch(self) -> tuple[int, list[bytes]]:
-        """(SUCCESS, events) / (TIMEOUT, []) / (EOF, []); PluginError on failures (§5.2)."""
+        """(SUCCESS, events) / (TIMEOUT, []) / (EOF, []); PluginError on failures."""
         n = self.native
         if self._inst is None:
             raise PluginError(f"next_batch on source plugin '{n.name}' with no open capture")
@@ -116,7 +116,7 @@ class NativeSource:
         return rc, []
 
     def _copy(self, p: Any) -> bytes:
-        """One event copied out of plugin memory, with libscap's fix-ups (§5.2)."""
+        """One event copied out of plugin memory, with libscap's fix-ups."""
         n = self.native
         if p == n.pffi.NULL:
             raise PluginError(f"plugin '{n.name}' returned a NULL event")
@@ -171,7 +171,7 @@ class NativeSource:
         return fallback_string(data)
 
     def list_open_params(self) -> list[dict[str, str]]:
-        """The plugin's suggested open params (§5.3); [] without the symbol or for ""."""
+        """The plugin's suggested open params; [] without the symbol or for ""."""
         n = self.native
         if not _has(n, "plugin_list_open_params"):
             return []

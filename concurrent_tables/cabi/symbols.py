@@ -1,9 +1,9 @@
 """The non-table plugin symbols (sourcing, extraction, async, metrics) and capability probing.
 
 `CAPABILITY_CDEF` extends the loader's in-line FFI (`_plugin_cdef.PLUGIN_CDEF`) with the symbols
-and structs of plugin-abi.md §3.1, §5-§9, written from the reference. Struct pointers in
-prototypes stay `void*`, as in the loader. `probe_capabilities` decides a plugin's capabilities
-exactly as libsinsp does (§3.2), with its messages for broken sets.
+and structs of those capabilities, written from Falco's public plugin API documentation. Struct
+pointers in prototypes stay `void*`, as in the loader. `probe_capabilities` decides a plugin's
+capabilities exactly as libsinsp does, with its messages for broken sets.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ void* plugin_get_metrics(void* s, uint32_t* n);
 int plugin_set_config(void* s, const void* in);
 """
 
-#: Capability bits as libsinsp numbers them (§3.2).
+#: Capability bits as libsinsp numbers them.
 SOURCING: Final = 1
 EXTRACTION: Final = 2
 PARSING: Final = 4
@@ -83,7 +83,7 @@ class Capabilities:
 def probe_capabilities(
     lib: Any, ffi: Any, name: str, *, schemaless_extract: bool = False
 ) -> Capabilities:
-    """The capabilities of a plugin (§3.2); PluginError for a broken set or none at all.
+    """The capabilities of a plugin; PluginError for a broken set or none at all.
 
     `schemaless_extract` admits `extract_fields` without `get_fields` (libsinsp rejects it;
     only this project's table test plugin, which runs the extract phase without fields, has it).
@@ -136,7 +136,7 @@ def probe_capabilities(
 
 
 def sources_list(text: str | None, what: str, name: str) -> frozenset[str]:
-    """A sources list (§3.4): JSON array of strings; NULL or "" = empty (matches every source)."""
+    """A sources list: JSON array of strings; NULL or "" = empty (matches every source)."""
     if not text:
         return frozenset()
     try:

@@ -2,7 +2,7 @@
  * ct_plugin_ext.h -- concurrent_tables' own C declarations of the non-table part of the Falco plugin
  * API 3.12: sourcing, field extraction, async events, routines and metrics.
  *
- * Written for this project from shared/reference/plugin-abi.md (§2, §5-§9). It completes the types
+ * Written for this project from Falco's public plugin API documentation. It completes the types
  * that ct_plugin_api.h leaves opaque (ss_plugin_extract_field, ss_plugin_extract_value_offsets,
  * ss_plugin_routine_vtable) and pins every size and offset the reference gives (x86-64 LP64).
  * Used by the capability test plugins (tests/native/plugins/cap_*.c).
@@ -39,7 +39,7 @@ typedef struct ss_plugin_byte_buffer {
 	const void* ptr;
 } ss_plugin_byte_buffer;
 
-/* ---- extraction (§6.2, §6.3) ---- */
+/* ---- extraction ---- */
 
 typedef union ss_plugin_extract_value {
 	const char** str;
@@ -66,12 +66,12 @@ struct ss_plugin_extract_value_offsets {
 	uint32_t* length;
 };
 
-/* ---- async events (§7.1) ---- */
+/* ---- async events ---- */
 
 typedef ss_plugin_rc (*ss_plugin_async_event_handler_t)(ss_plugin_owner_t* o, const ss_plugin_event* evt,
                                                         char* err);
 
-/* ---- routines (§8.1) ---- */
+/* ---- routines ---- */
 
 typedef ss_plugin_bool (*ss_plugin_routine_fn_t)(ss_plugin_t* s, ss_plugin_routine_state_t* rs);
 
@@ -81,7 +81,7 @@ struct ss_plugin_routine_vtable {
 	ss_plugin_rc (*unsubscribe)(ss_plugin_owner_t* o, ss_plugin_routine_t* h);
 };
 
-/* ---- metrics (§9) ---- */
+/* ---- metrics ---- */
 
 typedef enum ss_plugin_metric_type {
 	SS_PLUGIN_METRIC_TYPE_MONOTONIC = 0,

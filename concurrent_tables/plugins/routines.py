@@ -6,7 +6,7 @@
     pool.purge()                                  # remove all, wait for running ones
     pool.close()                                  # purge, stop and join the workers
 
-As libsinsp's pool (plugin-abi.md §8.3): `subscribe` queues one task; each task runs the
+As libsinsp's pool (docs/c-abi.md): `subscribe` queues one task; each task runs the
 routine once and re-queues it at once while it returns true (plugins pace themselves);
 `unsubscribe` removes a routine without waiting (a running iteration completes); `purge` after
 capture_close removes every routine, drops queued tasks and awaits running ones. Workers are

@@ -1,5 +1,5 @@
 """The capability test plugins (tests/native/plugins/cap_*.c) build warning-free and export
-exactly the symbols of their capability (plugin-abi.md §3.1, §3.2)."""
+exactly the symbols of their capability (docs/c-abi.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 /*
- * cap_async.c -- an async event injector (plugin-abi.md §7).
+ * cap_async.c -- an async event injector (docs/c-abi.md).
  *
  * State machine:
  *

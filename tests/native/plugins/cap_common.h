@@ -1,6 +1,6 @@
 /*
  * cap_common.h -- what every capability test plugin (cap_*.c) shares: the required symbols
- * (plugin-abi.md §3.2), the last-error buffer and a tiny "key=value" config reader.
+ * (docs/c-abi.md), the last-error buffer and a tiny "key=value" config reader.
  *
  * A plugin defines CAP_NAME, includes this header, and keeps its last error text at the start
  * of its state (`char lasterr[PLUGIN_MAX_ERRLEN]` as the first member).

@@ -1,8 +1,8 @@
 /*
- * cap_extract.c -- an extraction plugin with a field of every value type (plugin-abi.md §6).
+ * cap_extract.c -- an extraction plugin with a field of every value type (docs/c-abi.md).
  *
  * State machine: init -> extract_fields* -> destroy. Results live in the state and are
- * overwritten by the next extract_fields call (§6.5), so the host must copy them at once.
+ * overwritten by the next extract_fields call, so the host must copy them at once.
  *
  * Event types 3 (SYSCALL_OPEN_X) and 322 (plugin events); sources "syscall" and "cap_source".
  * Every request is checked against the field's declared type: a wrong ftype, a wrong flist
@@ -210,7 +210,7 @@ ss_plugin_rc plugin_extract_fields(ss_plugin_t* st, const ss_plugin_event_input*
 	for (uint32_t i = 0; i < in->num_fields; i++) {
 		if (extract_one(s, ev, &in->fields[i]) != SS_PLUGIN_SUCCESS) return SS_PLUGIN_FAILURE;
 	}
-	/* Offsets: only for a single cap.text request, as libsinsp asks them (§6.3). */
+	/* Offsets: only for a single cap.text request, as libsinsp asks them. */
 	if (in->value_offsets && in->num_fields == 1 && in->fields[0].field_id == F_TEXT && s->off_len) {
 		in->value_offsets->start = &s->off_start;
 		in->value_offsets->length = &s->off_len;

@@ -1,5 +1,5 @@
 /*
- * cap_metrics.c -- a parse plugin that reports metrics of every value type (plugin-abi.md §9).
+ * cap_metrics.c -- a parse plugin that reports metrics of every value type (docs/c-abi.md).
  *
  * State machine: init -> (parse_event | get_metrics)* -> destroy. parse_event counts events
  * (evt_count). get_metrics returns a state-owned array of 7 metrics, one per value type, rebuilt

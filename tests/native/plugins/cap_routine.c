@@ -1,5 +1,5 @@
 /*
- * cap_routine.c -- a capture-listening plugin that subscribes routines (plugin-abi.md §8).
+ * cap_routine.c -- a capture-listening plugin that subscribes routines (docs/c-abi.md).
  *
  * State machine:
  *
@@ -80,7 +80,7 @@ ss_plugin_rc plugin_capture_open(ss_plugin_t* st, const ss_plugin_capture_listen
 		cap_error(s, "cap_routine: routine vtable is NULL");
 		return SS_PLUGIN_FAILURE;
 	}
-	s->vt = *in->routine; /* plugins keep the function pointers past the call (§8.2) */
+	s->vt = *in->routine; /* plugins keep the function pointers past the call */
 	s->owner = in->owner;
 	for (int k = 0; k < s->nroutines; k++) {
 		s->handles[k] = s->vt.subscribe(s->owner, routine, &s->counts[k]);

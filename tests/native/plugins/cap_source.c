@@ -1,5 +1,5 @@
 /*
- * cap_source.c -- a source plugin for the host's tests (plugin-abi.md §5).
+ * cap_source.c -- a source plugin for the host's tests (docs/c-abi.md).
  *
  * State machine (one open instance at a time, as under libsinsp):
  *

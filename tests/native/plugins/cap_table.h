@@ -1,7 +1,7 @@
 /*
  * cap_table.h -- a tiny plugin-owned table for the capability test plugins: "<name>", UINT64 keys,
  * at most CAP_TABLE_MAX entries, one UINT64 field "value". Registered with add_table at init
- * (table-abi.md: legacy and _ext vtables with the same functions), so the host's lifetime rules
+ * (legacy and _ext vtables with the same functions), so the host's lifetime rules
  * can be tested on plugins that neither parse nor extract.
  *
  * Entries are slots of a fixed array; a detached entry (create_table_entry) is a heap copy until
