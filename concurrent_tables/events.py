@@ -11,8 +11,8 @@ as they would under libsinsp.
 
 `ScapEvent` holds raw parameter bytes, so it round-trips any event type (known or not);
 `build` and `ScapEvent.values` / `[name]` convert by the schemas of `SCHEMAS` (open/openat,
-close, clone, execve, procexit, plugin and async events). Strings are decoded from UTF-8 with
-`surrogateescape`, so bytes that are not UTF-8 survive a round trip; a zero-length string
+close, read entry, clone, execve, procexit, plugin and async events). Strings are decoded from
+UTF-8 with `surrogateescape`, so bytes that are not UTF-8 survive a round trip; a zero-length string
 parameter (libscap's NULL) reads as None. Every malformed input raises an `EventError`
 naming the event, the parameter and the value, and nothing is half-built.
 """
@@ -56,6 +56,7 @@ class PPME(enum.IntEnum):
     SYSCALL_OPEN_X = 3
     SYSCALL_CLOSE_E = 4
     SYSCALL_CLOSE_X = 5
+    SYSCALL_READ_E = 6
     PROCEXIT_1_E = 186
     SYSCALL_CLONE_20_E = 222
     SYSCALL_CLONE_20_X = 223
@@ -183,6 +184,7 @@ SCHEMAS: Final[Mapping[int, EventSchema]] = {
         ),
         _schema(_T.SYSCALL_CLOSE_E, "fd:FD"),
         _schema(_T.SYSCALL_CLOSE_X, "res:ERRNO fd:FD"),
+        _schema(_T.SYSCALL_READ_E, "fd:FD size:UINT32"),
         _schema(_T.PROCEXIT_1_E, "status:ERRNO ret:ERRNO sig:SIGTYPE core:UINT8 reaper_tid:PID"),
         _schema(_T.SYSCALL_CLONE_20_E, ""),
         _schema(
