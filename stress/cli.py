@@ -152,8 +152,8 @@ def parser() -> argparse.ArgumentParser:
         action=_PluginAction,
         type=_spec,
         default=None,
-        metavar="MODULE:ATTR",
-        help="your source plugin (default: the built-in process/fd workload)",
+        metavar="MODULE:ATTR|PATH.so",
+        help="your source plugin, Python or native (default: the built-in process/fd workload)",
     )
     what.add_argument(
         "--invariants",
