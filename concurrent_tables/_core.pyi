@@ -14,6 +14,19 @@ Tracer = Callable[[str, Domain, Core, Any, bool], object]
 def set_tracer(tracer: Tracer | None, /) -> Tracer | None:
     """Install the lock-point observer; returns the previous one."""
 
+#: probe(event, table, key, write, handle or None, wait_ns): "acquired", "release", "store",
+#: "wait" (ct_core.c, "Probe and planted faults").
+Probe = Callable[[str, Core, Any, bool, Handle | None, int], object]
+
+def set_probe(probe: Probe | None, /) -> Probe | None:
+    """Install stress's per-handle probe; returns the previous one."""
+
+FAULT_OWNER_CHECK: int
+FAULT_WAIT_UNDO: int
+
+def _set_faults(mask: int, /) -> int:
+    """Plant library bugs (a mask of FAULT_*; 0: none); returns the previous mask."""
+
 def _free_handles() -> int: ...
 
 @final

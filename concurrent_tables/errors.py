@@ -78,6 +78,14 @@ class KeyTypeMismatchError(TablesError, TypeError):
         self.table, self.requested, self.actual = table, requested, actual
 
 
+class TableGoneError(TablesError):
+    """A table used after the plugin that exported it was destroyed or failed its init."""
+
+    def __init__(self, table: str, plugin: str, why: str) -> None:
+        super().__init__(f"table '{table}' of plugin '{plugin}' is gone: {why}")
+        self.table, self.plugin = table, plugin
+
+
 # -- keys, values ---------------------------------------------------------------------------------
 
 
@@ -284,6 +292,14 @@ class AccessDeniedError(TablesError, PermissionError):
 
 class PluginError(TablesError):
     """A plugin failed (init, parse, a background thread) or a native plugin reported an error."""
+
+
+class TaskUsageError(PluginError, ValueError):
+    """A background task misused: a negative interval, or started twice."""
+
+    def __init__(self, task: str, message: str) -> None:
+        super().__init__(f"background task '{task}': {message}")
+        self.task = task
 
 
 class BackgroundError(PluginError):

@@ -56,6 +56,23 @@ class TableRegistry:
                 raise TableExistsError(backend.name)
             self._tables[backend.name] = backend
             self._owners[backend.name] = owner
+        if isinstance(table, Table) and owner is not None and table.exporter is None:
+            table.exporter = owner  # other plugins' host threads may not touch it directly
+
+    def unexport(self, name: str) -> None:
+        """Unregister table `name` (its plugin is gone); TableNotFoundError if unknown."""
+        with self._lock:
+            if self._tables.pop(name, None) is None:
+                raise TableNotFoundError(name)
+            del self._owners[name]
+
+    def unexport_owned(self, owner: str) -> list[str]:
+        """Unregister every table `owner` exported; returns their names."""
+        with self._lock:
+            names = [n for n, o in self._owners.items() if o == owner]
+            for n in names:
+                del self._tables[n], self._owners[n]
+            return names
 
     def list_tables(self) -> list[TableInfo]:
         """Every registered table's name and key type, in registration order."""

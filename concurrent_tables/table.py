@@ -39,11 +39,13 @@ from .errors import (
     ReentrancyError,
     StaleHandleError,
     TableDefinitionError,
+    ThreadAccessDeniedError,
 )
 from .fields import Field, FieldInfo, FieldRegistry
 from .handles import _DEAD, ApiRules, DetachedEntry, EntryHandle, WriteHandle
 from .locking import ConfinedDomain, LockStatistics, SharedDomain, unborrow
 from .locking.domains import checked_timeout
+from .roles import current_role
 from .schema import EntrySchema
 from .types import INT_RANGES, KEY_TYPES, StateType, coerce_state_type
 
@@ -76,6 +78,10 @@ class Table(Generic[K, S]):
     other threads get WrongThreadError and conflicting handles raise BorrowError.
     thread_safe=True: any thread may use it; entries are guarded by reader-writer locks.
     """
+
+    #: The plugin that exported this table (set by TableRegistry.export): a host thread of
+    #: another plugin (a routine, an async task) may not touch it, even directly.
+    exporter: str | None = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Table[K, S]:
         if cls is Table and backend.core is not None:
@@ -239,6 +245,8 @@ class Table(Generic[K, S]):
         `view`: the table API's rules to apply to it (importers and the C bridge pass theirs).
         """
         self._domain.check_thread(f"table '{self.name}'")
+        if self.exporter is not None:
+            check_exporter(self)
         return DetachedEntry(self, self._registry.new_values(), view)
 
     def add_entry(self, key: K, entry: DetachedEntry, *, replace: bool = False) -> bool:
@@ -248,6 +256,8 @@ class Table(Generic[K, S]):
         consumed: it is stale afterwards. Handles on a replaced entry keep seeing it.
         """
         self.check_key(key)
+        if self.exporter is not None:
+            check_exporter(self)
         if not isinstance(entry, DetachedEntry) or entry._table._registry is not self._registry:
             raise ForeignEntryError(
                 self.name, "add_entry called on entry not created by create_table_entry"
@@ -274,6 +284,8 @@ class Table(Generic[K, S]):
         keep the erased entry alive until they are released.
         """
         self.check_key(key)
+        if self.exporter is not None:
+            check_exporter(self)
         with self._domain.structural(self):
             if self._domain.held_by_me(self, key):
                 raise ReentrancyError(
@@ -284,6 +296,8 @@ class Table(Generic[K, S]):
 
     def clear(self) -> None:
         """Remove every entry. Raises ReentrancyError if this thread holds a handle here."""
+        if self.exporter is not None:
+            check_exporter(self)
         with self._domain.structural(self):
             # `_borrows` holds the owner's lock-free handles: another thread must not count them
             # as its own (nor iterate the dict while the owner changes it).
@@ -299,6 +313,8 @@ class Table(Generic[K, S]):
     def size(self) -> int:
         """The number of entries."""
         self._domain.check_thread(f"table '{self.name}'")
+        if self.exporter is not None:
+            check_exporter(self)
         return len(self._entries)
 
     __len__ = size
@@ -310,6 +326,8 @@ class Table(Generic[K, S]):
     def keys(self) -> list[Any]:
         """A sorted snapshot of the keys."""
         self._domain.check_thread(f"table '{self.name}'")
+        if self.exporter is not None:
+            check_exporter(self)
         return sorted(self._entries)
 
     def storage_of(self, key: K) -> list[Any] | None:
@@ -464,6 +482,22 @@ def _fill_getters() -> None:
 _fill_getters()
 
 
+def check_exporter(table: Table[Any, Any]) -> None:
+    """Refuse a host thread of another plugin than the table's exporter (the access matrix).
+
+    Routines and async tasks may only use thread-safe tables their own plugin exported; this
+    holds for the raw `Table` object too, not only for imported views.
+    """
+    role = current_role()
+    if role is not None and role.plugin != table.exporter:
+        raise ThreadAccessDeniedError(
+            f"table '{table.name}' of plugin '{table.exporter}'",
+            table.owner_thread,
+            get_ident(),
+            role,
+        )
+
+
 def _locked_handle(
     table: Table[Any, Any],
     cls: type[EntryHandle],
@@ -477,6 +511,8 @@ def _locked_handle(
     The handle exists before the lock is asked for, and the domain records the grant in it
     as it makes it: an exception at any point leaves a handle that gives back what it holds.
     """
+    if table.exporter is not None:
+        check_exporter(table)  # off the owner's lock-free path only: no cost there
     h = _new(cls)
     h._table, h._key, h._values, h._registry = table, key, _NO_VALUES, table._registry
     h._grant, h._tid, h._view = None, _DEAD, None

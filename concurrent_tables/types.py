@@ -93,7 +93,8 @@ def value_problem(t: StateType, value: Any) -> str | None:
         if "\0" in value:
             return "string contains a NUL byte"
         try:
-            value.encode("utf-8")
+            # surrogateescape: bytes that are not UTF-8 read from C come back as they were.
+            value.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError as exc:
             return f"string is not encodable as UTF-8 ({exc.reason})"
         return None

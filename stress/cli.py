@@ -152,8 +152,8 @@ def parser() -> argparse.ArgumentParser:
         action=_PluginAction,
         type=_spec,
         default=None,
-        metavar="MODULE:ATTR",
-        help="your source plugin (default: the built-in process/fd workload)",
+        metavar="MODULE:ATTR|PATH.so",
+        help="your source plugin, Python or native (default: the built-in process/fd workload)",
     )
     what.add_argument(
         "--invariants",
@@ -258,7 +258,7 @@ def parser() -> argparse.ArgumentParser:
         "--backend",
         default=None,
         metavar="NAME",
-        help="lock backend to test (default: $CONCURRENT_TABLES_BACKEND, else python)",
+        help="lock backend to test: c, python or all (default: the one the library runs)",
     )
     s.add_argument("--seed", type=int, default=1, metavar="N", help="seed (1)")
     s.add_argument("--json", default=None, metavar="PATH", help="write the JSON results here")

@@ -30,6 +30,16 @@ real signal could land between two bytecodes are not modelled.
 
 The patches reach library internals: `_new_lock` of `concurrent_tables.locking.rwlock` (the
 factory `_FairRWLock` makes its locks with) and `EntryHandle._grant` (None: a lock-free borrow).
+
+On the C core (`concurrent_tables.lock_backend() == "c"`) the handle type and its locks are C:
+nothing there can be patched. The core's probe hook (`_core.set_probe`, ct_core.c "Probe and
+planted faults") reports the same moments instead: "acquired" (with the handle's wait, measured
+in C), "release", "store" (the seeded yield before a field write) and "wait" (a thread about to
+block for an entry: where an injected interrupt lands, after a short seeded wait, as in the
+Python core's lock waits). The C core has no lock-free path (every handle is a grant the lock
+tracer sees), so nothing needs adding for the detector. `CoreTable.read`/`write` get only a
+retry wrapper while interrupts are injected. The Python patches stay installed as well: they
+cover the tables a test makes on the Python core (`PythonTable`) next to C ones.
 """
 
 from __future__ import annotations
@@ -50,6 +60,7 @@ from concurrent_tables import (
     Plugin,
     Table,
     WriteHandle,
+    backend,
 )
 from concurrent_tables.locking import rwlock
 from concurrent_tables.plugins.base import AsyncContext, CaptureListenInput
@@ -254,7 +265,7 @@ class Probes:
                 "callback": name,
                 "thread": st.name,
                 "handles": [
-                    f"{'write' if w else 'read'} {t.name}[{h._key!r}]" for h, t, w, _ in left
+                    f"{'write' if w else 'read'} {t.name}[{h.key!r}]" for h, t, w, _ in left
                 ],
                 "why": "a handle was still held when the callback returned",
             },
@@ -326,6 +337,68 @@ class Probes:
             orig(h, f, value)
 
         return setitem
+
+    # -- the C core's probe ---------------------------------------------------------------------
+
+    def _core_probe(self) -> Callable[[str, Any, Any, bool, Any, int], None]:
+        """The C core's probe (see the module docstring): the getters' and releases' work."""
+        state, by_thread = self.state, self.by_thread
+        det = self.detector
+        yields = det is not None and self.field_yields
+        wait = self._core_wait
+
+        def probe(event: str, table: Any, key: Any, write: bool, h: Any, wait_ns: int) -> None:
+            if event == "acquired":
+                st = state()
+                who = st.name if by_thread else st.plugin
+                hist = st.waits.get(who)
+                if hist is None:
+                    hist = st.waits[who] = Histogram()
+                hist.add(wait_ns)
+                st.handles += 1
+                st.lane.ops += 1
+                st.held[id(h)] = (h, table, write, False)
+            elif event == "release":
+                st = state()
+                st.held.pop(id(h), None)
+                if st.reported:
+                    st.reported.discard(id(h))
+            elif event == "store":
+                if yields and table._domain.thread_safe:
+                    det.yield_point()
+            elif event == "wait":
+                wait(wait_ns)
+
+        return probe
+
+    def _core_wait(self, waited_ns: int) -> None:
+        """A C-core wait about to block (again): abort a stuck main thread once the run has
+        stopped; inject an interrupt into the main thread's wait (at its first slice only)."""
+        if threading.get_ident() != self._main:
+            return
+        stop = self.run_stop
+        if stop is not None and stop.is_set():
+            raise RunAborted("the run stopped while the main thread waited for a lock")
+        # The core re-checks every 50 ms: a first call comes well inside the first millisecond.
+        if self.interrupts and waited_ns < 1_000_000 and self._interrupt_now():
+            time.sleep(INTERRUPT_AFTER_S * self._rng.random())
+            self.injected += 1
+            raise InjectedInterrupt("injected by stress --detect in an entry wait")
+
+    @staticmethod
+    def _retrying(orig: Callable[..., Any]) -> Callable[..., Any]:
+        """A C-core getter that takes the handle again after an injected interrupt."""
+
+        def get(table: Any, key: Any, *a: Any, **k: Any) -> Any:
+            while True:
+                try:
+                    return orig(table, key, *a, **k)
+                except InjectedInterrupt:
+                    continue  # as if the program caught Ctrl-C and went on: take it again
+
+        get.__name__ = getattr(orig, "__name__", "get")
+        get.__doc__ = orig.__doc__
+        return get
 
     # -- background runs -------------------------------------------------------------------------
 
@@ -431,9 +504,20 @@ class Probes:
             patch(WriteHandle, "__setitem__", self._wrap_setitem(WriteHandle.__setitem__))
         if self.interrupts:
             patch(rwlock, "_new_lock", self._new_lock_factory(rwlock._new_lock))
+        core = backend.core
+        old_probe: Any = None
+        if core is not None:
+            from concurrent_tables.table import CoreTable
+
+            if self.interrupts:
+                patch(CoreTable, "read", self._retrying(CoreTable.read))
+                patch(CoreTable, "write", self._retrying(CoreTable.write))
+            old_probe = core.set_probe(self._core_probe())
         try:
             yield self
         finally:
+            if core is not None:
+                core.set_probe(old_probe)
             for obj, name, old in reversed(saved):
                 if old is None:
                     delattr(obj, name)

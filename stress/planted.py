@@ -7,8 +7,12 @@
     planted_release_skipped()  `_FairRWLock.acquire_write` without its undo: interrupted while it
                                waits for the readers, it keeps the lock's gate for ever
 
-Both copy the library's code with one check taken out (marked PLANTED). They exist for the
-Python lock backend only.
+On the Python core both copy the library's code with one check taken out (marked PLANTED). On
+the C core they switch on the core's test-only faults (`_core._set_faults`, ct_core.c "Probe and
+planted faults"), the same two bugs in C: FAULT_OWNER_CHECK (the owner of a thread-safe table
+does not wait for other threads' handles: it takes the entry lock-free) and FAULT_WAIT_UNDO (a
+wait that fails, e.g. interrupted, skips its undo and stays queued for ever, so the entry wedges
+once it is granted to it).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from concurrent_tables import (
     EntryHandle,
     Table,
     WriteHandle,
+    backend,
 )
 from concurrent_tables import table as table_module
 from concurrent_tables.errors import EntryNotFoundError
@@ -59,7 +64,23 @@ def _getter_without_check(write: bool, cls: type[EntryHandle]) -> Callable[..., 
 
 
 @contextmanager
+def _core_fault(name: str) -> Iterator[None]:
+    """The C core with its fault `name` (a FAULT_* constant) switched on."""
+    core = backend.core
+    assert core is not None
+    old = core._set_faults(getattr(core, name))
+    try:
+        yield
+    finally:
+        core._set_faults(old)
+
+
+@contextmanager
 def planted_fast_path() -> Iterator[None]:
+    if backend.core is not None:
+        with _core_fault("FAULT_OWNER_CHECK"):
+            yield
+        return
     saved = (Table.__dict__["read"], Table.__dict__["write"])
     Table.read = _getter_without_check(False, EntryHandle)  # type: ignore[method-assign]
     Table.write = _getter_without_check(True, WriteHandle)  # type: ignore[method-assign]
@@ -93,6 +114,10 @@ def _acquire_write_without_undo(
 
 @contextmanager
 def planted_release_skipped() -> Iterator[None]:
+    if backend.core is not None:
+        with _core_fault("FAULT_WAIT_UNDO"):
+            yield
+        return
     old = _FairRWLock.__dict__["acquire_write"]
     _FairRWLock.acquire_write = _acquire_write_without_undo  # type: ignore[method-assign]
     try:

@@ -60,7 +60,7 @@ from .monitor import Monitor
 from .report import RunReport, lock_stats
 from .scenario import Lane, RunOptions
 from .stats import fmt_summary
-from .workload import WorkloadSource
+from .workload import WorkloadSource, encode_plain, encode_scap
 
 #: Kinds a plugin run checks (the summary lists these).
 PLUGIN_CHECKS = (
@@ -93,7 +93,9 @@ class Loaded:
             self.plugins.extend(made)
             if spec.native:
                 self.native.update(p.plugin_name for p in made)
-        self.source = load_source(opts.source, opts.seed)
+        # Native parse plugins need real syscall events: the workload encodes them when any
+        # plugin is native (a function of the flags, so a replay gets the same events).
+        self.source = load_source(opts.source, opts.seed, scap=bool(self.native))
         self.companions: list[Any] = []
         for inv in opts.invariants:
             self.companions.append(import_attr(inv))
@@ -106,15 +108,10 @@ class Loaded:
         ]
 
 
-def load_source(spec: PluginSpec | None, seed: int) -> SourcePlugin:
+def load_source(spec: PluginSpec | None, seed: int, *, scap: bool = False) -> SourcePlugin:
     if spec is None:
-        return WorkloadSource(seed)
-    if spec.native:
-        raise LoadError(
-            f"{spec.spec}: native source plugins cannot run yet (load_native_plugin has no "
-            "source capability); use a Python source (MODULE:ATTR) or the built-in workload"
-        )
-    made = make_plugins(spec)
+        return WorkloadSource(seed, encode=encode_scap if scap else encode_plain)
+    made = make_plugins(spec)  # a PATH.so loads as the host's native source plugin
     if len(made) != 1 or not isinstance(made[0], SourcePlugin):
         raise LoadError(f"{spec.spec}: --source must name one SourcePlugin")
     return made[0]

@@ -20,9 +20,11 @@ must cause is reported or `--budget` seconds pass:
                          lock's gate taken -> `deadlock` (the watchdog) once every thread queues
                          behind it
 
-The second and the last patch library internals (`stress.planted`): they exist for the Python lock
-backend. For another backend (`--backend`, or CONCURRENT_TABLES_BACKEND) a bug without a hook
-there is reported as not planted, and counts as missed. Exit 0 only if every bug was caught.
+The second and the last are library bugs (`stress.planted`): on the Python core they patch its
+code, on the C core they switch on the core's test-only faults. The selftest runs on the lock
+backend the library runs (CONCURRENT_TABLES_BACKEND; `--backend c|python` picks one, in a child
+process, and `--backend all` runs both and reports each). A bug without a hook in a backend is
+reported as not planted there, and counts as missed. Exit 0 only if every bug was caught.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -61,6 +64,31 @@ from .report import environment
 from .scenario import RunOptions
 
 KEYS = range(4)
+
+
+#: The lock backends `--backend all` runs.
+BACKENDS = ("c", "python")
+
+
+def _run_all(*, budget_s: float, bugs: list[str] | None, seed: int, json_path: str | None) -> int:
+    """The selftest on every lock backend in turn; one line per backend at the end."""
+    codes: dict[str, int] = {}
+    per_backend: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for b in BACKENDS:
+            out = os.path.join(tmp, f"{b}.json")
+            codes[b] = run_selftest(budget_s=budget_s, bugs=bugs, backend=b, seed=seed,
+                                    json_path=out)  # fmt: skip
+            if os.path.exists(out):
+                with open(out, encoding="utf-8") as f:
+                    per_backend[b] = json.load(f)["results"]
+    verdict = {0: "PASS", 1: "FAIL"}
+    print("stress selftest: " + ", ".join(
+        f"{b} {verdict.get(c, 'NOT RUN')}" for b, c in codes.items()))  # fmt: skip
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump({**environment(), "backends": per_backend}, f, indent=2)
+    return max(codes.values())
 
 
 # -- the plugins ----------------------------------------------------------------------------------
@@ -255,7 +283,6 @@ BUGS = (
         (f"{_HERE}:HitsAddUp",),
         "invariant",
         planted_fast_path,
-        ("python",),
     ),
     PlantedBug(
         "lock-order",
@@ -278,7 +305,6 @@ BUGS = (
         (),
         "deadlock",
         planted_release_skipped,
-        ("python",),
         stall_s=0.5,
     ),
 )
@@ -346,11 +372,9 @@ def run_selftest(
     json_path: str | None = None,
 ) -> int:
     """Run the planted bugs; print caught/missed with times; 0 only if all were caught."""
-    env_backend = os.environ.get("CONCURRENT_TABLES_BACKEND", "")
-    if backend is None and not env_backend and active_backend() != "python":
-        # Unasked, run on the Python core: the probes and the planted bugs are written for it.
-        backend = "python"
-    env_backend = env_backend or active_backend()
+    if backend == "all":
+        return _run_all(budget_s=budget_s, bugs=bugs, seed=seed, json_path=json_path)
+    env_backend = os.environ.get("CONCURRENT_TABLES_BACKEND", "") or active_backend()
     if backend is not None and backend != env_backend:
         # The backend is chosen when the library loads: run in a child with it set.
         argv = [sys.executable, "-m", "stress", "selftest", "--budget", f"{budget_s:g}",

@@ -13,10 +13,19 @@ fds), drawing events from a seeded RNG so that a seed replays the same stream:
 
 The first events clone threads 1..`initial_threads`, so a parse plugin sees every tid it is
 asked about appear first. `WorkloadSource` emits them as plain `concurrent_tables.Event`s
-(`encode_plain`). The seam for native parse plugins: `WorkloadSource(encode=...)` takes any
-`(ProcEvent, n) -> Event`; once the event codec (`concurrent_tables.events`) can encode real
-syscall events, an encoder built on it makes native parsers see the events they expect, with
-no other change here.
+(`encode_plain`), or as real syscall events (`encode_scap`: the event codec's bytes, what a
+native parse plugin expects under libsinsp), as `WorkloadSource(encode=...)` says:
+
+    kind      scap event (Event.type)        parameters
+    clone     SYSCALL_CLONE_20_X (223)       res 0 (the child), tid, pid, ptid, comm, exe
+    execve    SYSCALL_EXECVE_19_X (293)      res 0, exe, comm, tid, pid, filename
+    open      SYSCALL_OPEN_X (3)             fd, name
+    close     SYSCALL_CLOSE_X (5)            res 0, fd
+    read      SYSCALL_READ_E (6)             fd, size
+    exit      PROCEXIT_1_E (186)             status 0
+
+Each event's header carries ts = its number and tid; its payload is the `ScapEvent`, which a
+Python plugin reads by parameter name (`event.payload["fd"]`).
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from concurrent_tables import Event, SourcePlugin
+from concurrent_tables.events import PPME, ScapEvent, build
 
 CLONE, EXECVE, OPEN, CLOSE, READ, EXIT = 1, 2, 3, 4, 5, 6
 TYPES = {"clone": CLONE, "execve": EXECVE, "open": OPEN, "close": CLOSE, "read": READ, "exit": EXIT}
@@ -87,6 +97,32 @@ class ProcessWorld:
 def encode_plain(ev: ProcEvent, n: int) -> Event:
     """A plain host `Event`: type from `TYPES`, the `ProcEvent` as payload."""
     return Event(ts=n, tid=ev.tid, type=TYPES[ev.kind], payload=ev)
+
+
+def scap_event(ev: ProcEvent, n: int) -> ScapEvent:
+    """The syscall event a kernel driver would report for `ev` (see the module docstring)."""
+    tid = ev.tid
+    if ev.kind == "clone":
+        comm = f"thread-{tid}"
+        params = {"res": 0, "tid": tid, "pid": tid, "ptid": ev.ppid, "comm": comm, "exe": comm}
+        return build(PPME.SYSCALL_CLONE_20_X, params, ts=n, tid=tid)
+    if ev.kind == "execve":
+        params = {"res": 0, "tid": tid, "pid": tid, "exe": ev.text, "comm": ev.text}
+        return build(PPME.SYSCALL_EXECVE_19_X, params, ts=n, tid=tid, filename=ev.text)
+    if ev.kind == "open":
+        return build(PPME.SYSCALL_OPEN_X, ts=n, tid=tid, fd=ev.fd, name=ev.text)
+    if ev.kind == "close":
+        return build(PPME.SYSCALL_CLOSE_X, ts=n, tid=tid, res=0, fd=ev.fd)
+    if ev.kind == "read":
+        return build(PPME.SYSCALL_READ_E, ts=n, tid=tid, fd=ev.fd, size=4096)
+    assert ev.kind == "exit", ev.kind
+    return build(PPME.PROCEXIT_1_E, ts=n, tid=tid, status=0)
+
+
+def encode_scap(ev: ProcEvent, n: int) -> Event:
+    """A host `Event` carrying the real syscall event of `ev` (its bytes go to native plugins)."""
+    scap = scap_event(ev, n)
+    return Event(ts=n, tid=ev.tid, type=scap.type, payload=scap)
 
 
 class WorkloadSource(SourcePlugin):

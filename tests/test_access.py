@@ -384,11 +384,13 @@ class PureAsync(AsyncPlugin):
         ctx.push(Event(ts=5, tid=2, type=9, payload="async hello"))
 
 
-def test_async_init_no_access() -> None:
+def test_async_init_exports_only() -> None:
     p = PureAsync()
     host = PluginHost([p])
     results = host.run(events=one_event())
-    assert p.got_tables is None
+    assert p.got_tables is not None  # an export-only input: it may export its own tables
+    with pytest.raises(AccessDeniedError, match="used for list_tables after init returned"):
+        p.got_tables.list_tables()
     assert [(r.event.source, r.event.payload) for r in results] == [
         ("async", "async hello"),
         ("syscall", "0 events remaining"),

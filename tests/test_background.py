@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
 import pytest
 
-from concurrent_tables.errors import BackgroundError
+from concurrent_tables.errors import BackgroundError, TablesError, TaskUsageError
 from concurrent_tables.plugins.background import BackgroundTask, stop_all
 from concurrent_tables.roles import ROUTINE, ThreadRole, current_role
 
@@ -99,10 +100,12 @@ def test_stop_all_and_sleep() -> None:
 
 
 def test_misuse() -> None:
-    with pytest.raises(ValueError):
-        BackgroundTask(lambda: None, interval=-1)
+    for bad in (-1, math.nan):
+        with pytest.raises(TaskUsageError, match="interval must be >= 0") as err:
+            BackgroundTask(lambda: None, interval=bad, name="t")
+        assert isinstance(err.value, TablesError | ValueError) and "'t'" in str(err.value)
     task = BackgroundTask(lambda: False).start()
-    with pytest.raises(RuntimeError, match="already started"):
+    with pytest.raises(TaskUsageError, match="already started"):
         task.start()
     assert task.join(5)
     assert BackgroundTask(lambda: None).join(0)  # never started: nothing to wait for

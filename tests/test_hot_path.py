@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import idle, python_core_only
+from conftest import idle
 
 from concurrent_tables import I64, U8, EntrySchema, String, Table
 from concurrent_tables.errors import (
@@ -155,10 +155,10 @@ def test_conflicts(table: Table[Any, Any]) -> None:
     assert idle(table)
 
 
-@python_core_only
 def test_owner_borrows_are_not_another_threads_handles() -> None:
-    # The owner's lock-free handles live in `_borrows`; a foreign thread's erase/clear must
-    # not take them for its own (it used to raise ReentrancyError "this thread holds ...").
+    # The owner's handles (lock-free `_borrows` on the Python core, grants on the C core): a
+    # foreign thread's erase/clear must not take them for its own (it used to raise
+    # ReentrancyError "this thread holds ..."). Both backends.
     t: Table[Any, Any] = Table("rec", I64, Rec, thread_safe=True)
     for k in (1, 2):
         t.add_entry(k, t.create_entry())

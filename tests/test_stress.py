@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import python_core_only
 
 from stress.cli import main
 from stress.detect import Witness, _cycles
@@ -235,7 +234,6 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert rep["contention"]["main_wait_ns"]["p99"] >= rep["contention"]["main_wait_ns"]["p50"]
 
 
-@python_core_only  # stress's probes instrument the Python core's classes
 @pytest.mark.timeout(30)
 def test_detect_exercises_the_owner_fast_path(tmp_path: Path) -> None:
     # The owner's fast path without its cross-thread check: `writers --detect` must see the

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from concurrent_tables import lock_backend
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -163,10 +165,14 @@ def test_compare_prints_ratios_and_fails_on_regression(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(90)
 def test_selftest_catches_every_planted_bug(tmp_path: Path) -> None:
+    # On the backend this suite runs (the README runs the suite on both: C, then Python).
     out = tmp_path / "selftest.json"
     r = stress("selftest", "--budget", "3", "--json", str(out), timeout=80)
     assert r.returncode == 0, r.stdout + r.stderr
-    results = json.loads(out.read_text())["results"]
+    rep = json.loads(out.read_text())
+    assert rep["backend"] == lock_backend()
+    assert f"lock backend {lock_backend()}" in r.stdout
+    results = rep["results"]
     assert {x["bug"] for x in results} == {
         "lost-update",
         "fast-path-check",
@@ -178,6 +184,21 @@ def test_selftest_catches_every_planted_bug(tmp_path: Path) -> None:
         assert x["caught"] and x["caught_after_s"] is not None, x
         assert x["caught_after_s"] <= 3.0
     assert "PASS: every planted bug was caught" in r.stdout
+
+
+@pytest.mark.timeout(60)
+def test_selftest_all_backends_reports_each(tmp_path: Path) -> None:
+    out = tmp_path / "all.json"
+    r = stress("selftest", "--backend", "all", "--bug", "fast-path-check", "--budget", "3",
+               "--json", str(out), timeout=55)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "lock backend c" in r.stdout and "lock backend python" in r.stdout
+    assert "stress selftest: c PASS, python PASS" in r.stdout
+    per_backend = json.loads(out.read_text())["backends"]
+    assert set(per_backend) == {"c", "python"}
+    for results in per_backend.values():
+        (x,) = results
+        assert x["bug"] == "fast-path-check" and x["planted"] and x["caught"], x
 
 
 @pytest.mark.timeout(30)

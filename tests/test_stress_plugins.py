@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import python_core_only
 
 from concurrent_tables import (
+    I64,
     U32,
     U64,
     AsyncPlugin,
@@ -23,11 +23,13 @@ from concurrent_tables import (
     ExtractPlugin,
     ParsePlugin,
     SourcePlugin,
+    String,
     Table,
     TableReader,
     TablesInput,
     TableWriter,
 )
+from concurrent_tables.events import PPME
 from concurrent_tables.plugins.base import AsyncContext, ExtractRequest
 from stress import invariant
 from stress.cli import main
@@ -85,7 +87,6 @@ class FileLeaker(ParsePlugin):
             open(__file__, encoding="utf-8")
 
 
-@python_core_only  # stress's probes instrument the Python core's classes
 @pytest.mark.timeout(30)
 def test_correct_plugins_pass_and_report_per_plugin(tmp_path: Path) -> None:
     code, rep = run(
@@ -137,7 +138,6 @@ def test_thread_error_is_the_plugins(tmp_path: Path) -> None:
     assert rep["plugins"]["crasher"]["thread_errors"] == 1
 
 
-@python_core_only  # stress's probes instrument the Python core's classes
 @pytest.mark.timeout(30)
 def test_handle_leak_and_resource_warning(tmp_path: Path) -> None:
     code, rep = run(
@@ -228,7 +228,6 @@ class RacyNativeCounts(NativeCounts):
     parse_key = 7
 
 
-@python_core_only  # stress's probes instrument the Python core's classes
 @pytest.mark.timeout(30)
 def test_html_report_is_self_contained(tmp_path: Path) -> None:
     page = tmp_path / "r.html"
@@ -313,3 +312,83 @@ def test_user_source_and_extract_plugin(tmp_path: Path) -> None:
     assert rep["plugins"]["hits-field"]["callback_ns"]["extract"]["count"] == 100
     assert rep["duration_s"] < 10
     assert "--source tests.test_stress_plugins:HundredEvents" in rep["reproduce"]
+
+
+class SeenEvents(ParsePlugin):
+    """Keeps the events it parses (for the native-source run)."""
+
+    name = "seen"
+
+    def init(self, tables: TablesInput | None) -> None:
+        self.events: list[Any] = []
+
+    def parse_event(self, event: Any, reader: Any, writer: Any) -> None:
+        self.events.append(event)
+
+
+@pytest.mark.timeout(60)
+def test_native_source_plugin_feeds_the_run(tmp_path: Path) -> None:
+    """`--source PATH.so`: a native source plugin's events drive the run, to its EOF."""
+    from tests.native.build import CompileError, compile_plugin
+
+    try:
+        so = str(compile_plugin("cap_source.c", tmp_path))
+    except CompileError as exc:
+        pytest.skip(f"no C compiler: {exc}")
+    code, rep = run(tmp_path, "--source", so, "--plugin", f"{HERE}:SeenEvents", "--duration", "5")
+    assert code == 0, rep["violations"] or rep["thread_errors"]
+    assert rep["scenario_summary"]["events"] == 3  # cap_source's default: 3 events, then EOF
+    assert rep["scenario_summary"]["source"] == "cap_source"
+    assert rep["plugins"]["seen"]["callback_ns"]["parse_event"]["count"] == 3
+    assert f"--source {so}" in rep["reproduce"]
+
+
+class Proc(EntrySchema):
+    comm: String
+
+
+class ThreadsFromClones(ParsePlugin):
+    """Owns `threads` (I64 keys): adds an entry on each clone of the real syscall stream, and
+    counts the open exits per thread that the native event_counter.c counts in ct_counter."""
+
+    name = "threads-owner"
+
+    def init(self, tables: TablesInput | None) -> None:
+        assert tables is not None
+        self.table: Table[int, Proc] = Table("threads", I64, Proc)
+        tables.export_table(self.table)
+        self.opens: dict[int, int] = {}
+
+    def parse_event(self, event: Any, reader: Any, writer: Any) -> None:
+        scap = event.payload
+        if event.type == PPME.SYSCALL_CLONE_20_X:
+            e = self.table.create_entry()
+            e["comm"] = scap["comm"]
+            self.table.add_entry(scap["tid"], e)
+        elif event.type == PPME.SYSCALL_OPEN_X:
+            self.opens[event.tid] = self.opens.get(event.tid, 0) + 1
+
+    @invariant("ct_counter == open exits parsed, per thread", online=False)
+    def counted(self, final: bool) -> bool | str:
+        counter = self.table.field("ct_counter")
+        for tid in self.table.keys():
+            with self.table.read(tid) as h:
+                if h[counter] != self.opens.get(tid, 0):
+                    return f"tid {tid}: ct_counter {h[counter]}, opens {self.opens.get(tid, 0)}"
+        return bool(self.opens) or "no open event was parsed"
+
+
+@pytest.mark.timeout(60)
+def test_native_parser_gets_real_syscall_events_from_the_workload(tmp_path: Path) -> None:
+    """With a native plugin loaded, the built-in workload sends real syscall events."""
+    from tests.native.build import CompileError, compile_plugin
+
+    try:
+        so = str(compile_plugin("event_counter.c", tmp_path))
+    except CompileError as exc:
+        pytest.skip(f"no C compiler: {exc}")
+    args = ["--plugin", f"{HERE}:ThreadsFromClones", "--plugin", so, "--events", "400"]
+    code, rep = run(tmp_path, *args)
+    assert code == 0, rep["violations"] or rep["thread_errors"]
+    assert rep["plugins"]["ct_event_counter"]["native"] is True
+    assert rep["scenario_summary"]["events"] == 400

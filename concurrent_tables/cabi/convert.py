@@ -3,6 +3,8 @@
 The union is read and written through the member of the key's or field's own state type:
 INTn -> sN, UINTn -> uN, STRING -> str, BOOL -> b, TABLE -> table. Integers read from their own
 member are always in range; strings cross as UTF-8, NUL-terminated; a NULL string is "".
+String values and keys may hold any bytes (libsinsp stores any): Python sees them decoded with
+`surrogateescape`, and writing that `str` back gives the same bytes (`value_bytes`).
 """
 
 from __future__ import annotations
@@ -42,12 +44,24 @@ def c_string(p: Any, what: str) -> str:
         raise ConversionError(f"{what} is not valid UTF-8: {raw!r} ({exc.reason})") from None
 
 
+def value_string(p: Any) -> str:
+    """A string value or key from C: any bytes, decoded with surrogateescape (NULL -> "")."""
+    if p == NULL:
+        return ""
+    return str(ffi.string(p).decode("utf-8", "surrogateescape"))
+
+
+def value_bytes(v: str) -> bytes:
+    """The C bytes of a string value or key (inverse of `value_string`)."""
+    return v.encode("utf-8", "surrogateescape")
+
+
 def decode(data: Any, t: StateType, what: str) -> Any:
     """The Python value in union `data` (a pointer), read as type `t`."""
     if data == NULL:
         raise ConversionError(f"{what} is null")
     if t is StateType.STRING:
-        return c_string(data.str, what)
+        return value_string(data.str)
     if t is StateType.BOOL:
         return data.b != 0
     return getattr(data, MEMBER[t])

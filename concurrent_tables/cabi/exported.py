@@ -4,8 +4,8 @@ Table handles. Every table handle given to a plugin is an `ss_plugin_table_input
 are the Python owner's and whose `table` member is an id (the handle convention; docs/c-abi.md):
 - a top-level table has one input for as long as it is exported (`table_input`);
 - a nested table (the value of a TABLE field) gets a slot from a `SlotPool`: the calling plugin's
-  pool inside a callback, valid until that callback's clean-up; the thread's own small ring of
-  slots on a plugin's own thread (valid until 256 more nested handles are taken there).
+  pool inside a callback, valid until that callback's clean-up; on a plugin's own thread, a slot
+  of the thread's `StableSlots`, valid as long as the nested table exists (then stale: an error).
 
 Field accessors are ids too, one per `Field`, stable for the life of the process. A `Field` is
 shared by every nested table of its family (they share one registry), so one accessor works on
@@ -17,8 +17,10 @@ becomes an error, never a crash.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
@@ -94,6 +96,35 @@ def _new_ref(table: Table[Any, Any], input: Any) -> TableRef:
     return ref
 
 
+#: ids of plugin handles whose plugin is gone -> why (the text of a later call's error)
+GONE: dict[int, str] = {}
+#: their inputs: the plugin may still hold the pointers, so the memory stays valid
+_GRAVEYARD: list[Any] = []
+
+
+def plugin_table_input(table: Table[Any, Any]) -> tuple[int, Any]:
+    """A handle on `table` of one plugin's own (its `get_table`): (id, input).
+
+    Per plugin, so that `retire_handles` can end one plugin's access (its destroy) while the
+    others keep theirs: a plugin thread still calling through it then gets errors.
+    """
+    with _lock:
+        id = next(_ids)
+        inp = ffi.new("ss_plugin_table_input*")
+        _fill(inp, table, id)
+        REFS[id] = TableRef(id, table, inp)
+    return id, inp
+
+
+def retire_handles(handles: list[tuple[int, Any]], why: str) -> None:
+    """End plugin handles: every later call through them fails, naming `why`."""
+    with _lock:
+        for id, inp in handles:
+            REFS.pop(id, None)
+            GONE[id] = why
+            _GRAVEYARD.append(inp)
+
+
 def forget(table: Table[Any, Any]) -> None:
     """Stop serving `table`'s top-level handle: later calls through it fail cleanly."""
     with _lock:
@@ -140,6 +171,71 @@ class SlotPool:
             REFS.pop(id, None)
         self._live.clear()
         self._by_table.clear()
+
+
+class _WeakTableRef(TableRef):
+    """A TableRef that does not keep its (nested) table alive."""
+
+    __slots__ = ("_weak",)
+
+    def __init__(self, id: int, table: Table[Any, Any], input: Any) -> None:
+        self.id = id
+        self._weak = weakref.ref(table)
+        self.registry = table._registry
+        self.input = input
+
+    @property
+    def table(self) -> Table[Any, Any]:  # type: ignore[override]
+        t = self._weak()
+        if t is None:
+            raise LookupError(f"table handle (id {self.id}): its nested table no longer exists")
+        return t
+
+
+class StableSlots:
+    """Nested-table handles of a plugin's own thread: one slot per nested table, for its life.
+
+    A plugin thread has no callback whose end could invalidate its handles, so each nested
+    table keeps its handle while it exists (a handle kept across any number of reads never
+    points at another table). When the table is collected its id is forgotten (the handle is
+    stale: every call through it fails) and the slot waits in quarantine; slots are reused only
+    once `QUARANTINE` more have died, so a stale handle errors long before it could alias.
+    """
+
+    QUARANTINE: Final = 1024
+    __slots__ = ("__weakref__", "_by_table", "_dead", "_lock")
+
+    def __init__(self) -> None:
+        self._by_table: weakref.WeakKeyDictionary[Table[Any, Any], Any] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._dead: collections.deque[Any] = collections.deque()
+        self._lock = threading.Lock()  # finalizers run on whichever thread collects
+
+    def take(self, table: Table[Any, Any]) -> Any:
+        slot = self._by_table.get(table)
+        if slot is not None:
+            return slot
+        with self._lock:
+            reuse = len(self._dead) > self.QUARANTINE
+            slot = self._dead.popleft() if reuse else ffi.new("ss_plugin_table_input*")
+        id = next(_ids)
+        _fill(slot, table, id)
+        REFS[id] = _WeakTableRef(id, table, slot)
+        self._by_table[table] = slot
+        weakref.finalize(table, StableSlots._retire, weakref.ref(self), id, slot)
+        return slot
+
+    @staticmethod
+    def _retire(owner: weakref.ref[StableSlots], id: int, slot: Any) -> None:
+        REFS.pop(id, None)
+        pool = owner()
+        if pool is not None:
+            with pool._lock:
+                pool._dead.append(slot)
+
+    def reset(self) -> None:
+        """Nothing to do: handles live as long as their tables."""
 
 
 # -- field accessors ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ each callback is the access matrix (`plugins.access.PHASES`), enforced by the ow
 from __future__ import annotations
 
 import json
+import logging
 import re
 import struct
 from collections.abc import Sequence
@@ -25,8 +26,13 @@ from typing import Any, Final
 from .._abi import ffi, lib
 from .._plugin_cdef import REQUIRED_SYMBOLS, has_symbol, make_plugin_ffi
 from ..errors import PluginError
+from ..plugins.access import PhaseAccess
 from ..registry import TableRegistry
+from .routines import RoutineVtable
 from .session import PluginSession
+from .symbols import CAPABILITY_CDEF
+
+log = logging.getLogger(__name__)
 
 #: The API version this host implements.
 HOST_API: Final = (3, 12, 0)
@@ -36,18 +42,44 @@ EVENT_HEADER: Final = struct.Struct("<QQIHI")  # ts, tid, len, type, nparams: 26
 assert EVENT_HEADER.size == 26
 
 
+#: The required symbols in the order libsinsp checks them (the first missing one is reported).
+_REQUIRED_IN_ORDER: Final = (
+    "plugin_get_required_api_version",
+    "plugin_get_version",
+    "plugin_get_name",
+    "plugin_get_description",
+    "plugin_get_contact",
+    "plugin_init",
+    "plugin_destroy",
+    "plugin_get_last_error",
+)
+assert set(_REQUIRED_IN_ORDER) == set(REQUIRED_SYMBOLS)
+
+
 def check_api_version(text: str, plugin: str = "plugin") -> tuple[int, int, int]:
-    """Parse "major.minor.patch" and check that this host can serve it (PluginError if not)."""
+    """Parse "major.minor.patch" and check that this host can serve it (PluginError if not).
+
+    libsinsp's rule and messages (docs/c-abi.md): same major, minor <= 12, and patch <= 0
+    at minor 12.
+    """
     m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", text.strip())
     if m is None:
-        raise PluginError(f"plugin '{plugin}' requires API version {text!r}: not major.minor.patch")
+        raise PluginError(
+            f"plugin provided an invalid required API version: '{text}' (plugin '{plugin}')"
+        )
     v = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
     major, minor, patch = HOST_API
-    ok = v[0] == major and (v[1] < minor or (v[1] == minor and v[2] <= patch))
-    if not ok:
+    reason = None
+    if v[0] != major:
+        reason = "major versions disagree"
+    elif v[1] > minor:
+        reason = "framework's minor is less than the requested one"
+    elif v[1] == minor and v[2] > patch:
+        reason = "framework's patch is less than the requested one"
+    if reason is not None:
         raise PluginError(
-            f"plugin '{plugin}' requires API version {text}, which is not compatible with the "
-            f"host's {HOST_API_TEXT} (same major version and a minor version <= {minor} needed)"
+            f"plugin required API version '{text}' not compatible with the framework's API "
+            f"version '{HOST_API_TEXT}': {reason} (plugin '{plugin}')"
         )
     return v
 
@@ -78,20 +110,33 @@ class NativePlugin:
     ) -> None:
         self.path = str(path)
         self.config = config
-        self.pffi = make_plugin_ffi(extra_cdef)
+        self.pffi = make_plugin_ffi(CAPABILITY_CDEF + extra_cdef)
         try:
-            self.lib = self.pffi.dlopen(self.path)
+            # As libsinsp: every symbol resolved now, none leaked to other plugins.
+            self.lib = self.pffi.dlopen(self.path, self.pffi.RTLD_NOW | self.pffi.RTLD_LOCAL)
         except OSError as exc:
             raise PluginError(f"cannot load plugin {self.path}: {exc}") from exc
-        missing = [s for s in REQUIRED_SYMBOLS if not has_symbol(self.lib, s)]
-        if missing:
-            raise PluginError(f"plugin {self.path} lacks required symbols: {', '.join(missing)}")
+        # libsinsp's order: the API version first, then the required symbols, then the version.
+        if not has_symbol(self.lib, "plugin_get_required_api_version"):
+            raise PluginError(
+                f"required symbol not implemented: 'get_required_api_version' ({self.path})"
+            )
+        self.required_api = self._text(self.lib.plugin_get_required_api_version())
+        self.api_version = check_api_version(self.required_api, self.path)
+        for symbol in _REQUIRED_IN_ORDER:
+            if not has_symbol(self.lib, symbol):
+                raise PluginError(
+                    f"required symbol not implemented: '{symbol.removeprefix('plugin_')}' "
+                    f"({self.path})"
+                )
         self.name = self._text(self.lib.plugin_get_name()) or self.path
         self.version = self._text(self.lib.plugin_get_version())
+        if re.fullmatch(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?", self.version) is None:
+            raise PluginError(
+                f"plugin provided an invalid version string: '{self.version}' ({self.name})"
+            )
         self.description = self._text(self.lib.plugin_get_description())
         self.contact = self._text(self.lib.plugin_get_contact())
-        self.required_api = self._text(self.lib.plugin_get_required_api_version())
-        self.api_version = check_api_version(self.required_api, self.name)
         self.can_parse = has_symbol(self.lib, "plugin_parse_event")
         self.can_extract = has_symbol(self.lib, "plugin_extract_fields")
         self.can_listen = has_symbol(self.lib, "plugin_capture_open") and has_symbol(
@@ -100,6 +145,8 @@ class NativePlugin:
         if table_access is None:
             table_access = self.can_parse or self.can_extract or self.can_listen
         self.table_access = table_access
+        #: Grants of plugin_init other than the phase's (an async-only plugin: export only).
+        self.init_access: PhaseAccess | None = None
         if registry is None:
             registry = TableRegistry()
         self.session = PluginSession(self.name, registry, api_minor=self.api_version[1])
@@ -112,7 +159,7 @@ class NativePlugin:
         self.event_sources: frozenset[str] | None = None  # None: every source
         self.required_event_schema: str | None = None
         # Inputs are allocated once and reused: they are pure data.
-        self._config = ffi.new("char[]", config.encode("utf-8"))
+        self._config = ffi.new("char[]", self._effective_config(config).encode("utf-8"))
         self._tables = ffi.new("ss_plugin_init_tables_input*")
         lib.ct_fill_init_tables_input(self._tables)
         self._init = ffi.new("ss_plugin_init_input*")
@@ -125,6 +172,20 @@ class NativePlugin:
         lib.ct_fill_capture_listen_input(self._listen, self.session.owner, ffi.NULL)
         self._evtsrc: dict[str, Any] = {}
         self._evtnum = 0
+        # Always a routine vtable (a NULL one crashes real plugins); no pool until a host
+        # attaches one: subscribe then returns NULL, as libsinsp without a pool.
+        self.routines = RoutineVtable(self)
+
+    def _effective_config(self, config: str) -> str:
+        """What plugin_init receives: with a non-empty JSON init schema, "" becomes "{}".
+
+        (The schema itself is not validated here: the plugin validates its config.)
+        """
+        if config or not has_symbol(self.lib, "plugin_get_init_schema"):
+            return config
+        kind = self.pffi.new("uint32_t*", 0)
+        schema = self._text(self.lib.plugin_get_init_schema(kind))
+        return "{}" if kind[0] == 1 and schema.strip() else config
 
     def _text(self, p: Any) -> str:
         return "" if p == self.pffi.NULL else str(self.pffi.string(p).decode("utf-8", "replace"))
@@ -144,7 +205,7 @@ class NativePlugin:
         if self.initialised:
             return
         rc = ffi.new("ss_plugin_rc*", 1)
-        with self.session.calling("init", access=self.table_access):
+        with self.session.calling("init", access=self.table_access, row=self.init_access):
             self.state = self.lib.plugin_init(self._init, rc)
         for nt in self.session.exported:  # the exporter's state exists only now
             nt.exporter_ready(self.state)
@@ -175,7 +236,19 @@ class NativePlugin:
             )
 
     def destroy(self) -> None:
-        """plugin_destroy (when a state exists, even after a failed init), then forget it."""
+        """plugin_destroy (when a state exists, even after a failed init), then forget it.
+
+        First the plugin's exported tables are unregistered and retired (every later use is
+        a TableGoneError, from Python or from a native importer), and its routines purged.
+        """
+        why = "its plugin was destroyed" if self.initialised else "its plugin failed to init"
+        registry = self.session.registry
+        for nt in self.session.exported:
+            nt.retire(why)
+            if registry.find(nt.name) is nt:
+                registry.unexport(nt.name)
+        self.session.exported.clear()
+        self.routines.purge()
         if self.state != self.pffi.NULL:
             self.lib.plugin_destroy(self.state)
             self.state = self.pffi.NULL
@@ -223,12 +296,18 @@ class NativePlugin:
     # -- events -----------------------------------------------------------------------------------
 
     def wants(self, type: int, source: str = "syscall") -> bool:
-        """Whether this plugin parses events of `type` from `source`."""
+        """Whether this plugin parses events of `type` from `source`.
+
+        Unspecified types are all types for a syscall-compatible source set, else only
+        plugin events (322), as libsinsp decides (docs/c-abi.md).
+        """
         if not self.can_parse:
             return False
         if self.event_sources is not None and source not in self.event_sources:
             return False
-        return self.event_types is None or type in self.event_types
+        if self.event_types is None:
+            return self.event_sources is None or "syscall" in self.event_sources or type == 322
+        return type in self.event_types
 
     def _event_input(self, data: bytes, evtnum: int | None, source: str) -> tuple[Any, Any]:
         buf = ffi.from_buffer("char[]", data)

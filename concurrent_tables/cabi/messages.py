@@ -14,6 +14,7 @@ from ..errors import (
     FieldTypeMismatchError,
     ForeignEntryError,
     ReadOnlyFieldError,
+    StateTypeError,
 )
 from ..types import StateType
 
@@ -31,11 +32,11 @@ def unknown_type(value: int) -> str:
 
 
 def known_type(value: int) -> StateType:
-    """The StateType of an ABI code; ValueError with libsinsp's text for unknown codes."""
+    """The StateType of an ABI code; StateTypeError (libsinsp's text) for unknown codes."""
     try:
         return StateType(value)
     except ValueError:
-        raise ValueError(unknown_type(value)) from None
+        raise StateTypeError(value) from None
 
 
 _SUFFIXED = (FieldTypeMismatchError, FieldDefinitionError, ReadOnlyFieldError, ForeignEntryError)

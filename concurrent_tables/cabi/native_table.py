@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from threading import get_ident
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .. import slots
 from .._abi import ffi, lib
@@ -37,6 +37,7 @@ from ..errors import (
     PluginError,
     ReadOnlyHandleError,
     StaleHandleError,
+    TableGoneError,
     TablesError,
     WrongThreadError,
 )
@@ -44,7 +45,7 @@ from ..fields import Field, FieldInfo, FieldRegistry
 from ..schema import EntrySchema
 from ..types import StateType, coerce_state_type, default_of, value_problem
 from .context import last_error, set_error
-from .convert import MEMBER, c_string
+from .convert import MEMBER, c_string, value_bytes, value_string
 from .externs import extern, ignore_error
 from .messages import ADD_TABLE_PREFIX, unknown_type
 
@@ -150,6 +151,8 @@ class NativeTable:
         self._nested_errors = nested_errors
         self._thread = owner_thread if owner_thread is not None else get_ident()
         self._keep = keep  # memory the input lives in (the import box, our name copy)
+        #: Why the table is gone (its plugin destroyed), shared with its nested tables.
+        self._life: list[str] = []
 
     def _plugin_error(self) -> str | None:
         """The exporting plugin's plugin_get_last_error, once its state is known."""
@@ -177,9 +180,30 @@ class NativeTable:
     # -- plumbing -------------------------------------------------------------------------------
 
     def _check_thread(self) -> None:
+        if self._life:
+            raise TableGoneError(self.name, self.plugin, self._life[0])
         tid = get_ident()
         if tid != self._thread:
             raise WrongThreadError(f"native table '{self.name}'", self._thread, tid)
+
+    @property
+    def gone(self) -> str | None:
+        """Why the table is gone (its plugin was destroyed), or None while it lives."""
+        return self._life[0] if self._life else None
+
+    def retire(self, why: str) -> None:
+        """The exporting plugin is being destroyed: every later use is a TableGoneError.
+
+        Python calls fail before reaching C. Native importers keep the import box's handle, so
+        its vtables are pointed at stubs that fail (NULL, FAILURE, -1) without touching the
+        plugin, and the box forgets the plugin's state; the failure's text names the table.
+        """
+        if self._life:
+            return
+        self._life.append(why)
+        box = self._box
+        if box is not None:
+            _disarm_box(box)
 
     def _failure(self, op: str) -> str:
         text = self._errors()
@@ -196,7 +220,7 @@ class NativeTable:
         k = ffi.new("ss_plugin_state_data*")
         keep = None
         if self.key_type is StateType.STRING:
-            keep = ffi.new("char[]", key.encode("utf-8"))
+            keep = ffi.new("char[]", value_bytes(key))
             k.str = keep
         elif self.key_type is StateType.BOOL:
             k.b = 1 if key else 0
@@ -479,7 +503,7 @@ class NativeEntryHandle:
             raise t._raise(PluginError, "read_entry_field", field=f.name)
         ft = f.type
         if ft is StateType.STRING:
-            return c_string(out.str, "string value")
+            return value_string(out.str)
         if ft is StateType.BOOL:
             return out.b != 0
         if ft is StateType.TABLE:
@@ -509,7 +533,7 @@ class NativeEntryHandle:
         data = ffi.new("ss_plugin_state_data*")
         keep = None
         if ft is StateType.STRING:
-            keep = ffi.new("char[]", value.encode("utf-8"))
+            keep = ffi.new("char[]", value_bytes(value))
             data.str = keep
         elif ft is StateType.BOOL:
             data.b = 1 if value else 0
@@ -571,6 +595,64 @@ class NativeDetachedEntry(NativeEntryHandle):
         self._end("destroyed")
 
 
+def _dead_stub(kind: str) -> Any:
+    """A vtable slot of a retired table: fails with the slot's error value, touching nothing."""
+    errors = {
+        "ct_list_table_fields_fn": ffi.NULL,
+        "ct_get_table_field_fn": ffi.NULL,
+        "ct_add_table_field_fn": ffi.NULL,
+        "ct_get_table_name_fn": ffi.NULL,
+        "ct_get_table_size_fn": 0xFFFF_FFFF_FFFF_FFFF,
+        "ct_get_table_entry_fn": ffi.NULL,
+        "ct_read_entry_field_fn": 1,
+        "ct_release_table_entry_fn": None,
+        "ct_iterate_entries_fn": 0,
+        "ct_clear_table_fn": 1,
+        "ct_erase_table_entry_fn": 1,
+        "ct_create_table_entry_fn": ffi.NULL,
+        "ct_destroy_table_entry_fn": None,
+        "ct_add_table_entry_fn": ffi.NULL,
+        "ct_write_entry_field_fn": 1,
+    }
+    err = errors[kind]
+
+    def stub(*args: Any) -> Any:
+        return err
+
+    return ffi.callback(kind, stub) if err is None else ffi.callback(kind, stub, error=err)
+
+
+#: (vtable member of the box, slot, slot type) for every slot a box dispatches through.
+_BOX_SLOTS: Final = (
+    ("fields_ext", "list_table_fields", "ct_list_table_fields_fn"),
+    ("fields_ext", "get_table_field", "ct_get_table_field_fn"),
+    ("fields_ext", "add_table_field", "ct_add_table_field_fn"),
+    ("reader_ext", "get_table_name", "ct_get_table_name_fn"),
+    ("reader_ext", "get_table_size", "ct_get_table_size_fn"),
+    ("reader_ext", "get_table_entry", "ct_get_table_entry_fn"),
+    ("reader_ext", "read_entry_field", "ct_read_entry_field_fn"),
+    ("reader_ext", "release_table_entry", "ct_release_table_entry_fn"),
+    ("reader_ext", "iterate_entries", "ct_iterate_entries_fn"),
+    ("writer_ext", "clear_table", "ct_clear_table_fn"),
+    ("writer_ext", "erase_table_entry", "ct_erase_table_entry_fn"),
+    ("writer_ext", "create_table_entry", "ct_create_table_entry_fn"),
+    ("writer_ext", "destroy_table_entry", "ct_destroy_table_entry_fn"),
+    ("writer_ext", "add_table_entry", "ct_add_table_entry_fn"),
+    ("writer_ext", "write_entry_field", "ct_write_entry_field_fn"),
+)
+_DEAD_STUBS: dict[str, Any] = {}  # slot type -> callback, made once and kept for the process
+
+
+def _disarm_box(box: Any) -> None:
+    for member, slot, kind in _BOX_SLOTS:
+        stub = _DEAD_STUBS.get(kind)
+        if stub is None:
+            stub = _DEAD_STUBS[kind] = _dead_stub(kind)
+        setattr(getattr(box, member), slot, stub)
+    box.plugin = ffi.NULL
+    box.get_last_error = ffi.NULL
+
+
 def _nested_view(parent: NativeTable, field: NativeField, ptr: Any) -> NativeTable:
     """A view of the nested table a TABLE field read returned (the plugin's own handle)."""
     inp = ffi.cast("ss_plugin_table_input*", ptr)
@@ -581,7 +663,7 @@ def _nested_view(parent: NativeTable, field: NativeField, ptr: Any) -> NativeTab
         kt = StateType(inp.key_type)
     except ValueError:
         raise native_error(PluginError, unknown_type(int(inp.key_type))) from None
-    return NativeTable(
+    nested = NativeTable(
         inp,
         name,
         kt,
@@ -591,6 +673,8 @@ def _nested_view(parent: NativeTable, field: NativeField, ptr: Any) -> NativeTab
         nested_errors=parent._nested_errors,
         owner_thread=parent.owner_thread,
     )
+    nested._life = parent._life  # retired with the table it lives in
+    return nested
 
 
 # -- add_table: a plugin registers its table ------------------------------------------------------
@@ -631,9 +715,14 @@ def import_plugin_table(session: PluginSession, inp: Any) -> NativeTable:
 
 @extern("ct_py_native_table_error", onerror=ignore_error)
 def _native_table_error(cookie: Any, msg: Any) -> None:
+    if cookie == ffi.NULL:  # a dispatcher's own error (a NULL table handle)
+        set_error(c_string(msg, "error text"))
+        return
     holder: list[NativeTable] = ffi.from_handle(cookie)
     nt = holder[0] if holder else None
-    if msg == ffi.NULL:  # the exporter is still in its plugin_init: its error is unreachable
+    if nt is not None and nt.gone is not None:
+        set_error(f"table '{nt.name}' of plugin '{nt.plugin}' is gone: {nt.gone}")
+    elif msg == ffi.NULL:  # the exporter is still in its plugin_init: its error is unreachable
         what = f"table '{nt.name}' of plugin '{nt.plugin}'" if nt is not None else "a table"
         set_error(f"error in {what}")
     else:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,13 +35,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._abi import ffi, lib
 from ..errors import AccessDeniedError, KeyTypeMismatchError
-from ..plugins.access import NO_ACCESS, PHASES
+from ..plugins.access import NO_ACCESS, PHASES, PhaseAccess
 from ..table import Table
 from ..types import KEY_TYPES
 from . import pins
 from .context import _tls, swap_session
 from .convert import c_string
-from .exported import SlotPool, table_input
+from .exported import SlotPool, StableSlots, plugin_table_input, retire_handles
 from .externs import extern, ignore_error, install
 from .messages import known_type
 from .native_backend import NativeBackend
@@ -100,18 +101,22 @@ class PluginSession:
         self.get_last_error_fn: Any = ffi.NULL
         self._infos: Any = None
         self._names: dict[str, Any] = {}
+        #: its get_table handles on Python tables: table -> (id, input)
+        self._handles: dict[Table[Any, Any], tuple[int, Any]] = {}
         SESSIONS[self.id] = self
 
     @contextmanager
-    def calling(self, phase: str, *, access: bool = True) -> Iterator[PluginSession]:
+    def calling(
+        self, phase: str, *, access: bool = True, row: PhaseAccess | None = None
+    ) -> Iterator[PluginSession]:
         """Run one callback of this plugin: current plugin of this thread, grants of `phase`.
 
-        access=False: the plugin has no table capability, nothing is granted.
+        access=False: the plugin has no table capability, nothing is granted. `row`: other
+        grants for this call (an async-only plugin's init exports only).
         """
-        row = PHASES[phase]
-        cleanup = row.cleanup
-        if not access:
-            row = NO_ACCESS
+        cleanup = PHASES[phase].cleanup
+        if row is None:
+            row = PHASES[phase] if access else NO_ACCESS
         prev = swap_session(self)
         self.phase, self.grants, self.rule = phase, row.ops, row.rule
         try:
@@ -134,8 +139,18 @@ class PluginSession:
         c = self.last_error
         return None if c is None else str(ffi.string(c).decode("utf-8", "replace"))
 
+    def table_handle(self, table: Table[Any, Any]) -> Any:
+        """This plugin's own handle on a Python table (made by its first get_table)."""
+        got = self._handles.get(table)
+        if got is None:
+            got = self._handles[table] = plugin_table_input(table)
+        return got[1]
+
     def close(self) -> None:
-        """Forget the session (after plugin_destroy): its owner cookie becomes unknown."""
+        """Forget the session (after plugin_destroy): its owner cookie becomes unknown, and its
+        table handles fail from then on (a plugin thread still calling gets errors)."""
+        retire_handles(list(self._handles.values()), f"plugin '{self.name}' was destroyed")
+        self._handles.clear()
         self.cleanup("the plugin was destroyed")
         SESSIONS.pop(self.id, None)
 
@@ -149,11 +164,11 @@ def access_error(s: PluginSession, op: str) -> AccessDeniedError:
     )
 
 
-def orphan_pool() -> SlotPool:
+def orphan_pool() -> StableSlots:
     """Nested-table handles of a thread running no plugin callback (a plugin's own thread)."""
-    pool: SlotPool | None = getattr(_tls, "pool", None)
+    pool: StableSlots | None = getattr(_tls, "pool", None)
     if pool is None:
-        pool = _tls.pool = SlotPool(ring=256)
+        pool = _tls.pool = StableSlots()
     return pool
 
 
@@ -165,6 +180,15 @@ def _session(o: int) -> PluginSession:
 
 
 def _registry_access(s: PluginSession, op: str) -> None:
+    if getattr(_tls, "session", None) is not s:
+        # Judged by the calling thread, not by whatever the plugin is doing elsewhere: a
+        # plugin's own thread runs none of its callbacks, even while its init runs.
+        th = threading.current_thread()
+        raise AccessDeniedError(
+            f"access denied: plugin '{s.name}' cannot {op} from thread '{th.name}' "
+            f"(id {th.ident}), which is running none of its callbacks: tables are listed, "
+            "imported and added during init only"
+        )
     if op not in s.grants:
         if s.phase is None:
             raise AccessDeniedError(
@@ -211,7 +235,7 @@ def _get_table(o: int, name: Any, key_type: int) -> Any:
     if want not in KEY_TYPES or want is not found.key_type:
         raise KeyTypeMismatchError(n, want.type_name, found.key_type.type_name)
     if isinstance(found, Table):
-        return table_input(found)
+        return s.table_handle(found)
     return found.input  # a native plugin's table: its own input, passed through
 
 

@@ -160,16 +160,22 @@ static void ct_host_log_fn(ss_plugin_owner_t* o, const char* component, const ch
 
 /* ---- dispatchers ----------------------------------------------------------------------------------
  * A NULL handle, a handle without the needed _ext vtable, or a NULL slot yields the slot's error value
- * (NULL, FAILURE, (uint64_t)-1, 0) instead of crashing. No error text is set for those: they only happen
- * when a caller violates the handle convention.
+ * (NULL, FAILURE, (uint64_t)-1, 0) instead of crashing. A NULL handle sets the error text
+ * "<slot>: invalid table: null"; the other two only happen when a caller violates the handle
+ * convention and set none.
  */
 
 #define CT_IN(t) ((const ss_plugin_table_input*)(t))
 
+/* A NULL handle still sets an error text (a stale one from an earlier call would mislead): the
+ * message goes through ct_py_native_table_error with no cookie. */
+static void ct_py_native_table_error(void* cookie, const char* msg);
+#define CT_NULL_TABLE(in, op) ((in) ? 0 : (ct_py_native_table_error(NULL, op ": invalid table: null"), 1))
+
 static const ss_plugin_table_fieldinfo* ct_disp_list_table_fields(ss_plugin_table_t* t, uint32_t* nfields)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->fields_ext || !in->fields_ext->list_table_fields) {
+	if (CT_NULL_TABLE(in, "list_table_fields") || !in->fields_ext || !in->fields_ext->list_table_fields) {
 		if (nfields) *nfields = 0;
 		return NULL;
 	}
@@ -180,7 +186,7 @@ static ss_plugin_table_field_t* ct_disp_get_table_field(ss_plugin_table_t* t, co
                                                         ss_plugin_state_type data_type)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->fields_ext || !in->fields_ext->get_table_field) return NULL;
+	if (CT_NULL_TABLE(in, "get_table_field") || !in->fields_ext || !in->fields_ext->get_table_field) return NULL;
 	return in->fields_ext->get_table_field(in->table, name, data_type);
 }
 
@@ -188,28 +194,28 @@ static ss_plugin_table_field_t* ct_disp_add_table_field(ss_plugin_table_t* t, co
                                                         ss_plugin_state_type data_type)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->fields_ext || !in->fields_ext->add_table_field) return NULL;
+	if (CT_NULL_TABLE(in, "add_table_field") || !in->fields_ext || !in->fields_ext->add_table_field) return NULL;
 	return in->fields_ext->add_table_field(in->table, name, data_type);
 }
 
 static const char* ct_disp_get_table_name(ss_plugin_table_t* t)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->reader_ext || !in->reader_ext->get_table_name) return NULL;
+	if (CT_NULL_TABLE(in, "get_table_name") || !in->reader_ext || !in->reader_ext->get_table_name) return NULL;
 	return in->reader_ext->get_table_name(in->table);
 }
 
 static uint64_t ct_disp_get_table_size(ss_plugin_table_t* t)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->reader_ext || !in->reader_ext->get_table_size) return (uint64_t)-1;
+	if (CT_NULL_TABLE(in, "get_table_size") || !in->reader_ext || !in->reader_ext->get_table_size) return (uint64_t)-1;
 	return in->reader_ext->get_table_size(in->table);
 }
 
 static ss_plugin_table_entry_t* ct_disp_get_table_entry(ss_plugin_table_t* t, const ss_plugin_state_data* key)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->reader_ext || !in->reader_ext->get_table_entry) return NULL;
+	if (CT_NULL_TABLE(in, "get_table_entry") || !in->reader_ext || !in->reader_ext->get_table_entry) return NULL;
 	return in->reader_ext->get_table_entry(in->table, key);
 }
 
@@ -217,14 +223,14 @@ static ss_plugin_rc ct_disp_read_entry_field(ss_plugin_table_t* t, ss_plugin_tab
                                              const ss_plugin_table_field_t* f, ss_plugin_state_data* out)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->reader_ext || !in->reader_ext->read_entry_field) return SS_PLUGIN_FAILURE;
+	if (CT_NULL_TABLE(in, "read_entry_field") || !in->reader_ext || !in->reader_ext->read_entry_field) return SS_PLUGIN_FAILURE;
 	return in->reader_ext->read_entry_field(in->table, e, f, out);
 }
 
 static void ct_disp_release_table_entry(ss_plugin_table_t* t, ss_plugin_table_entry_t* e)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->reader_ext || !in->reader_ext->release_table_entry) return;
+	if (CT_NULL_TABLE(in, "release_table_entry") || !in->reader_ext || !in->reader_ext->release_table_entry) return;
 	in->reader_ext->release_table_entry(in->table, e);
 }
 
@@ -232,35 +238,35 @@ static ss_plugin_bool ct_disp_iterate_entries(ss_plugin_table_t* t, ss_plugin_ta
                                               ss_plugin_table_iterator_state_t* s)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->reader_ext || !in->reader_ext->iterate_entries) return 0;
+	if (CT_NULL_TABLE(in, "iterate_entries") || !in->reader_ext || !in->reader_ext->iterate_entries) return 0;
 	return in->reader_ext->iterate_entries(in->table, it, s) ? 1 : 0;
 }
 
 static ss_plugin_rc ct_disp_clear_table(ss_plugin_table_t* t)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->writer_ext || !in->writer_ext->clear_table) return SS_PLUGIN_FAILURE;
+	if (CT_NULL_TABLE(in, "clear_table") || !in->writer_ext || !in->writer_ext->clear_table) return SS_PLUGIN_FAILURE;
 	return in->writer_ext->clear_table(in->table);
 }
 
 static ss_plugin_rc ct_disp_erase_table_entry(ss_plugin_table_t* t, const ss_plugin_state_data* key)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->writer_ext || !in->writer_ext->erase_table_entry) return SS_PLUGIN_FAILURE;
+	if (CT_NULL_TABLE(in, "erase_table_entry") || !in->writer_ext || !in->writer_ext->erase_table_entry) return SS_PLUGIN_FAILURE;
 	return in->writer_ext->erase_table_entry(in->table, key);
 }
 
 static ss_plugin_table_entry_t* ct_disp_create_table_entry(ss_plugin_table_t* t)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->writer_ext || !in->writer_ext->create_table_entry) return NULL;
+	if (CT_NULL_TABLE(in, "create_table_entry") || !in->writer_ext || !in->writer_ext->create_table_entry) return NULL;
 	return in->writer_ext->create_table_entry(in->table);
 }
 
 static void ct_disp_destroy_table_entry(ss_plugin_table_t* t, ss_plugin_table_entry_t* e)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->writer_ext || !in->writer_ext->destroy_table_entry) return;
+	if (CT_NULL_TABLE(in, "destroy_table_entry") || !in->writer_ext || !in->writer_ext->destroy_table_entry) return;
 	in->writer_ext->destroy_table_entry(in->table, e);
 }
 
@@ -268,7 +274,7 @@ static ss_plugin_table_entry_t* ct_disp_add_table_entry(ss_plugin_table_t* t, co
                                                         ss_plugin_table_entry_t* entry)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->writer_ext || !in->writer_ext->add_table_entry) return NULL;
+	if (CT_NULL_TABLE(in, "add_table_entry") || !in->writer_ext || !in->writer_ext->add_table_entry) return NULL;
 	return in->writer_ext->add_table_entry(in->table, key, entry);
 }
 
@@ -276,7 +282,7 @@ static ss_plugin_rc ct_disp_write_entry_field(ss_plugin_table_t* t, ss_plugin_ta
                                               const ss_plugin_table_field_t* f, const ss_plugin_state_data* in_)
 {
 	const ss_plugin_table_input* in = CT_IN(t);
-	if (!in || !in->writer_ext || !in->writer_ext->write_entry_field) return SS_PLUGIN_FAILURE;
+	if (CT_NULL_TABLE(in, "write_entry_field") || !in->writer_ext || !in->writer_ext->write_entry_field) return SS_PLUGIN_FAILURE;
 	return in->writer_ext->write_entry_field(in->table, e, f, in_);
 }
 

@@ -89,6 +89,28 @@
  *   (entries with a live handle or a waiter). The tracer (set_tracer) is called as
  *   tracer(event, domain, table, key, write) at "acquire", "acquired" and "release" in
  *   thread-safe domains; when it is unset the cost is one pointer test.
+ *
+ * Probe and planted faults (stress only)
+ * --------------------------------------
+ *   The probe (set_probe) is `stress`'s per-handle hook, in every domain, called as
+ *   probe(event, table, key, write, handle, wait_ns):
+ *     "acquired"  a handle was granted (wait_ns: its wait, 0 if granted at once); if the probe
+ *                 raises, the handle is released and the acquisition fails with its exception
+ *     "release"   a handle was released by its thread (release(), __exit__, a pinned C-bridge
+ *                 operation); not for handles ended by the collector or owner-died recovery
+ *     "store"     a write handle (not a detached entry) is about to store a checked value;
+ *                 raising stores nothing
+ *     "wait"      a thread is about to block waiting for the entry (handle None, wait_ns so
+ *                 far); raising ends the wait like a signal handler's exception would
+ *   Unset, each costs one pointer test.
+ *   _set_faults(mask) plants library bugs for `stress selftest` (0, the default: none). Only
+ *   slow paths test the mask (a thread about to wait; a wait that failed):
+ *     FAULT_OWNER_CHECK  the owner of a thread-safe domain does not wait for other threads'
+ *                        handles: it takes the entry lock-free, uncounted in `state` (the
+ *                        Python core's fast path without its cross-thread check)
+ *     FAULT_WAIT_UNDO    a waiter whose wait fails (interrupt, timeout) skips its undo: a copy
+ *                        of it stays queued for ever, so the entry is wedged once it is granted
+ *                        to it (the undo that a release skipped when interrupted would miss)
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -113,7 +135,10 @@ static PyTypeObject *FieldType;
 static PyObject *value_problem_fn; /* concurrent_tables.types.value_problem */
 static PyObject *g_tracer;         /* set_tracer's callable, or NULL */
 static PyObject *g_table_timeout;  /* concurrent_tables.table.TABLE_TIMEOUT, fetched on first use */
-static PyObject *S_acquire, *S_acquired, *S_release;
+static PyObject *S_acquire, *S_acquired, *S_release, *S_store, *S_wait;
+static PyObject *g_probe; /* set_probe's callable, or NULL */
+static int g_faults;      /* _set_faults's mask: planted bugs, 0 outside `stress selftest` */
+enum { FAULT_OWNER_CHECK = 1, FAULT_WAIT_UNDO = 2, FAULTS_ALL = 3 };
 
 /* Offsets of Field's __slots__, read directly on the hot path. */
 static Py_ssize_t OFF_registry, OFF_index, OFF_type, OFF_private, OFF_read_only;
@@ -175,6 +200,7 @@ struct CtHandle {
     unsigned long tid;
     CtHandle *next, *prev; /* in entry->holders while live (READ/WRITE) */
     unsigned char mode, how;
+    unsigned char lockfree; /* FAULT_OWNER_CHECK's grant: not in holders, not in `state` */
 };
 
 struct CtWaiter {
@@ -802,6 +828,21 @@ static int call_tracer(PyObject *event, CtCore *t, PyObject *key, int write)
     return 0;
 }
 
+/* probe(event, table, key, write, handle or None, wait_ns): 0, or -1 with its exception. */
+static int call_probe(PyObject *event, CtCore *t, PyObject *key, int write, CtHandle *h,
+                      int64_t wait_ns)
+{
+    PyObject *pr = Py_NewRef(g_probe);
+    PyObject *r = PyObject_CallFunction(pr, "OOOOOL", event, (PyObject *)t, key,
+                                        write ? Py_True : Py_False,
+                                        h != NULL ? (PyObject *)h : Py_None, (long long)wait_ns);
+    Py_DECREF(pr);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Handles                                                                                  */
 
@@ -824,6 +865,7 @@ static CtHandle *handle_alloc(PyTypeObject *type)
     h->how_text = NULL;
     h->next = h->prev = NULL;
     h->how = HOW_LIVE;
+    h->lockfree = 0;
     return h;
 }
 
@@ -868,12 +910,14 @@ static void handle_end(CtHandle *h, int how)
 {
     CtEntry *e = h->entry;
     h->how = (unsigned char)how;
+    if (h->lockfree)
+        return; /* a planted lock-free grant (FAULT_OWNER_CHECK) was never counted */
     holder_unlink(e, h);
     entry_ungrant(h->table->domain, e, h->mode == H_WRITE);
     retire_prune(h->table, h->key, e);
 }
 
-/* Release a live handle of this thread (the tracer sees it if `trace`). */
+/* Release a live handle of this thread (the tracer and the probe see it if `trace`). */
 static int handle_release_live(CtHandle *h, int trace)
 {
     CtCore *t = h->table;
@@ -881,8 +925,13 @@ static int handle_release_live(CtHandle *h, int trace)
     CtEntry *e = h->entry;
     h->entry = NULL;
     Py_DECREF(e); /* may run Python code (the values' finalizers): the state is consistent */
-    if (trace && g_tracer != NULL && t->domain->thread_safe)
-        return call_tracer(S_release, t, h->key, h->mode == H_WRITE);
+    if (!trace)
+        return 0;
+    int write = h->mode == H_WRITE;
+    if (g_tracer != NULL && t->domain->thread_safe && call_tracer(S_release, t, h->key, write) < 0)
+        return -1;
+    if (g_probe != NULL)
+        return call_probe(S_release, t, h->key, write, h, 0);
     return 0;
 }
 
@@ -1088,7 +1137,9 @@ static int handle_setitem(CtHandle *h, PyObject *field, PyObject *value)
         raise_with(E_ReadOnlyField, "(OOs)", h->table->name, FSLOT(f, OFF_name),
                    is_nested ? "writing to table fields is currently not supported" : NULL);
     }
-    else if (check_value(h, f, value) == 0)
+    else if (check_value(h, f, value) == 0 &&
+             (g_probe == NULL || h->mode != H_WRITE || /* a detached entry is nobody's yet */
+              call_probe(S_store, h->table, h->key, 1, h, 0) == 0))
         r = store_value(h, f, value);
     Py_DECREF(f);
     return r;
@@ -1366,7 +1417,8 @@ static PyTypeObject DetachedType = {
 /* ---------------------------------------------------------------------------------------- */
 /* Core: acquisition                                                                        */
 
-/* Grant at once if the state allows: 1 granted, 0 must wait, -1 error (conflict). */
+/* Grant at once if the state allows: 1 granted, 0 must wait, -1 error (conflict); 2 (only
+ * under FAULT_OWNER_CHECK): granted lock-free, `state` unchanged. */
 static int try_grant(CtCore *t, CtEntry *e, PyObject *key, unsigned long me, int write)
 {
     if (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0) {
@@ -1410,6 +1462,8 @@ static int try_grant(CtCore *t, CtEntry *e, PyObject *key, unsigned long me, int
         conflict_error(t, key, e->state < 0, write);
         return -1;
     }
+    if ((g_faults & FAULT_OWNER_CHECK) && me == t->domain->owner)
+        return 2; /* PLANTED: the owner does not wait for other threads (a lock-free grant) */
     return 0;
 }
 
@@ -1450,6 +1504,22 @@ static void waiter_dequeue(CtEntry *e, CtWaiter *w)
         }
 }
 
+/* FAULT_WAIT_UNDO: leave a heap copy of the failed waiter `w` queued in its place, for ever
+ * (never claimed, never freed: a planted bug). 0, or -1 (no memory: the normal undo runs). */
+static int waiter_strand(CtEntry *e, CtWaiter *w)
+{
+    CtWaiter *z = PyMem_RawMalloc(sizeof(*z));
+    if (z == NULL)
+        return -1;
+    *z = *w;
+    for (CtWaiter **p = &e->waitq; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = z;
+            break;
+        }
+    return 0;
+}
+
 /* Wait until granted (1), or fail (-1: timeout, signal handler exception, warning error). */
 static int wait_grant(CtCore *t, CtEntry *e, PyObject *key, int write, int64_t timeout_ns,
                       double timeout_s)
@@ -1462,12 +1532,12 @@ static int wait_grant(CtCore *t, CtEntry *e, PyObject *key, int write, int64_t t
     }
     PyThread_acquire_lock(w.sem, WAIT_LOCK);
     int was = entry_busy(e);
+    int64_t t0 = now_ns();
     CtWaiter **p = &e->waitq;
     while (*p)
         p = &(*p)->next;
     *p = &w;
     busy_changed(d, was, e);
-    int64_t t0 = now_ns();
     int64_t deadline = timeout_ns < 0 ? -1 : t0 + timeout_ns;
     int failed = 0;
     while (!w.granted) {
@@ -1483,6 +1553,10 @@ static int wait_grant(CtCore *t, CtEntry *e, PyObject *key, int write, int64_t t
             }
             if (left < slice)
                 slice = left;
+        }
+        if (g_probe != NULL && call_probe(S_wait, t, key, write, NULL, now_ns() - t0) < 0) {
+            failed = 1; /* as a signal handler's exception: give up the wait */
+            break;
         }
         /* Granted, timed out or interrupted by a signal: the checks below tell which. */
         Py_BEGIN_ALLOW_THREADS
@@ -1502,6 +1576,10 @@ static int wait_grant(CtCore *t, CtEntry *e, PyObject *key, int write, int64_t t
     if (waited > d->longest_wait)
         d->longest_wait = waited;
     was = entry_busy(e);
+    if (failed && (g_faults & FAULT_WAIT_UNDO) && waiter_strand(e, &w) == 0) {
+        busy_changed(d, was, e);
+        return -1; /* PLANTED: no undo (the semaphore now belongs to the stranded copy) */
+    }
     waiter_dequeue(e, &w); /* claimed, or given up */
     if (failed && w.granted)
         e->state = write ? 0 : e->state - 1; /* granted as the error came: give it back */
@@ -1551,8 +1629,14 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
     if (eo == NULL)
         return PyErr_Occurred() ? NULL : entry_not_found(t, key);
     CtEntry *e = (CtEntry *)Py_NewRef(eo);
+    int lockfree = 0;
+    int64_t t0 = g_probe != NULL ? now_ns() : 0, waited_ns = 0;
     for (;;) {
         int r = try_grant(t, e, key, me, write);
+        if (r == 2) {
+            lockfree = 1; /* FAULT_OWNER_CHECK */
+            r = 1;
+        }
         if (r == 0) {
             r = recover_dead_holders(e);
             if (r > 0)
@@ -1564,8 +1648,11 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
                                ts);
                     r = -1;
                 }
-                else
+                else {
                     r = wait_grant(t, e, key, write, tns, ts);
+                    if (t0 != 0) /* the probe was set when this acquisition began */
+                        waited_ns = now_ns() - t0;
+                }
             }
             if (r > 0 && pinned == NULL &&
                 PyDict_GetItemWithError(t->entries, key) != (PyObject *)e) {
@@ -1590,7 +1677,8 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
     }
     CtHandle *h = handle_alloc(&HandleType);
     if (h == NULL) {
-        entry_ungrant(d, e, write);
+        if (!lockfree)
+            entry_ungrant(d, e, write);
         Py_DECREF(e);
         return NULL;
     }
@@ -1600,10 +1688,13 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
     h->tid = me;
     h->mode = write ? H_WRITE : H_READ;
     h->view = view == Py_None ? NULL : Py_XNewRef(view);
-    holder_link(e, h);
+    h->lockfree = (unsigned char)lockfree;
+    if (!lockfree)
+        holder_link(e, h);
     PyObject_GC_Track(h);
     d->acquisitions++;
-    if (traced && call_tracer(S_acquired, t, key, write) < 0) {
+    if ((traced && call_tracer(S_acquired, t, key, write) < 0) ||
+        (g_probe != NULL && call_probe(S_acquired, t, key, write, h, waited_ns) < 0)) {
         if (h->how == HOW_LIVE) /* the caller never gets the handle: give the entry back */
             handle_release_live(h, 0);
         Py_DECREF(h);
@@ -2134,6 +2225,31 @@ static PyObject *mod_set_tracer(PyObject *Py_UNUSED(m), PyObject *tracer)
     return old != NULL ? old : Py_NewRef(Py_None);
 }
 
+static PyObject *mod_set_probe(PyObject *Py_UNUSED(m), PyObject *probe)
+{
+    if (probe != Py_None && !PyCallable_Check(probe)) {
+        PyErr_SetString(PyExc_TypeError, "set_probe: a callable or None");
+        return NULL;
+    }
+    PyObject *old = g_probe;
+    g_probe = probe == Py_None ? NULL : Py_NewRef(probe);
+    return old != NULL ? old : Py_NewRef(Py_None);
+}
+
+static PyObject *mod_set_faults(PyObject *Py_UNUSED(m), PyObject *mask)
+{
+    long v = PyLong_AsLong(mask);
+    if (v == -1 && PyErr_Occurred())
+        return NULL;
+    if (v < 0 || v > FAULTS_ALL) {
+        PyErr_Format(PyExc_ValueError, "_set_faults: %ld is not a mask of FAULT_* flags", v);
+        return NULL;
+    }
+    int old = g_faults;
+    g_faults = (int)v;
+    return PyLong_FromLong(old);
+}
+
 static PyObject *mod_free_handles(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromLong(n_free_handles);
@@ -2143,6 +2259,12 @@ static PyMethodDef module_methods[] = {
     {"set_tracer", mod_set_tracer, METH_O,
      "Install the lock-point observer tracer(event, domain, table, key, write); returns the "
      "previous one."},
+    {"set_probe", mod_set_probe, METH_O,
+     "Install stress's per-handle probe(event, table, key, write, handle, wait_ns); returns the "
+     "previous one."},
+    {"_set_faults", mod_set_faults, METH_O,
+     "Plant library bugs for stress selftest (a mask of FAULT_*; 0: none); returns the previous "
+     "mask."},
     {"_free_handles", mod_free_handles, METH_NOARGS, "Handles kept for reuse (tests)."},
     {NULL, NULL, 0, NULL},
 };
@@ -2230,7 +2352,10 @@ PyMODINIT_FUNC PyInit__core(void)
     S_acquire = PyUnicode_InternFromString("acquire");
     S_acquired = PyUnicode_InternFromString("acquired");
     S_release = PyUnicode_InternFromString("release");
-    if (S_acquire == NULL || S_acquired == NULL || S_release == NULL)
+    S_store = PyUnicode_InternFromString("store");
+    S_wait = PyUnicode_InternFromString("wait");
+    if (S_acquire == NULL || S_acquired == NULL || S_release == NULL || S_store == NULL ||
+        S_wait == NULL)
         return NULL;
     PyTypeObject *types[] = {&DomainType, &CoreType, &EntryType, &HandleType, &DetachedType};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
@@ -2244,7 +2369,9 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddObjectRef(m, "Handle", (PyObject *)&HandleType) < 0 ||
         PyModule_AddObjectRef(m, "DetachedEntry", (PyObject *)&DetachedType) < 0 ||
         PyModule_AddObjectRef(m, "Entry", (PyObject *)&EntryType) < 0 ||
-        PyModule_AddIntConstant(m, "FREE_HANDLES", FREE_HANDLES) < 0) {
+        PyModule_AddIntConstant(m, "FREE_HANDLES", FREE_HANDLES) < 0 ||
+        PyModule_AddIntConstant(m, "FAULT_OWNER_CHECK", FAULT_OWNER_CHECK) < 0 ||
+        PyModule_AddIntConstant(m, "FAULT_WAIT_UNDO", FAULT_WAIT_UNDO) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -10,7 +10,7 @@ operations allowed and the rule every denial quotes):
     extract     full          read only (extract requests get a TableReader only)
     listen      full          capture open/close: read/write; routines: only thread-safe
                               tables the plugin exported itself
-    async       no access     no access, except the plugin's own thread-safe exported
+    async       export only   no access, except the plugin's own thread-safe exported
                               tables, from the plugin's own background threads
 
 "Full" means a `TablesInput`: list, get and export tables, get and add fields. It exists only
@@ -121,6 +121,12 @@ PHASES: Final[dict[str, PhaseAccess]] = {
         False,
     ),
 }
+#: The init of an async-only plugin: it may export its own tables (add_table), nothing else.
+EXPORT_ONLY: Final = PhaseAccess(
+    frozenset({"add_table"}),
+    "async init: export its own tables only (async: no access to other tables)",
+    True,
+)
 #: The phase of a plugin without a table capability (source, async): nothing.
 NO_ACCESS: Final = PhaseAccess(
     frozenset(), "plugins that neither parse, extract nor listen: no table access", False

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Self
 
-from ..errors import BackgroundError, PluginError
+from ..errors import BackgroundError, PluginError, TaskUsageError
 from ..roles import ThreadRole, set_role
 
 
@@ -36,8 +36,8 @@ class BackgroundTask:
         role: ThreadRole | None = None,
         stop_on_error: bool = True,
     ) -> None:
-        if interval < 0:
-            raise ValueError(f"interval must be >= 0, got {interval}")
+        if not interval >= 0:  # negative, or NaN
+            raise TaskUsageError(name, f"interval must be >= 0 seconds, got {interval!r}")
         self.target = target
         self.interval = interval
         self.name = name
@@ -53,7 +53,7 @@ class BackgroundTask:
     def start(self) -> Self:
         """Start the thread (once)."""
         if self._thread is not None:
-            raise RuntimeError(f"background task '{self.name}' was already started")
+            raise TaskUsageError(self.name, "already started (a task runs once)")
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         return self

@@ -4,15 +4,19 @@ A plugin subclasses one or more of `SourcePlugin`, `ParsePlugin`, `ExtractPlugin
 `ListenPlugin` and `AsyncPlugin`; its capabilities are the classes it derives from. The host
 (`PluginHost`) calls, in this order:
 
-    init(tables)                      TablesInput if parse/extract/listen, else None
-    capture_open(capture)             listen: reader + writer + routines
+    init(tables)                      TablesInput if parse/extract/listen; export-only for
+                                      async-only plugins; else None
     start_async(ctx)                  async: push events, start background tasks
-    open() -> events                  source: no table access
-    parse_event(event, reader, writer)   every parse plugin, every event
+    capture_open(capture)             listen: reader + writer + routines
+    open() -> events                  source: no table access (None: a timeout)
+    parse_event(event, reader, writer)   every parse plugin, for the events it declares
     extract(event, request, reader)      extract: per requested field, reader only
-    capture_close(capture)            listen
+    close()                           source: the events ran out
     stop_async()                      async; then the host joins its tasks
-    close(); destroy()
+    capture_close(capture)            listen; then routines are purged
+    destroy()
+
+(libsinsp's order: async handlers before capture_open, and reset before capture_close.)
 
 Tokens passed to a callback die when it returns; see `plugins.access` for the matrix.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import queue
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +36,7 @@ from ..errors import AccessDeniedError
 from ..roles import ASYNC_TASK, ROUTINE, ThreadRole
 from .access import Capability
 from .background import BackgroundTask
+from .routines import RoutinePool
 from .tokens import CallbackScope, TableReader, TablesInput, TableWriter
 
 
@@ -96,8 +102,12 @@ class SourcePlugin(Plugin, ABC):
     event_source: ClassVar[str] = "syscall"
 
     @abstractmethod
-    def open(self) -> Iterable[Event]:
-        """The capture's events, in order; the host stops at the end of the iterable (EOF)."""
+    def open(self) -> Iterable[Event | None]:
+        """The capture's events, in order; the host stops at the end of the iterable (EOF).
+
+        Yield None for "no event now" (a timeout): the host delivers queued async events and
+        asks again, as libsinsp does on SS_PLUGIN_TIMEOUT.
+        """
 
     def close(self) -> None:
         """The capture ended."""
@@ -105,6 +115,14 @@ class SourcePlugin(Plugin, ABC):
 
 class ParsePlugin(Plugin, ABC):
     """Updates state from events: read/write access while parsing."""
+
+    #: The event types and sources this plugin parses (None: every one).
+    parse_event_types: ClassVar[frozenset[int] | None] = None
+    parse_event_sources: ClassVar[frozenset[str] | None] = None
+
+    def parses(self, event_type: int, source: str) -> bool:
+        """Whether the host hands this plugin events of this type and source."""
+        return _declared(self.parse_event_types, self.parse_event_sources, event_type, source)
 
     @abstractmethod
     def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
@@ -116,21 +134,59 @@ class ExtractPlugin(Plugin, ABC):
 
     #: The fields this plugin extracts, e.g. ("threads.comm",); may be set in init.
     fields: Sequence[str] = ()
+    #: The event types and sources it extracts from (None: every one); others get no value.
+    extract_event_types: ClassVar[frozenset[int] | None] = None
+    extract_event_sources: ClassVar[frozenset[str] | None] = None
+
+    def extracts_from(self, event_type: int, source: str) -> bool:
+        """Whether the host asks this plugin about events of this type and source."""
+        return _declared(self.extract_event_types, self.extract_event_sources, event_type, source)
+
+    def check_request(self, request: ExtractRequest) -> None:
+        """Raise if `request` can never be served (called before the capture opens)."""
 
     @abstractmethod
     def extract(self, event: Event, request: ExtractRequest, reader: TableReader) -> Any:
         """The value of `request` for `event` (raise for "no value")."""
 
 
+def _declared(
+    types: frozenset[int] | None, sources: frozenset[str] | None, event_type: int, source: str
+) -> bool:
+    return (types is None or event_type in types) and (sources is None or source in sources)
+
+
 class CaptureListenInput:
     """What capture_open / capture_close receive: a reader, a writer and a routine starter."""
 
-    def __init__(self, scope: CallbackScope, starter: Callable[[BackgroundTask], None]) -> None:
+    def __init__(
+        self,
+        scope: CallbackScope,
+        starter: Callable[[BackgroundTask], None],
+        pool: RoutinePool | None = None,
+    ) -> None:
         assert scope.reader is not None and scope.writer is not None
         self._scope = scope
         self._starter = starter
         self.reader: TableReader = scope.reader
         self.writer: TableWriter = scope.writer
+        #: The host's routine pool (what native plugins' routine vtable subscribes to).
+        self.pool = pool
+
+    def subscribe(self, routine: Callable[[], Any]) -> int:
+        """Run `routine()` on the host's routine pool until it returns falsy or is unsubscribed.
+
+        As a native plugin's routine vtable: the routine re-runs at once while it returns
+        true (pace it yourself); it may be subscribed from any callback until capture close.
+        Returns a handle for `unsubscribe`.
+        """
+        if self.pool is None:
+            raise AccessDeniedError(f"plugin '{self._scope.plugin}': the host has no routine pool")
+        return self.pool.subscribe(routine, plugin=self._scope.plugin)
+
+    def unsubscribe(self, handle: int) -> bool:
+        """Stop a subscribed routine (a running iteration completes); False if unknown."""
+        return self.pool.unsubscribe(handle) if self.pool is not None else False
 
     def start_routine(
         self, target: Callable[[], bool | None], *, interval: float = 0.0, name: str = ""
@@ -158,40 +214,64 @@ class CaptureListenInput:
 class AsyncContext:
     """What start_async receives: push events to the host, start background tasks."""
 
-    def __init__(self, plugin: str, source: str, sink: queue.SimpleQueue[Event]) -> None:
+    def __init__(
+        self,
+        plugin: str,
+        source: str,
+        sink: queue.SimpleQueue[Event],
+        *,
+        capture_source: str = "syscall",
+        capture_source_id: int = 0,
+    ) -> None:
         self.plugin = plugin
         self.source = source
+        #: The open capture's event source and its plugin id (0: syscall), as native async
+        #: plugins' events carry them.
+        self.capture_source = capture_source
+        self.capture_source_id = capture_source_id
         self._sink = sink
         self.tasks: list[BackgroundTask] = []
         self.open = True
         self.dropped = 0
+        # Orders start_task against close: a task started while the host stops is either
+        # refused or in the list the host stops and joins, never leaked.
+        self._lock = threading.Lock()
 
-    def push(self, event: Event) -> None:
+    def close(self) -> list[BackgroundTask]:
+        """Refuse new tasks and events; every task started so far (the host stops them)."""
+        with self._lock:
+            self.open = False
+            return list(self.tasks)
+
+    def push(self, event: Event, *, source: str | None = None) -> None:
         """Queue an event for the host's event loop (thread-safe; dropped after stop).
 
-        The host numbers it and sets its source to the plugin's `async_source`.
+        The host numbers it and sets its source to `source`, by default the plugin's
+        `async_source`.
         """
         if not self.open:
             self.dropped += 1
             return
-        self._sink.put(dataclasses.replace(event, evtnum=0, source=self.source))
+        src = self.source if source is None else source
+        self._sink.put(dataclasses.replace(event, evtnum=0, source=src))
 
     def start_task(
         self, target: Callable[[], bool | None], *, interval: float = 0.0, name: str = ""
     ) -> BackgroundTask:
         """Run `target` periodically on a thread of this plugin until the host stops it."""
-        if not self.open:
-            raise AccessDeniedError(
-                f"plugin '{self.plugin}' started an async task after stop_async"
-            )
         task = BackgroundTask(
             target,
             interval=interval,
             name=name or f"{self.plugin}-async",
             role=ThreadRole(self.plugin, ASYNC_TASK),
         )
-        self.tasks.append(task)
-        return task.start()
+        with self._lock:
+            if not self.open:
+                raise AccessDeniedError(
+                    f"plugin '{self.plugin}' started an async task after stop_async"
+                )
+            self.tasks.append(task)
+            return task.start()
 
 
 class ListenPlugin(Plugin):

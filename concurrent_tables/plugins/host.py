@@ -20,16 +20,17 @@ it. Only listen routines and async tasks run elsewhere, on threads the host star
 from __future__ import annotations
 
 import dataclasses
+import logging
 import queue
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from threading import get_ident
 from typing import Any, Self
 
-from ..errors import BackgroundError, PluginError
+from ..errors import BackgroundError, PluginError, TablesError
 from ..registry import TableRegistry
 from ..roles import wrong_thread_error
-from .access import INIT_ACCESS, PHASES, capability_names
+from .access import EXPORT_ONLY, INIT_ACCESS, PHASES, Capability, capability_names
 from .background import BackgroundTask, stop_all
 from .base import (
     AsyncContext,
@@ -43,7 +44,10 @@ from .base import (
     Plugin,
     SourcePlugin,
 )
+from .routines import RoutinePool
 from .tokens import CallbackScope
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,6 +57,9 @@ class EventResult:
     event: Event
     values: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, BaseException] = field(default_factory=dict)
+    #: Failures of routines and async tasks since the previous event (also logged and
+    #: offered to the host's `on_error`); close_capture raises them all again.
+    background_errors: list[BaseException] = field(default_factory=list)
 
 
 class PluginHost:
@@ -65,8 +72,15 @@ class PluginHost:
         registry: TableRegistry | None = None,
         stop_timeout: float = 5.0,
         record: bool = True,
+        routine_threads: int = 2,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.registry = registry if registry is not None else TableRegistry()
+        #: Worker threads of the routine pool (capture-listen routines, native and Python).
+        self.routine_threads = routine_threads
+        self.routines: RoutinePool | None = None
+        #: The open capture's event source and source plugin id (0: syscall).
+        self.capture_source: tuple[str, int] = ("syscall", 0)
         self.plugins: list[Plugin] = []
         self.stop_timeout = stop_timeout
         #: Keep every processed event in `recorded` (off for long captures: it only grows).
@@ -75,6 +89,9 @@ class PluginHost:
         self.recorded: list[Event] = []
         #: Errors collected from routines and async tasks at the last close.
         self.background_errors: list[BaseException] = []
+        #: Called (on the host's thread) with each background failure as soon as it is seen.
+        self.on_error = on_error
+        self._reported: set[int] = set()
         self._thread: int | None = None
         self._initialised = False
         self._open = False
@@ -94,6 +111,19 @@ class PluginHost:
             raise PluginError(f"cannot load plugin '{plugin.plugin_name}' after init")
         if not plugin.capabilities:
             raise PluginError(f"plugin '{plugin.plugin_name}' implements no capability")
+        # libsinsp's uniqueness rules for native plugins: one name, and one non-zero source id.
+        if getattr(plugin, "native", None) is not None:
+            for other in self.plugins:
+                if getattr(other, "native", None) is not None:
+                    if other.plugin_name == plugin.plugin_name:
+                        raise PluginError(
+                            f"found another plugin with name {plugin.plugin_name}. Aborting."
+                        )
+        pid = getattr(plugin, "plugin_id", 0) if isinstance(plugin, SourcePlugin) else 0
+        if pid:
+            for other in self._of(SourcePlugin):
+                if getattr(other, "plugin_id", 0) == pid:
+                    raise PluginError(f"found another plugin with ID {pid}. Aborting.")
         self.plugins.append(plugin)
 
     def _of(self, cls: type[Any]) -> list[Any]:
@@ -112,11 +142,24 @@ class PluginHost:
                 scope = CallbackScope(
                     p.plugin_name, "init", registry=self.registry, rule=PHASES["init"].rule
                 )
+            elif caps & Capability.ASYNC:
+                # An async-only plugin exports its own tables at init, nothing more.
+                scope = CallbackScope(
+                    p.plugin_name,
+                    "init",
+                    registry=self.registry,
+                    rule=EXPORT_ONLY.rule,
+                    export_only=True,
+                )
             try:
                 p.init(scope.tables_input if scope is not None else None)
             except Exception as exc:
+                # A failed init leaves nothing behind: its tables and those of the plugins
+                # destroyed with it are unregistered, so loading them again works.
+                self.registry.unexport_owned(p.plugin_name)
                 for q in reversed(done):
                     q.destroy()
+                    self.registry.unexport_owned(q.plugin_name)
                 raise PluginError(
                     f"init of plugin '{p.plugin_name}' ({capability_names(caps)}) failed: {exc}"
                 ) from exc
@@ -137,7 +180,7 @@ class PluginHost:
     # -- capture ----------------------------------------------------------------------------------
 
     def open_capture(self) -> None:
-        """Call capture_open on listen plugins, then start_async on async plugins."""
+        """Start async plugins, then call capture_open on listen plugins (libsinsp's order)."""
         self.init()
         self._check_thread()
         if self._open:
@@ -145,18 +188,27 @@ class PluginHost:
         self._open = True
         self._evtnum = 0
         self.background_errors = []
-        for p in self._of(ListenPlugin):
-            self._listen(p, "capture_open")
+        if self.routines is None:
+            self.routines = RoutinePool(self.routine_threads)
+        source, source_id = self.capture_source
         for p in self._of(AsyncPlugin):
-            ctx = AsyncContext(p.plugin_name, p.async_source, self._pushed)
+            ctx = AsyncContext(
+                p.plugin_name,
+                p.async_source,
+                self._pushed,
+                capture_source=source,
+                capture_source_id=source_id,
+            )
             self._async.append((p, ctx))
             p.start_async(ctx)
+        for p in self._of(ListenPlugin):
+            self._listen(p, "capture_open")
 
     def _listen(self, p: ListenPlugin, callback: str) -> None:
         with CallbackScope(
             p.plugin_name, callback, reader=True, writer=True, rule=PHASES[callback].rule
         ) as scope:
-            capture = CaptureListenInput(scope, self._start_routine)
+            capture = CaptureListenInput(scope, self._start_routine, self.routines)
             getattr(p, callback)(capture)
 
     def _start_routine(self, task: BackgroundTask) -> None:
@@ -164,16 +216,27 @@ class PluginHost:
         task.start()
 
     def close_capture(self) -> None:
-        """capture_close, stop routines, stop_async, join every thread; raise what they collected.
+        """stop_async, capture_close, stop routines, join every thread; raise what they collected.
 
         Raises BackgroundError (a PluginError) listing every error of background work, and
         of capture_close / stop_async themselves.
         """
         self._check_thread()
+        self._close_capture()
+
+    def _close_capture(self) -> None:
         if not self._open:
             return
         self._open = False
         errors: list[BaseException] = []
+        # libsinsp's order: async handlers reset, then capture_close, then the routine purge.
+        for p, ctx in self._async:
+            try:
+                p.stop_async()
+            except Exception as exc:
+                errors.append(exc)
+            errors.extend(stop_all(ctx.close(), self.stop_timeout))
+        self._async = []
         for p in self._of(ListenPlugin):
             try:
                 self._listen(p, "capture_close")
@@ -181,14 +244,13 @@ class PluginHost:
                 errors.append(exc)
         errors.extend(stop_all(self._routines, self.stop_timeout))
         self._routines = []
-        for p, ctx in self._async:
-            try:
-                p.stop_async()
-            except Exception as exc:
-                errors.append(exc)
-            ctx.open = False
-            errors.extend(stop_all(ctx.tasks, self.stop_timeout))
-        self._async = []
+        if self.routines is not None:
+            # Routines may run during capture_close; purged (running ones awaited) after it.
+            if not self.routines.purge(timeout=self.stop_timeout):
+                errors.append(PluginError("a routine did not return within the stop timeout"))
+            errors.extend(self.routines.errors)
+            self.routines.errors.clear()
+        self._reported.clear()  # those errors are dropped now: their ids may be reused
         self.background_errors = errors
         if errors:
             raise BackgroundError("background work and capture close", errors) from errors[0]
@@ -205,6 +267,8 @@ class PluginHost:
         else:
             self._evtnum = max(self._evtnum, event.evtnum)
         for p in self._of(ParsePlugin):
+            if not p.parses(event.type, event.source):
+                continue
             scope = CallbackScope(
                 p.plugin_name,
                 "parse_event",
@@ -215,13 +279,17 @@ class PluginHost:
             assert scope.reader is not None and scope.writer is not None
             try:
                 p.parse_event(event, scope.reader, scope.writer)
+            except TablesError as exc:
+                # Typed errors leave the host with their type (and a single message).
+                exc.add_note(f"while plugin '{p.plugin_name}' parsed event #{event.evtnum}")
+                raise
             except Exception as exc:
                 raise PluginError(
                     f"plugin '{p.plugin_name}' failed to parse event #{event.evtnum}: {exc}"
                 ) from exc
             finally:
                 scope.end()
-        result = EventResult(event)
+        result = EventResult(event, background_errors=self._poll_background())
         requests = [
             r if isinstance(r, ExtractRequest) else ExtractRequest.parse(r) for r in extract
         ]
@@ -236,6 +304,9 @@ class PluginHost:
             ) as scope:
                 assert scope.reader is not None
                 for r in reqs:
+                    if not p.extracts_from(event.type, event.source):
+                        result.values[str(r)] = None  # not an event it extracts from
+                        continue
                     try:
                         result.values[str(r)] = p.extract(event, r, scope.reader)
                     except Exception as exc:
@@ -244,11 +315,65 @@ class PluginHost:
             self.recorded.append(event)
         return result
 
+    def _poll_background(self) -> list[BaseException]:
+        """Background failures not reported yet: logged, offered to on_error, returned."""
+        found: list[BaseException] = []
+        tasks = [*self._routines, *(t for _, ctx in self._async for t in list(ctx.tasks))]
+        for t in tasks:
+            found.extend(list(t.errors))
+        if self.routines is not None:
+            found.extend(list(self.routines.errors))
+        new = [e for e in found if id(e) not in self._reported]
+        for e in new:
+            self._reported.add(id(e))
+            log.error("background work failed during the capture: %r", e)
+            if self.on_error is not None:
+                try:
+                    self.on_error(e)
+                except Exception:  # the callback's own failure must not stop the capture
+                    log.exception("on_error callback failed")
+        return new
+
     def _extractor(self, request: ExtractRequest) -> ExtractPlugin:
         p = self._extractors.get(request.field)
         if p is None:
             raise PluginError(f"no loaded plugin extracts field '{request.field}'")
         return p
+
+    def extract(self, event: Event, fields: Sequence[str | ExtractRequest]) -> dict[str, Any]:
+        """The values of `fields` for `event`, without parsing it: {request text: value}.
+
+        None means "no value". The first extraction error is raised, with its type.
+        """
+        self.init()
+        self._check_thread()
+        requests = [f if isinstance(f, ExtractRequest) else ExtractRequest.parse(f) for f in fields]
+        for r in requests:
+            self._extractor(r).check_request(r)
+        if event.evtnum == 0:
+            event = dataclasses.replace(event, evtnum=self._evtnum + 1)
+        out: dict[str, Any] = {}
+        for r in requests:
+            p = self._extractor(r)
+            if not p.extracts_from(event.type, event.source):
+                out[str(r)] = None
+                continue
+            with CallbackScope(
+                p.plugin_name, "extract_fields", reader=True, rule=PHASES["extract_fields"].rule
+            ) as scope:
+                assert scope.reader is not None
+                out[str(r)] = p.extract(event, r, scope.reader)
+        return out
+
+    def metrics(self) -> dict[str, int | float]:
+        """Every plugin's metrics, named `<plugin>.<metric>` as libsinsp names them."""
+        out: dict[str, int | float] = {}
+        for p in self.plugins:
+            read = getattr(p, "metrics", None)
+            if callable(read):
+                for name, value in read().items():
+                    out[f"{p.plugin_name}.{name}"] = value
+        return out
 
     def _drain(self) -> Iterator[Event]:
         """Events pushed by async plugins so far, in arrival order.
@@ -264,7 +389,7 @@ class PluginHost:
             except queue.Empty:
                 return
 
-    def _source_events(self, source: str | None) -> Iterator[Event]:
+    def _find_source(self, source: str | None) -> SourcePlugin:
         sources: list[SourcePlugin] = self._of(SourcePlugin)
         if source is not None:
             sources = [p for p in sources if p.plugin_name == source]
@@ -274,10 +399,15 @@ class PluginHost:
                 if source
                 else "no source plugin loaded: pass events=... to replay a capture"
             )
-        src = sources[0]
+        return sources[0]
+
+    def _source_events(self, src: SourcePlugin) -> Iterator[Event | None]:
         try:
             for ev in src.open():
-                yield dataclasses.replace(ev, evtnum=0, source=src.event_source)
+                if ev is None:
+                    yield None  # a timeout: no event now
+                else:
+                    yield dataclasses.replace(ev, evtnum=0, source=src.event_source)
         finally:
             src.close()
 
@@ -313,24 +443,42 @@ class PluginHost:
         requests = [ExtractRequest.parse(r) for r in extract]
         for r in requests:
             self._extractor(r)  # unknown fields fail before the capture opens
-        stream = iter(events) if events is not None else self._source_events(source)
+        for r in requests:
+            self._extractor(r).check_request(r)
+        stream: Iterator[Event | None]
+        if events is not None:
+            self.capture_source = ("syscall", 0)
+            stream = iter(events)
+        else:
+            src = self._find_source(source)
+            self.capture_source = (src.event_source, int(getattr(src, "plugin_id", 0)))
+            stream = self._source_events(src)
         return self._loop(stream, requests)
 
     def _loop(
-        self, stream: Iterator[Event], requests: list[ExtractRequest]
+        self, stream: Iterator[Event | None], requests: list[ExtractRequest]
     ) -> Generator[EventResult, None, None]:
         self.open_capture()
         try:
             for ev in stream:
                 for pushed in self._drain():
                     yield self.process(pushed, requests)
-                yield self.process(ev, requests)
+                if ev is not None:  # None: the source timed out; async events went first
+                    yield self.process(ev, requests)
             for pushed in self._drain():
                 yield self.process(pushed, requests)
         except GeneratorExit:
             # The consumer stopped early: end the capture; its background errors propagate.
+            # An abandoned stream may be finalised by the garbage collector on any thread:
+            # the capture is closed there too (nothing could raise to a caller: log instead).
             _close_stream(stream)
-            self.close_capture()
+            if self._thread is None or get_ident() == self._thread:
+                self.close_capture()
+            else:
+                try:
+                    self._close_capture()
+                except Exception as exc:
+                    log.error("closing an abandoned capture stream failed: %r", exc)
             raise
         except BaseException as exc:
             _close_stream(stream)
@@ -347,9 +495,13 @@ class PluginHost:
             if self._open:
                 self.close_capture()
         finally:
+            pool, self.routines = self.routines, None
+            if pool is not None:
+                pool.close(self.stop_timeout)  # no routine may outlive its plugin's destroy
             if self._initialised:
                 for p in reversed(self.plugins):
                     p.destroy()
+                    self.registry.unexport_owned(p.plugin_name)  # gone with their plugin
                 self._initialised = False
 
     def __enter__(self) -> Self:
@@ -366,7 +518,7 @@ class PluginHost:
         return f"<PluginHost [{names}]>"
 
 
-def _close_stream(stream: Iterator[Event]) -> None:
+def _close_stream(stream: Iterator[Event | None]) -> None:
     """Close a source generator early, so that its plugin's close() runs now."""
     close = getattr(stream, "close", None)
     if close is not None:

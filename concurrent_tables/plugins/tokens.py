@@ -52,11 +52,14 @@ class CallbackScope:
         writer: bool = False,
         rule: str = "",
         grant: frozenset[str] = FULL_GRANT,
+        export_only: bool = False,
     ) -> None:
         self.plugin = plugin
         self.callback = callback
         self.rule = rule
         self.grant = grant
+        #: An async-only plugin's init: its TablesInput only exports (see access.EXPORT_ONLY).
+        self.export_only = export_only
         self.thread = get_ident()
         self.alive = True
         self._tracked: list[Any] = []
@@ -88,20 +91,32 @@ class CallbackScope:
             return
         self.alive = False
         how = f"released when {self.callback} of plugin '{self.plugin}' returned"
+        errors: list[BaseException] = []
         closers, self._closers = self._closers, []
         for close in closers:  # walks first: closing one releases the handle it holds
-            close()
+            try:
+                close()
+            except Exception as exc:  # every other handle is still released
+                errors.append(exc)
         tracked, self._tracked = self._tracked, []
         for h in tracked:
-            if not h.alive:
-                continue
-            if isinstance(h, ANY_DETACHED):
-                h._end(f"destroyed when {self.callback} of plugin '{self.plugin}' returned")
-            elif isinstance(h, ANY_HANDLE):
-                h.release()
-                h._grant = how  # the text StaleHandleError quotes on a later use
-            else:
-                h.release()
+            try:
+                if not h.alive:
+                    continue
+                if isinstance(h, ANY_DETACHED):
+                    h._end(f"destroyed when {self.callback} of plugin '{self.plugin}' returned")
+                elif isinstance(h, ANY_HANDLE):
+                    h.release()
+                    h._grant = how  # the text StaleHandleError quotes on a later use
+                else:
+                    h.release()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            first = errors[0]
+            for other in errors[1:]:
+                first.add_note(f"also, while cleaning up {self.callback}: {other!r}")
+            raise first
 
     def __enter__(self) -> CallbackScope:
         return self
@@ -254,14 +269,20 @@ class TablesInput(Token):
             "can only be looked up, added or exported during init"
         )
 
+    def _export_only(self, op: str) -> None:
+        if self._scope.export_only:
+            raise AccessDeniedError(f"{self.describe()} cannot {op}: {self._scope.rule}")
+
     def list_tables(self) -> list[TableInfo]:
         """Every registered table's name and key type."""
         self._use("list_tables")
+        self._export_only("list_tables")
         return self._registry.list_tables()
 
     def get_table(self, name: str, key_type: Any) -> ImportedTable:
         """Import table `name`, whose key type must be `key_type`."""
         self._use(f"get_table '{name}'")
+        self._export_only(f"get_table '{name}'")
         return self._registry.get_table(name, key_type, plugin=self._scope.plugin, init=self._scope)
 
     def export_table(self, table: Table[Any, Any]) -> None:
@@ -275,6 +296,7 @@ class TablesInput(Token):
     def reader(self) -> TableReader:
         """A reader valid during init (ABI 3.5+ hands init a reader and a writer)."""
         self._use("reader")
+        self._export_only("reader")
         r = self._scope.reader
         if r is None:
             r = self._scope.reader = TableReader(self._scope)
@@ -284,6 +306,7 @@ class TablesInput(Token):
     def writer(self) -> TableWriter:
         """A writer valid during init."""
         self._use("writer")
+        self._export_only("writer")
         w = self._scope.writer
         if w is None:
             w = self._scope.writer = TableWriter(self._scope)

@@ -21,7 +21,12 @@ HERE = Path(__file__).parent
 def test_core_tests_pass_under_debug_malloc_and_dev_mode() -> None:
     pytest.importorskip("concurrent_tables._core")
     env = {**os.environ, "PYTHONMALLOC": "debug"}
-    files = ["test_core_fields.py", "test_core_locking.py", "test_core_interrupts.py"]
+    files = [
+        "test_core_fields.py",
+        "test_core_locking.py",
+        "test_core_interrupts.py",
+        "test_core_probe.py",
+    ]
     cmd = [sys.executable, "-X", "dev", "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
            "-W", "error::pytest.PytestUnraisableExceptionWarning",
            *(str(HERE / f) for f in files)]  # fmt: skip

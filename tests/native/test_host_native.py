@@ -182,7 +182,7 @@ def test_required_api_version(
 ) -> None:
     path = str(exporter_version_sos[version])
     if not ok:
-        with pytest.raises(PluginError, match="requires API version"):
+        with pytest.raises(PluginError, match="required API version"):
             load_native_plugin(path)
         return
     p = load_native_plugin(path)

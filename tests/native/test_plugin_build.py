@@ -39,9 +39,9 @@ PLUGINS = {
 
 
 def test_every_plugin_source_is_listed() -> None:
-    assert {p.name for p in PLUGINS_DIR.glob("*.c")} | {"workload.c"} == {
-        Path(s).name for s in PLUGINS
-    }
+    # cap_*.c, the capability plugins, are checked by test_cap_build.py.
+    table_plugins = {p.name for p in PLUGINS_DIR.glob("*.c") if not p.name.startswith("cap_")}
+    assert table_plugins | {"workload.c"} == {Path(s).name for s in PLUGINS}
 
 
 @pytest.mark.parametrize("source", sorted(PLUGINS))
