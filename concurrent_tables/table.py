@@ -427,8 +427,12 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
             except KeyError:
                 values = None
             h = _new(cls)  # = cls(self, key, values, None, tid), without the __init__ call
-            h._table, h._key, h._values, h._registry = self, key, values, self._registry
-            h._grant, h._view = None, None
+            h._table = self
+            h._key = key
+            h._values = values
+            h._registry = self._registry
+            h._grant = None
+            h._view = None
             # From reading the borrow count to returning the handle (or undoing the borrow),
             # no call: an interrupt cannot split the borrow from the handle that owns it (a
             # handle lost after `return` is released when collected), and no other thread
