@@ -81,7 +81,9 @@ class _FairRWLock(RWLockFair):
             gate.extend(map(self.c_lock_read.acquire, _BLOCK, (timeout,)))
             if not gate[0]:
                 return False
-            if self.c_lock_write.locked() and not self.v_read_count:
+            # The count first: with the gate ours it cannot rise, and once it is 0 nobody
+            # releases the resource (`locked()` first could see the last reader still inside).
+            if not self.v_read_count and self.c_lock_write.locked():
                 res.append(True)  # orphaned by an interrupted holder: we hold the gate: ours
             else:
                 res.extend(
