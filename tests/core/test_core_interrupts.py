@@ -238,73 +238,7 @@ def test_async_exception_storm_into_foreign_threads() -> None:
     all_usable(t)
 
 
-# -- abandoned handles --------------------------------------------------------------------------
-
-
-def test_abandoned_handle_is_released_with_a_warning() -> None:
-    t = make_core(name="procs")
-    with pytest.warns(ResourceWarning, match=r"abandoned write handle on entry 1 of table 'procs'"):
-        t.write(1)  # never entered, never released
-        gc.collect()
-    all_usable(t)
-
-
-def test_handle_dropped_by_another_thread() -> None:
-    t = make_core()
-    box = [t.write(2)]
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always")
-        assert in_thread(box.clear) is None
-    assert any("entry 2 of table 'rec'" in str(x.message) for x in w)
-    all_usable(t)
-
-
-def test_generator_walk_finalised_by_another_thread() -> None:
-    t = make_core()
-
-    def walk() -> Iterator[Any]:
-        for k in t.keys():
-            with t.read(k) as h:
-                yield h
-
-    g = walk()
-    assert next(g)["pid"] == 0
-    box = [g]
-    del g
-    errors: list[Any] = []
-    old = sys.unraisablehook
-    # The generator's own release runs in the wrong thread (WrongThreadError, unraisable);
-    # keep the type only: the traceback would keep the generator's frame and its handle.
-    sys.unraisablehook = lambda u: errors.append(u.exc_type)
-    try:
-        with warnings.catch_warnings(record=True):
-            warnings.simplefilter("always")
-            assert in_thread(box.clear) is None
-    finally:
-        sys.unraisablehook = old
-    assert errors and errors[0].__name__ == "WrongThreadError"
-    all_usable(t)
-
-
-def test_handle_in_garbage_cycles_is_released_by_the_cyclic_gc() -> None:
-    t = make_core()
-    junk: list[Any] = [t.write(1)]
-    junk.append(junk)  # a garbage cycle holding a live handle
-    del junk
-
-    def walk(me: list[Any]) -> Iterator[Any]:
-        for k in t.keys():
-            with t.read(k) as h:
-                yield h
-
-    me: list[Any] = []
-    g = walk(me)
-    me.append(g)  # the generator's frame -> `me` -> the generator
-    assert next(g)["pid"] == 0
-    del g, me
-    with pytest.warns(ResourceWarning, match="abandoned write handle on entry 1 of table 'rec'"):
-        gc.collect()  # the walk is closed in this thread: its `with` releases its handle
-    all_usable(t)
+# -- abandoned handles (the cases both backends share are in tests/test_abandoned_handles.py) --
 
 
 def test_warning_kept_by_a_recorder_resurrects_safely() -> None:
