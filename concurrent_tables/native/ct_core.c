@@ -35,6 +35,10 @@
  *                    queued (thread-safe domain only)            -> enqueue, wait (below)
  *     release        state - 1 (or 0 for a writer); then grant queued waiters in FIFO order:
  *                    the first writer if the entry is free, else every reader up to it.
+ *     native read    (the C bridge's read_entry_field, "Native ids" below) state >= 0 and no
+ *                    waiter queued -> the value is read with no transition: the grant it
+ *                    would take and give back in the same GIL hold is never seen; anything
+ *                    else -> the full path (an acquire, the read, a release) in Python.
  *
  *   Waiting. A thread that must wait queues a waiter (on its C stack) holding a fresh
  *   semaphore, releases the GIL and blocks on the semaphore in slices of at most 50 ms. A
@@ -119,6 +123,8 @@
 #include <math.h>
 #include <stdint.h>
 #include <time.h>
+
+#include "ct_core_api.h"
 
 #if defined(Py_GIL_DISABLED)
 #error "the table core relies on the GIL; use the Python backend on free-threaded builds"
@@ -2212,6 +2218,405 @@ static PyTypeObject CoreType = {
 };
 
 /* ---------------------------------------------------------------------------------------- */
+/* Native ids: the C bridge's read_entry_field served in C                                  */
+/*
+ * The C bridge hands native plugins ids, never object pointers: table handles, entry handles
+ * (pins) and field accessors (cabi/exported.py, cabi/pins.py). Python registers here the ids a
+ * read can be served for without Python, and forgets them when it forgets the id:
+ *     _native_ref(id, core)          a live table handle on a Core table
+ *     _native_accessor(id, field)    a field accessor (they live as long as the process)
+ *     _native_pin(id, core, entry)   an entry handle pinned on `entry`, an Entry of `core`
+ *     _native_unref(id), _native_unpin(id)
+ * Each map owns a reference to its objects, and a pin also to the str last read through it
+ * from each field, whose UTF-8 form is what the plugin got: valid until the next read of that
+ * field through the pin, or the pin's release, so memory stays bounded however often a plugin
+ * thread reads. `_native_gate(gate)` sets the calling thread's session gate: None outside any
+ * plugin callback, else the list of the plugin's session whose item 0 is True while its phase
+ * grants read_entry_field (cabi/session.py keeps it in step with the grants). Inside a callback
+ * a str the pin lets go of (another value read, or the pin released) is appended to the gate,
+ * which the session empties when the callback returns: strings read during a callback stay
+ * valid until it returns, as on the Python path.
+ *
+ * native_read_field, the capsule's read_field (ct_core_api.h), runs without the GIL, takes it
+ * once (PyEval_RestoreThread on the thread's own state, unless the thread already holds it),
+ * and serves the read only where the full path (Core._read_pinned: acquire, read, release)
+ * would grant it at once and run no Python code:
+ *     the three ids are registered, the pin and the accessor belong to the handle's table;
+ *     the session gate is unset or open;
+ *     no tracer (thread-safe domain), probe or planted fault is set;
+ *     a confined domain is read by its owner thread;
+ *     no entry of the table is retired (a handle of this thread on a displaced entry of the key
+ *         could conflict: the full path finds it);
+ *     the entry has no writer (state >= 0) and no waiter (waitq empty): a read would be granted
+ *         at once, sharing with the live readers, and overtake nobody;
+ *     the field is not a nested table, its value converts without Python code (an int in
+ *         range, True/False, a str with a UTF-8 form).
+ * Since the GIL is held from those checks to the end of the read and no Python code runs, the
+ * read is atomic with respect to every handle, as an acquire + read + release would be; the
+ * entry's state is not touched (the grant would be given back before anyone could see it). It
+ * counts in the domain's acquisitions like that grant. Anything else declines
+ * (CT_NATIVE_SLOW), and the bridge calls the Python callback, which does the full job: waits,
+ * timeouts, errors with their texts. A thread unknown to Python (no thread state) declines
+ * too: the callback creates its state, and later reads are served here.
+ */
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define NV_CURRENT_TSTATE() PyThreadState_GetUnchecked()
+#define NV_FINALIZING() Py_IsFinalizing()
+#else
+#define NV_CURRENT_TSTATE() _PyThreadState_UncheckedGet()
+#define NV_FINALIZING() _Py_IsFinalizing()
+#endif
+
+typedef struct {
+    uint64_t id;      /* 0: an empty slot */
+    PyObject *obj;    /* ref: the Core; accessor: the Field; pin: the Entry */
+    PyObject *core;   /* pin: the Core of its entry */
+    PyObject **strs;  /* pin: the str last read from each field index (owned), or NULL */
+    Py_ssize_t nstrs;
+    int type;         /* accessor: the field's state type code */
+} NvRec;
+
+/* An open-addressing map id -> record (linear probing, at most half full). */
+typedef struct {
+    NvRec *recs;
+    size_t mask, used;
+} NvMap;
+
+static NvMap nv_refs, nv_accessors, nv_pins;
+static _Thread_local PyObject *nv_gate; /* this thread's session gate (a list, owned), or NULL */
+static Py_ssize_t nv_served, nv_declined; /* native reads served here / declined (under the GIL) */
+
+static size_t nv_hash(uint64_t id)
+{
+    id ^= id >> 33;
+    id *= 0xff51afd7ed558ccdULL;
+    id ^= id >> 33;
+    return (size_t)id;
+}
+
+static NvRec *nv_find(const NvMap *m, uint64_t id)
+{
+    if (m->recs == NULL || id == 0)
+        return NULL;
+    for (size_t i = nv_hash(id) & m->mask;; i = (i + 1) & m->mask) {
+        NvRec *r = &m->recs[i];
+        if (r->id == id)
+            return r;
+        if (r->id == 0)
+            return NULL;
+    }
+}
+
+/* A slot for a new id (absent from the map), growing the map if needed; NULL: no memory. */
+static NvRec *nv_slot(NvMap *m, uint64_t id)
+{
+    if (m->recs == NULL || (m->used + 1) * 2 > m->mask + 1) {
+        size_t cap = m->recs == NULL ? 64 : (m->mask + 1) * 2;
+        NvRec *recs = PyMem_Calloc(cap, sizeof(NvRec));
+        if (recs == NULL)
+            return NULL;
+        NvRec *old = m->recs;
+        size_t oldcap = old == NULL ? 0 : m->mask + 1;
+        m->recs = recs;
+        m->mask = cap - 1;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i].id != 0) {
+                size_t j = nv_hash(old[i].id) & m->mask;
+                while (recs[j].id != 0)
+                    j = (j + 1) & m->mask;
+                recs[j] = old[i];
+            }
+        PyMem_Free(old);
+    }
+    size_t i = nv_hash(id) & m->mask;
+    while (m->recs[i].id != 0)
+        i = (i + 1) & m->mask;
+    m->used++;
+    m->recs[i].id = id;
+    return &m->recs[i];
+}
+
+/* Remove record `r` of `m` (backward-shift deletion: no tombstones). Its references are the
+ * caller's, copied out before. */
+static void nv_remove(NvMap *m, NvRec *r)
+{
+    size_t i = (size_t)(r - m->recs), j = i;
+    for (;;) {
+        j = (j + 1) & m->mask;
+        if (m->recs[j].id == 0)
+            break;
+        size_t home = nv_hash(m->recs[j].id) & m->mask;
+        /* move j into the hole at i unless its home lies cyclically in (i, j] */
+        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            m->recs[i] = m->recs[j];
+            i = j;
+        }
+    }
+    memset(&m->recs[i], 0, sizeof(NvRec));
+    m->used--;
+}
+
+/* Let go of a str a pin kept: into the session gate during a callback (kept until it returns),
+ * else dropped. A str's dealloc runs no Python code. */
+static void nv_let_go(PyObject *s)
+{
+    if (nv_gate != NULL && PyList_Append(nv_gate, s) < 0)
+        PyErr_Clear(); /* no memory: dropped (the pointer only lives as long as the entry's value) */
+    Py_DECREF(s);
+}
+
+/* Forget `id` in `m` (nothing if absent), then drop the references its record held: last, as
+ * that may run Python code (an entry's values being freed). */
+static void nv_forget(NvMap *m, uint64_t id)
+{
+    NvRec *r = nv_find(m, id);
+    if (r == NULL)
+        return;
+    NvRec gone = *r;
+    nv_remove(m, r);
+    for (Py_ssize_t i = 0; i < gone.nstrs; i++)
+        if (gone.strs[i] != NULL)
+            nv_let_go(gone.strs[i]);
+    PyMem_Free(gone.strs);
+    Py_XDECREF(gone.core);
+    Py_DECREF(gone.obj);
+}
+
+static int nv_id(PyObject *o, uint64_t *id)
+{
+    unsigned long long v = PyLong_AsUnsignedLongLong(o);
+    if (v == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    if (v == 0) {
+        PyErr_SetString(PyExc_ValueError, "native ids are > 0");
+        return -1;
+    }
+    *id = (uint64_t)v;
+    return 0;
+}
+
+/* Register (id, obj[, core]) in `m`, replacing what `id` stood for. */
+static PyObject *nv_register(NvMap *m, PyObject *idobj, PyObject *obj, PyObject *core, int type)
+{
+    uint64_t id;
+    if (nv_id(idobj, &id) < 0)
+        return NULL;
+    nv_forget(m, id);
+    NvRec *r = nv_slot(m, id);
+    if (r == NULL)
+        return PyErr_NoMemory();
+    r->obj = Py_NewRef(obj);
+    r->core = Py_XNewRef(core);
+    r->type = type;
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_native_ref(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyObject_TypeCheck(args[1], &CoreType)) {
+        PyErr_SetString(PyExc_TypeError, "_native_ref(id, core)");
+        return NULL;
+    }
+    return nv_register(&nv_refs, args[0], args[1], NULL, 0);
+}
+
+static PyObject *mod_native_accessor(PyObject *Py_UNUSED(m), PyObject *const *args,
+                                     Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyObject_TypeCheck(args[1], FieldType)) {
+        PyErr_SetString(PyExc_TypeError, "_native_accessor(id, field)");
+        return NULL;
+    }
+    PyObject *t = FSLOT(args[1], OFF_type);
+    long code = t != NULL && t != Py_None ? PyLong_AsLong(t) : -1;
+    if (code < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "_native_accessor: the field has no state type");
+        return NULL;
+    }
+    return nv_register(&nv_accessors, args[0], args[1], NULL, (int)code);
+}
+
+static PyObject *mod_native_pin(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyObject_TypeCheck(args[1], &CoreType) ||
+        !PyObject_TypeCheck(args[2], &EntryType)) {
+        PyErr_SetString(PyExc_TypeError, "_native_pin(id, core, entry)");
+        return NULL;
+    }
+    return nv_register(&nv_pins, args[0], args[2], args[1], 0);
+}
+
+static PyObject *nv_unregister(NvMap *m, PyObject *idobj)
+{
+    uint64_t id;
+    if (nv_id(idobj, &id) < 0)
+        return NULL;
+    nv_forget(m, id);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_native_unref(PyObject *Py_UNUSED(m), PyObject *id)
+{
+    return nv_unregister(&nv_refs, id);
+}
+
+static PyObject *mod_native_unpin(PyObject *Py_UNUSED(m), PyObject *id)
+{
+    return nv_unregister(&nv_pins, id);
+}
+
+static PyObject *mod_native_gate(PyObject *Py_UNUSED(m), PyObject *gate)
+{
+    if (gate != Py_None && !(PyList_CheckExact(gate) && PyList_GET_SIZE(gate) >= 1)) {
+        PyErr_SetString(PyExc_TypeError, "_native_gate(None or a non-empty list)");
+        return NULL;
+    }
+    Py_XSETREF(nv_gate, gate == Py_None ? NULL : Py_NewRef(gate));
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_native_statistics(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("{snsnsnsnsn}", "served", nv_served, "declined", nv_declined, "refs",
+                         (Py_ssize_t)nv_refs.used, "accessors", (Py_ssize_t)nv_accessors.used,
+                         "pins", (Py_ssize_t)nv_pins.used);
+}
+
+/* Keep `s`, just read from field index `i` through `pin`, until the next such read. */
+static int nv_keep(NvRec *pin, Py_ssize_t i, PyObject *s)
+{
+    if (i >= pin->nstrs) {
+        Py_ssize_t n = i + 1 > 2 * pin->nstrs ? i + 1 : 2 * pin->nstrs;
+        PyObject **strs = PyMem_Realloc(pin->strs, (size_t)n * sizeof(PyObject *));
+        if (strs == NULL)
+            return -1;
+        memset(strs + pin->nstrs, 0, (size_t)(n - pin->nstrs) * sizeof(PyObject *));
+        pin->strs = strs;
+        pin->nstrs = n;
+    }
+    PyObject *old = pin->strs[i];
+    if (old != s) {
+        pin->strs[i] = Py_NewRef(s);
+        if (old != NULL)
+            nv_let_go(old);
+    }
+    return 0;
+}
+
+/* `v` as a value of state type `type` in `out`: 1, or 0 if only Python can convert it. */
+static int nv_convert(int type, PyObject *v, ct_native_value *out)
+{
+    if (type == ST_BOOL) {
+        if (v != Py_True && v != Py_False)
+            return 0;
+        out->v.b = v == Py_True;
+        return 1;
+    }
+    long long lo;
+    unsigned long long hi;
+    if (!int_range(type, &lo, &hi) || !PyLong_Check(v))
+        return 0;
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (overflow == 0) {
+        if (x < lo || (x > 0 && (unsigned long long)x > hi))
+            return 0;
+        if (lo < 0)
+            out->v.i = x;
+        else
+            out->v.u = (uint64_t)x;
+        return 1;
+    }
+    if (overflow < 0 || lo < 0)
+        return 0;
+    unsigned long long u = PyLong_AsUnsignedLongLong(v); /* above LLONG_MAX: a uint64 */
+    if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    out->v.u = u;
+    return 1;
+}
+
+/* The read itself, with the GIL held: CT_NATIVE_DONE or CT_NATIVE_SLOW (see above). */
+static int nv_read_held(uint64_t tid, uint64_t eid, uint64_t fid, ct_native_value *out)
+{
+    NvRec *ref, *pin, *acc;
+    if ((ref = nv_find(&nv_refs, tid)) == NULL || (pin = nv_find(&nv_pins, eid)) == NULL ||
+        pin->core != ref->obj || (acc = nv_find(&nv_accessors, fid)) == NULL)
+        return CT_NATIVE_SLOW;
+    CtCore *t = (CtCore *)ref->obj;
+    PyObject *f = acc->obj;
+    CtDomain *d = t->domain;
+    if (FSLOT(f, OFF_registry) != t->registry || t->entries == NULL ||
+        (nv_gate != NULL && PyList_GET_ITEM(nv_gate, 0) != Py_True) || g_probe != NULL ||
+        g_faults != 0 || (g_tracer != NULL && d->thread_safe) ||
+        (!d->thread_safe && PyThread_get_thread_ident() != d->owner) ||
+        (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0))
+        return CT_NATIVE_SLOW;
+    CtEntry *e = (CtEntry *)pin->obj;
+    if (e->state < 0 || e->waitq != NULL)
+        return CT_NATIVE_SLOW;
+    PyObject *nested = FSLOT(f, OFF_nested);
+    if (nested != NULL && nested != Py_None)
+        return CT_NATIVE_SLOW;
+    Py_ssize_t i = field_index(f);
+    if (i < 0) {
+        PyErr_Clear();
+        return CT_NATIVE_SLOW;
+    }
+    PyObject *v = i < e->nvalues ? e->values[i] : FSLOT(f, OFF_default);
+    if (v == NULL)
+        return CT_NATIVE_SLOW;
+    if (acc->type == ST_STRING) {
+        if (!PyUnicode_Check(v))
+            return CT_NATIVE_SLOW;
+        const char *s = PyUnicode_AsUTF8AndSize(v, NULL); /* kept in the str itself */
+        if (s == NULL) {                                   /* lone surrogates: Python's job */
+            PyErr_Clear();
+            return CT_NATIVE_SLOW;
+        }
+        if (nv_keep(pin, i, v) < 0)
+            return CT_NATIVE_SLOW;
+        out->v.s = s;
+    }
+    else if (!nv_convert(acc->type, v, out))
+        return CT_NATIVE_SLOW;
+    out->type = acc->type;
+    d->acquisitions++;
+    return CT_NATIVE_DONE;
+}
+
+static int native_read_field(uint64_t table, uint64_t entry, uint64_t field, ct_native_value *out)
+{
+    if (out == NULL || NV_FINALIZING())
+        return CT_NATIVE_SLOW;
+    PyThreadState *ts = PyGILState_GetThisThreadState();
+    if (ts == NULL)
+        return CT_NATIVE_SLOW; /* a thread Python never saw: the callback makes its state */
+    int held = NV_CURRENT_TSTATE() == ts;
+    if (!held)
+        PyEval_RestoreThread(ts);
+    int r = nv_read_held(table, entry, field, out);
+    if (r == CT_NATIVE_DONE)
+        nv_served++;
+    else
+        nv_declined++;
+    if (!held)
+        PyEval_SaveThread();
+    return r;
+}
+
+static const ct_core_api nv_api = {CT_CORE_API_VERSION, native_read_field};
+
+/* ---------------------------------------------------------------------------------------- */
 /* Module                                                                                   */
 
 static PyObject *mod_set_tracer(PyObject *Py_UNUSED(m), PyObject *tracer)
@@ -2266,6 +2671,20 @@ static PyMethodDef module_methods[] = {
      "Plant library bugs for stress selftest (a mask of FAULT_*; 0: none); returns the previous "
      "mask."},
     {"_free_handles", mod_free_handles, METH_NOARGS, "Handles kept for reuse (tests)."},
+    {"_native_ref", (PyCFunction)(void (*)(void))mod_native_ref, METH_FASTCALL,
+     "_native_ref(id, core): a live table handle id on `core`, for the C bridge's fast read."},
+    {"_native_unref", mod_native_unref, METH_O, "_native_unref(id): forget a table handle id."},
+    {"_native_accessor", (PyCFunction)(void (*)(void))mod_native_accessor, METH_FASTCALL,
+     "_native_accessor(id, field): a field accessor id, for the C bridge's fast read."},
+    {"_native_pin", (PyCFunction)(void (*)(void))mod_native_pin, METH_FASTCALL,
+     "_native_pin(id, core, entry): an entry handle id pinned on `entry`, for the fast read."},
+    {"_native_unpin", mod_native_unpin, METH_O,
+     "_native_unpin(id): forget an entry handle id (and the strings read through it)."},
+    {"_native_gate", mod_native_gate, METH_O,
+     "_native_gate(gate): this thread's session gate (None, or a list: item 0 is True while "
+     "reads are granted)."},
+    {"_native_statistics", mod_native_statistics, METH_NOARGS,
+     "Native reads served in C / declined, and the registered ids (tests)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2375,5 +2794,12 @@ PyMODINIT_FUNC PyInit__core(void)
         Py_DECREF(m);
         return NULL;
     }
+    PyObject *api = PyCapsule_New((void *)&nv_api, CT_CORE_API_CAPSULE, NULL);
+    if (api == NULL || PyModule_AddObjectRef(m, "_C_API", api) < 0) {
+        Py_XDECREF(api);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_DECREF(api);
     return m;
 }
