@@ -88,6 +88,9 @@ class PluginSession:
         self.owner = lib.ct_owner_cookie(self.id)
         self.phase: str | None = None
         self.grants: frozenset[str] = frozenset()  # the operations the phase allows
+        #: for the C core's fast read (fastread.py): item 0 is True while `grants` has
+        #: read_entry_field; the strs it read and let go of during a callback follow
+        self.gate: list[Any] = [False]
         self.rule = ""
         self.last_error: Any = None
         self.acquired: set[int] = set()
@@ -119,14 +122,17 @@ class PluginSession:
             row = PHASES[phase] if access else NO_ACCESS
         prev = swap_session(self)
         self.phase, self.grants, self.rule = phase, row.ops, row.rule
+        self.gate[0] = "read_entry_field" in row.ops
         try:
             yield self
         finally:
+            self.gate[0] = False
             self.phase, self.grants = None, frozenset()
             swap_session(prev)
             if cleanup:
                 self.cleanup(f"{phase} of plugin '{self.name}' returned")
             self.strings = {}
+            del self.gate[1:]
 
     def cleanup(self, why: str = "the callback returned") -> None:
         """Drop acquired entries, destroy detached ones, invalidate nested-table handles."""
