@@ -82,8 +82,9 @@ def set_gate(gate: list[Any] | None) -> None:
 
 
 def statistics() -> dict[str, int]:
-    """Native reads served in C and declined since start, and the ids registered (tests)."""
+    """Native reads served in C and declined since start, the ids registered, and whether the
+    core's id maps are consistent (tests)."""
     if _core is None:
-        return {"served": 0, "declined": 0, "refs": 0, "accessors": 0, "pins": 0}
+        return {"served": 0, "declined": 0, "refs": 0, "accessors": 0, "pins": 0, "consistent": 1}
     stats: dict[str, int] = _core._native_statistics()
     return stats

@@ -2478,11 +2478,26 @@ static PyObject *mod_native_gate(PyObject *Py_UNUSED(m), PyObject *gate)
     Py_RETURN_NONE;
 }
 
+/* Whether every id of `m` is found where a lookup looks for it (the deletions kept the probe
+ * chains whole), and the count is right. */
+static int nv_consistent(const NvMap *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; m->recs != NULL && i <= m->mask; i++)
+        if (m->recs[i].id != 0) {
+            n++;
+            if (nv_find(m, m->recs[i].id) != &m->recs[i])
+                return 0;
+        }
+    return n == m->used;
+}
+
 static PyObject *mod_native_statistics(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{snsnsnsnsn}", "served", nv_served, "declined", nv_declined, "refs",
+    int ok = nv_consistent(&nv_refs) && nv_consistent(&nv_accessors) && nv_consistent(&nv_pins);
+    return Py_BuildValue("{snsnsnsnsnsi}", "served", nv_served, "declined", nv_declined, "refs",
                          (Py_ssize_t)nv_refs.used, "accessors", (Py_ssize_t)nv_accessors.used,
-                         "pins", (Py_ssize_t)nv_pins.used);
+                         "pins", (Py_ssize_t)nv_pins.used, "consistent", ok);
 }
 
 /* Keep `s`, just read from field index `i` through `pin`, until the next such read. */
@@ -2684,7 +2699,8 @@ static PyMethodDef module_methods[] = {
      "_native_gate(gate): this thread's session gate (None, or a list: item 0 is True while "
      "reads are granted)."},
     {"_native_statistics", mod_native_statistics, METH_NOARGS,
-     "Native reads served in C / declined, and the registered ids (tests)."},
+     "Native reads served in C / declined, the registered ids, and whether the id maps are "
+     "consistent (tests)."},
     {NULL, NULL, 0, NULL},
 };
 
