@@ -2274,7 +2274,12 @@ typedef struct {
     PyObject *core;   /* pin: the Core of its entry */
     PyObject **strs;  /* pin: the str last read from each field index (owned), or NULL */
     Py_ssize_t nstrs;
-    int type;         /* accessor: the field's state type code */
+    /* accessor: what the read needs of its Field, whose slots are set once, at its creation
+     * (borrowed: the Field holds them) */
+    PyObject *registry, *dflt;
+    Py_ssize_t index;
+    int type;         /* the field's state type code */
+    int plain;        /* not a nested table */
 } NvRec;
 
 /* An open-addressing map id -> record (linear probing, at most half full). */
@@ -2397,20 +2402,22 @@ static int nv_id(PyObject *o, uint64_t *id)
     return 0;
 }
 
-/* Register (id, obj[, core]) in `m`, replacing what `id` stood for. */
-static PyObject *nv_register(NvMap *m, PyObject *idobj, PyObject *obj, PyObject *core, int type)
+/* Register (id, obj[, core]) in `m`, replacing what `id` stood for: its record (valid until
+ * the next change of `m`), or NULL with an exception. */
+static NvRec *nv_register(NvMap *m, PyObject *idobj, PyObject *obj, PyObject *core)
 {
     uint64_t id;
     if (nv_id(idobj, &id) < 0)
         return NULL;
     nv_forget(m, id);
     NvRec *r = nv_slot(m, id);
-    if (r == NULL)
-        return PyErr_NoMemory();
+    if (r == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
     r->obj = Py_NewRef(obj);
     r->core = Py_XNewRef(core);
-    r->type = type;
-    Py_RETURN_NONE;
+    return r;
 }
 
 static PyObject *mod_native_ref(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs)
@@ -2419,7 +2426,9 @@ static PyObject *mod_native_ref(PyObject *Py_UNUSED(m), PyObject *const *args, P
         PyErr_SetString(PyExc_TypeError, "_native_ref(id, core)");
         return NULL;
     }
-    return nv_register(&nv_refs, args[0], args[1], NULL, 0);
+    if (nv_register(&nv_refs, args[0], args[1], NULL) == NULL)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 static PyObject *mod_native_accessor(PyObject *Py_UNUSED(m), PyObject *const *args,
@@ -2436,7 +2445,22 @@ static PyObject *mod_native_accessor(PyObject *Py_UNUSED(m), PyObject *const *ar
             PyErr_SetString(PyExc_ValueError, "_native_accessor: the field has no state type");
         return NULL;
     }
-    return nv_register(&nv_accessors, args[0], args[1], NULL, (int)code);
+    Py_ssize_t index = field_index(args[1]);
+    PyObject *nested = FSLOT(args[1], OFF_nested);
+    if (index < 0 || FSLOT(args[1], OFF_registry) == NULL || FSLOT(args[1], OFF_default) == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "uninitialised Field");
+        return NULL;
+    }
+    NvRec *r = nv_register(&nv_accessors, args[0], args[1], NULL);
+    if (r == NULL)
+        return NULL;
+    r->type = (int)code;
+    r->registry = FSLOT(args[1], OFF_registry);
+    r->dflt = FSLOT(args[1], OFF_default);
+    r->index = index;
+    r->plain = nested == NULL || nested == Py_None;
+    Py_RETURN_NONE;
 }
 
 static PyObject *mod_native_pin(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs)
@@ -2446,7 +2470,9 @@ static PyObject *mod_native_pin(PyObject *Py_UNUSED(m), PyObject *const *args, P
         PyErr_SetString(PyExc_TypeError, "_native_pin(id, core, entry)");
         return NULL;
     }
-    return nv_register(&nv_pins, args[0], args[2], args[1], 0);
+    if (nv_register(&nv_pins, args[0], args[2], args[1]) == NULL)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 static PyObject *nv_unregister(NvMap *m, PyObject *idobj)
@@ -2568,9 +2594,8 @@ static int nv_read_held(uint64_t tid, uint64_t eid, uint64_t fid, ct_native_valu
         pin->core != ref->obj || (acc = nv_find(&nv_accessors, fid)) == NULL)
         return CT_NATIVE_SLOW;
     CtCore *t = (CtCore *)ref->obj;
-    PyObject *f = acc->obj;
     CtDomain *d = t->domain;
-    if (FSLOT(f, OFF_registry) != t->registry || t->entries == NULL ||
+    if (acc->registry != t->registry || !acc->plain || t->entries == NULL ||
         (nv_gate != NULL && PyList_GET_ITEM(nv_gate, 0) != Py_True) || g_probe != NULL ||
         g_faults != 0 || (g_tracer != NULL && d->thread_safe) ||
         (!d->thread_safe && PyThread_get_thread_ident() != d->owner) ||
@@ -2579,17 +2604,8 @@ static int nv_read_held(uint64_t tid, uint64_t eid, uint64_t fid, ct_native_valu
     CtEntry *e = (CtEntry *)pin->obj;
     if (e->state < 0 || e->waitq != NULL)
         return CT_NATIVE_SLOW;
-    PyObject *nested = FSLOT(f, OFF_nested);
-    if (nested != NULL && nested != Py_None)
-        return CT_NATIVE_SLOW;
-    Py_ssize_t i = field_index(f);
-    if (i < 0) {
-        PyErr_Clear();
-        return CT_NATIVE_SLOW;
-    }
-    PyObject *v = i < e->nvalues ? e->values[i] : FSLOT(f, OFF_default);
-    if (v == NULL)
-        return CT_NATIVE_SLOW;
+    Py_ssize_t i = acc->index;
+    PyObject *v = i < e->nvalues ? e->values[i] : acc->dflt;
     if (acc->type == ST_STRING) {
         if (!PyUnicode_Check(v))
             return CT_NATIVE_SLOW;
