@@ -39,8 +39,8 @@ def _native_pin(id: int, core: Core, entry: Entry, /) -> None: ...
 def _native_unpin(id: int, /) -> None: ...
 def _native_gate(gate: list[Any] | None, /) -> None: ...
 def _native_statistics() -> dict[str, int]:
-    """served, declined (native reads since start), refs, accessors, pins (ids registered),
-    consistent (1 if every registered id is found by a lookup)."""
+    """served, declined, writes_served, writes_declined (native calls since start), refs,
+    accessors, pins (ids registered), consistent (1 if every registered id is found)."""
 
 @final
 class Domain:

@@ -1,24 +1,25 @@
-"""Native reads served in C: what the table core must know of the bridge's ids.
+"""Native reads and writes served in C: what the table core must know of the bridge's ids.
 
-A plugin's `read_entry_field` on a Python-owned table first asks the C core (ct_core.c,
-"Native ids"): it serves the read under the GIL with no Python frame when the full path would
-grant it at once, and declines otherwise; a declined read takes the `extern "Python"` callback
-(owner.py), which does the full job (waits, timeouts, errors). For that, the core keeps its own
-map of the ids that can be served, registered here when Python makes them and forgotten when
-Python forgets them:
+A plugin's `read_entry_field` (and `write_entry_field` of an integer or bool) on a Python-owned
+table first asks the C core (ct_core.c, "Native ids"): it serves the call under the GIL with no
+Python frame when the full path would be granted at once, and declines otherwise; a declined call
+takes the `extern "Python"` callback (owner.py), which does the full job (waits, timeouts,
+errors, strings written). For that, the core keeps its own map of the ids that can be served,
+registered here when Python makes them and forgotten when Python forgets them:
 
 - table handles on C-core tables (exported.py; not the weak handles of plugin threads' nested
   tables, which stay on the callback);
 - field accessors (exported.py);
 - entry handles acquired on a C-core table that no plugin exported (pins.py; detached and
   iteration entries stay on the callback);
-- the calling thread's session gate (context.py), in step with the session's grants.
+- the calling thread's session gate (context.py, session.py), in step with the session's grants.
 
 With the Python core (or `ENABLED` false) every function here does nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -34,6 +35,16 @@ _core: Final[ModuleType | None] = (
     backend.core if backend.core is not None and lib.ct_core_api_init(1) else None
 )
 ENABLED: Final = _core is not None
+#: The session gate's bits: what the core serves of a session's grants.
+GRANT_READ: Final = 1
+GRANT_WRITE: Final = 2
+
+
+def gate_bits(grants: Collection[str]) -> int:
+    """The gate bits of a phase's grants."""
+    return (GRANT_READ if "read_entry_field" in grants else 0) | (
+        GRANT_WRITE if "write_entry_field" in grants else 0
+    )
 
 
 def serve_table(id: int, table: Table[Any, Any]) -> bool:
@@ -82,9 +93,11 @@ def set_gate(gate: list[Any] | None) -> None:
 
 
 def statistics() -> dict[str, int]:
-    """Native reads served in C and declined since start, the ids registered, and whether the
-    core's id maps are consistent (tests)."""
+    """Native reads (served, declined) and writes (writes_served, writes_declined) since start,
+    the ids registered, and whether the core's id maps are consistent (tests)."""
     if _core is None:
-        return {"served": 0, "declined": 0, "refs": 0, "accessors": 0, "pins": 0, "consistent": 1}
+        return dict.fromkeys(
+            ("served", "declined", "writes_served", "writes_declined", "refs", "accessors"), 0
+        ) | {"pins": 0, "consistent": 1}
     stats: dict[str, int] = _core._native_statistics()
     return stats

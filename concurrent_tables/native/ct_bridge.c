@@ -84,12 +84,13 @@ static ss_plugin_table_entry_t* ct_pyown_get_table_entry(ss_plugin_table_t* t, c
 	return CT_PTR(ct_py_get_table_entry(CT_ID(t), key));
 }
 
-/* ---- native reads served by the table core in C ---------------------------------------------------
+/* ---- native reads and writes served by the table core in C ------------------------------------------
  * With the C core, ct_core_api_init(1) (called once by concurrent_tables.cabi.fastread) takes the core's
- * C API from its capsule. read_entry_field on a Python-owned table then asks the core first: it serves
- * the read under the GIL, with no Python frame, when the full path would grant it at once, and declines
- * otherwise (ct_core_api.h); a declined read goes to the Python callback, unchanged. The core checks
- * every id against its own maps: a stale or garbage id declines, and the callback reports the error.
+ * C API from its capsule. read_entry_field and write_entry_field on a Python-owned table then ask the
+ * core first: it serves the call under the GIL, with no Python frame, when the full path would be
+ * granted at once, and declines otherwise (ct_core_api.h); a declined call goes to the Python callback,
+ * unchanged. The core checks every id against its own maps: a stale or garbage id declines, and the
+ * callback reports the error.
  */
 static const ct_core_api* ct_core; /* NULL: every read takes the Python callback */
 
@@ -179,6 +180,9 @@ static ss_plugin_table_entry_t* ct_pyown_add_table_entry(ss_plugin_table_t* t, c
 static ss_plugin_rc ct_pyown_write_entry_field(ss_plugin_table_t* t, ss_plugin_table_entry_t* e,
                                                const ss_plugin_table_field_t* f, const ss_plugin_state_data* in)
 {
+	const ct_core_api* api = ct_core;
+	if (api != NULL && in != NULL && api->write_field(CT_ID(t), CT_ID(e), CT_ID(f), in) == CT_NATIVE_DONE)
+		return SS_PLUGIN_SUCCESS;
 	return ct_py_write_entry_field(CT_ID(t), CT_ID(e), CT_ID(f), in);
 }
 

@@ -39,6 +39,8 @@
  *                    waiter queued -> the value is read with no transition: the grant it
  *                    would take and give back in the same GIL hold is never seen; anything
  *                    else -> the full path (an acquire, the read, a release) in Python.
+ *     native write   (write_entry_field of an integer or bool) state == 0 and no waiter ->
+ *                    stored with no transition, likewise; anything else -> the full path.
  *
  *   Waiting. A thread that must wait queues a waiter (on its C stack) holding a fresh
  *   semaphore, releases the GIL and blocks on the semaphore in slices of at most 50 ms. A
@@ -2218,7 +2220,51 @@ static PyTypeObject CoreType = {
 };
 
 /* ---------------------------------------------------------------------------------------- */
-/* Native ids: the C bridge's read_entry_field served in C                                  */
+/* Native ids: the C bridge's read_entry_field and write_entry_field served in C           */
+/*
+ * The C bridge hands native plugins ids, never object pointers: table handles, entry handles
+ * (pins) and field accessors (cabi/exported.py, cabi/pins.py). Python registers here the ids a
+ * call can be served for without Python, and forgets them when it forgets the id:
+ *     _native_ref(id, core)          a live table handle on a Core table
+ *     _native_accessor(id, field)    a field accessor (they live as long as the process)
+ *     _native_pin(id, core, entry)   an entry handle pinned on `entry`, an Entry of `core`
+ *     _native_unref(id), _native_unpin(id)
+ * Each map owns a reference to its objects, and a pin also to the str last read through it
+ * from each field, whose UTF-8 form is what the plugin got: valid until the next read of that
+ * field through the pin, or the pin's release, so memory stays bounded however often a plugin
+ * thread reads. `_native_gate(gate)` sets the calling thread's session gate: None outside any
+ * plugin callback, else the list of the plugin's session whose item 0 holds the NV_GRANT_*
+ * bits its phase grants (cabi/session.py keeps it in step with the grants). Inside a callback
+ * a str the pin lets go of (another value read, or the pin released) is appended to the gate,
+ * which the session empties when the callback returns: strings read during a callback stay
+ * valid until it returns, as on the Python path.
+ *
+ * native_read_field and native_write_field, the capsule's read_field and write_field
+ * (ct_core_api.h), run without the GIL, take it once (PyEval_RestoreThread on the thread's own
+ * state, unless the thread already holds it), and serve the call only where the full path
+ * (Core._read_pinned / _write_pinned: acquire, read or store, release) would be granted at
+ * once and run no Python code:
+ *     the three ids are registered, the pin and the accessor belong to the handle's table, and
+ *         the field is not a nested table;
+ *     the session gate is unset or grants the operation;
+ *     no tracer (thread-safe domain), probe or planted fault is set;
+ *     a confined domain is used by its owner thread;
+ *     no entry of the table is retired (a handle of this thread on a displaced entry of the key
+ *         could conflict: the full path finds it);
+ *     read: the entry has no writer (state >= 0) and no waiter (waitq empty): a read would be
+ *         granted at once, sharing with the live readers, and overtake nobody; the value
+ *         converts without Python code (an int in range, True/False, a str with a UTF-8 form);
+ *     write: the entry is free (state 0, no waiter); the field is an integer or bool one, not
+ *         read-only, with a slot in this entry holding an int or bool (whose deallocation runs
+ *         no Python code).
+ * Since the GIL is held from those checks to the end of the call and no Python code runs, the
+ * call is atomic with respect to every handle, as an acquire + read/store + release would be;
+ * the entry's state is not touched (the grant would be given back before anyone could see it).
+ * It counts in the domain's acquisitions like that grant. Anything else declines
+ * (CT_NATIVE_SLOW), and the bridge calls the Python callback, which does the full job: waits,
+ * timeouts, errors with their texts, strings and dynamic fields. A thread unknown to Python (no
+ * thread state) declines too: the callback creates its state, and later calls are served here.
+ */
 /*
  * The C bridge hands native plugins ids, never object pointers: table handles, entry handles
  * (pins) and field accessors (cabi/exported.py, cabi/pins.py). Python registers here the ids a
@@ -2280,6 +2326,7 @@ typedef struct {
     Py_ssize_t index;
     int type;         /* the field's state type code */
     int plain;        /* not a nested table */
+    int read_only;
 } NvRec;
 
 /* An open-addressing map id -> record (linear probing, at most half full). */
@@ -2290,7 +2337,9 @@ typedef struct {
 
 static NvMap nv_refs, nv_accessors, nv_pins;
 static _Thread_local PyObject *nv_gate; /* this thread's session gate (a list, owned), or NULL */
-static Py_ssize_t nv_served, nv_declined; /* native reads served here / declined (under the GIL) */
+/* native reads and writes served here / declined (counted under the GIL) */
+static Py_ssize_t nv_served, nv_declined, nv_writes_served, nv_writes_declined;
+enum { NV_GRANT_READ = 1, NV_GRANT_WRITE = 2 }; /* the bits of a session gate's item 0 */
 
 static size_t nv_hash(uint64_t id)
 {
@@ -2460,6 +2509,7 @@ static PyObject *mod_native_accessor(PyObject *Py_UNUSED(m), PyObject *const *ar
     r->dflt = FSLOT(args[1], OFF_default);
     r->index = index;
     r->plain = nested == NULL || nested == Py_None;
+    r->read_only = FSLOT(args[1], OFF_read_only) == Py_True;
     Py_RETURN_NONE;
 }
 
@@ -2521,9 +2571,11 @@ static int nv_consistent(const NvMap *m)
 static PyObject *mod_native_statistics(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
 {
     int ok = nv_consistent(&nv_refs) && nv_consistent(&nv_accessors) && nv_consistent(&nv_pins);
-    return Py_BuildValue("{snsnsnsnsnsi}", "served", nv_served, "declined", nv_declined, "refs",
-                         (Py_ssize_t)nv_refs.used, "accessors", (Py_ssize_t)nv_accessors.used,
-                         "pins", (Py_ssize_t)nv_pins.used, "consistent", ok);
+    return Py_BuildValue("{snsnsnsnsnsnsnsi}", "served", nv_served, "declined", nv_declined,
+                         "writes_served", nv_writes_served, "writes_declined",
+                         nv_writes_declined, "refs", (Py_ssize_t)nv_refs.used, "accessors",
+                         (Py_ssize_t)nv_accessors.used, "pins", (Py_ssize_t)nv_pins.used,
+                         "consistent", ok);
 }
 
 /* Keep `s`, just read from field index `i` through `pin`, until the next such read. */
@@ -2586,23 +2638,48 @@ static int nv_convert(int type, PyObject *v, ct_native_value *out)
     return 1;
 }
 
-/* The read itself, with the GIL held: CT_NATIVE_DONE or CT_NATIVE_SLOW (see above). */
-static int nv_read_held(uint64_t tid, uint64_t eid, uint64_t fid, ct_native_value *out)
+/* Whether the calling thread's session grants `bit` (no session: a plugin's own thread). */
+static int nv_granted(long bit)
+{
+    if (nv_gate == NULL)
+        return 1;
+    long g = PyLong_AsLong(PyList_GET_ITEM(nv_gate, 0));
+    if (g == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return (g & bit) != 0;
+}
+
+/* The pinned entry that (table, entry, field) ids stand for, if the rules common to reads and
+ * writes let C serve the call (see above; `grant`: the session gate's bit), else NULL. */
+static CtEntry *nv_resolve(uint64_t tid, uint64_t eid, uint64_t fid, long grant, NvRec **pin_,
+                           NvRec **acc_, CtCore **t_)
 {
     NvRec *ref, *pin, *acc;
     if ((ref = nv_find(&nv_refs, tid)) == NULL || (pin = nv_find(&nv_pins, eid)) == NULL ||
         pin->core != ref->obj || (acc = nv_find(&nv_accessors, fid)) == NULL)
-        return CT_NATIVE_SLOW;
+        return NULL;
     CtCore *t = (CtCore *)ref->obj;
     CtDomain *d = t->domain;
-    if (acc->registry != t->registry || !acc->plain || t->entries == NULL ||
-        (nv_gate != NULL && PyList_GET_ITEM(nv_gate, 0) != Py_True) || g_probe != NULL ||
-        g_faults != 0 || (g_tracer != NULL && d->thread_safe) ||
+    if (acc->registry != t->registry || !acc->plain || t->entries == NULL || !nv_granted(grant) ||
+        g_probe != NULL || g_faults != 0 || (g_tracer != NULL && d->thread_safe) ||
         (!d->thread_safe && PyThread_get_thread_ident() != d->owner) ||
         (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0))
-        return CT_NATIVE_SLOW;
-    CtEntry *e = (CtEntry *)pin->obj;
-    if (e->state < 0 || e->waitq != NULL)
+        return NULL;
+    *pin_ = pin;
+    *acc_ = acc;
+    *t_ = t;
+    return (CtEntry *)pin->obj;
+}
+
+/* The read itself, with the GIL held: CT_NATIVE_DONE or CT_NATIVE_SLOW (see above). */
+static int nv_read_held(uint64_t tid, uint64_t eid, uint64_t fid, ct_native_value *out)
+{
+    NvRec *pin, *acc;
+    CtCore *t;
+    CtEntry *e = nv_resolve(tid, eid, fid, NV_GRANT_READ, &pin, &acc, &t);
+    if (e == NULL || e->state < 0 || e->waitq != NULL)
         return CT_NATIVE_SLOW;
     Py_ssize_t i = acc->index;
     PyObject *v = i < e->nvalues ? e->values[i] : acc->dflt;
@@ -2621,31 +2698,100 @@ static int nv_read_held(uint64_t tid, uint64_t eid, uint64_t fid, ct_native_valu
     else if (!nv_convert(acc->type, v, out))
         return CT_NATIVE_SLOW;
     out->type = acc->type;
-    d->acquisitions++;
+    t->domain->acquisitions++;
     return CT_NATIVE_DONE;
+}
+
+/* The Python value of `in` (the ABI's ss_plugin_state_data) read as state type `type`: a new
+ * reference, or NULL (no exception) where only Python converts it. Every member of the union
+ * starts at its first byte. */
+static PyObject *nv_incoming(int type, const void *in)
+{
+    switch (type) {
+    case 1: { int8_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromLong(x); }
+    case 2: { int16_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromLong(x); }
+    case 3: { int32_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromLong(x); }
+    case 4: { int64_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromLongLong(x); }
+    case 5: { uint8_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromLong(x); }
+    case 6: { uint16_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromLong(x); }
+    case 7: { uint32_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromUnsignedLong(x); }
+    case 8: { uint64_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromUnsignedLongLong(x); }
+    case ST_BOOL: { uint32_t x; memcpy(&x, in, sizeof(x)); return Py_NewRef(x ? Py_True : Py_False); }
+    default: return NULL; /* strings: checked and decoded in Python */
+    }
+}
+
+/* The write itself, with the GIL held: an integer or bool stored in the pinned entry where an
+ * exclusive grant would be given at once (no handle, no waiter), over an int or bool (whose
+ * deallocation runs no Python code). A field this entry has no slot for yet (a dynamic field
+ * added later) and a read-only one decline: Python grows the entry, or refuses. */
+static int nv_write_held(uint64_t tid, uint64_t eid, uint64_t fid, const void *in)
+{
+    NvRec *pin, *acc;
+    CtCore *t;
+    CtEntry *e = nv_resolve(tid, eid, fid, NV_GRANT_WRITE, &pin, &acc, &t);
+    if (e == NULL || e->state != 0 || e->waitq != NULL || acc->read_only ||
+        acc->index >= e->nvalues)
+        return CT_NATIVE_SLOW;
+    PyObject *old = e->values[acc->index];
+    if (!PyLong_CheckExact(old) && !PyBool_Check(old))
+        return CT_NATIVE_SLOW;
+    PyObject *v = nv_incoming(acc->type, in);
+    if (v == NULL) {
+        PyErr_Clear(); /* no memory, or a string: the full path */
+        return CT_NATIVE_SLOW;
+    }
+    e->values[acc->index] = v;
+    Py_DECREF(old);
+    t->domain->acquisitions++;
+    return CT_NATIVE_DONE;
+}
+
+/* Take the GIL with this thread's own state, unless it holds it already: 1 taken, 0 already
+ * held, -1 not taken (a thread Python never saw, whose callback will make its state; or Python
+ * is finalizing). */
+static int nv_enter(void)
+{
+    PyThreadState *ts = PyGILState_GetThisThreadState();
+    if (ts == NULL || NV_FINALIZING())
+        return -1;
+    if (NV_CURRENT_TSTATE() == ts)
+        return 0;
+    PyEval_RestoreThread(ts);
+    return 1;
 }
 
 static int native_read_field(uint64_t table, uint64_t entry, uint64_t field, ct_native_value *out)
 {
-    if (out == NULL || NV_FINALIZING())
+    int taken = out != NULL ? nv_enter() : -1;
+    if (taken < 0)
         return CT_NATIVE_SLOW;
-    PyThreadState *ts = PyGILState_GetThisThreadState();
-    if (ts == NULL)
-        return CT_NATIVE_SLOW; /* a thread Python never saw: the callback makes its state */
-    int held = NV_CURRENT_TSTATE() == ts;
-    if (!held)
-        PyEval_RestoreThread(ts);
     int r = nv_read_held(table, entry, field, out);
     if (r == CT_NATIVE_DONE)
         nv_served++;
     else
         nv_declined++;
-    if (!held)
+    if (taken)
         PyEval_SaveThread();
     return r;
 }
 
-static const ct_core_api nv_api = {CT_CORE_API_VERSION, native_read_field};
+static int native_write_field(uint64_t table, uint64_t entry, uint64_t field, const void *in)
+{
+    int taken = in != NULL ? nv_enter() : -1;
+    if (taken < 0)
+        return CT_NATIVE_SLOW;
+    int r = nv_write_held(table, entry, field, in);
+    if (r == CT_NATIVE_DONE)
+        nv_writes_served++;
+    else
+        nv_writes_declined++;
+    if (taken)
+        PyEval_SaveThread();
+    return r;
+}
+
+static const ct_core_api nv_api = {CT_CORE_API_VERSION, native_read_field, native_write_field};
 
 /* ---------------------------------------------------------------------------------------- */
 /* Module                                                                                   */
@@ -2712,8 +2858,8 @@ static PyMethodDef module_methods[] = {
     {"_native_unpin", mod_native_unpin, METH_O,
      "_native_unpin(id): forget an entry handle id (and the strings read through it)."},
     {"_native_gate", mod_native_gate, METH_O,
-     "_native_gate(gate): this thread's session gate (None, or a list: item 0 is True while "
-     "reads are granted)."},
+     "_native_gate(gate): this thread's session gate (None, or a list whose item 0 has bit 1 "
+     "while reads are granted, bit 2 while writes are)."},
     {"_native_statistics", mod_native_statistics, METH_NOARGS,
      "Native reads served in C / declined, the registered ids, and whether the id maps are "
      "consistent (tests)."},

@@ -4,17 +4,18 @@
  *
  * The bridge hands native plugins ids, never pointers to Python objects: table handles, entry
  * handles (pins) and field accessors. The core keeps its own map of the ids Python registered
- * (`_core._native_ref`, `_native_pin`, `_native_accessor`), so that a native read_entry_field on a
- * Python-owned table can be served in C, under the GIL, without a Python frame.
+ * (`_core._native_ref`, `_native_pin`, `_native_accessor`), so that a native read_entry_field or
+ * write_entry_field on a Python-owned table can be served in C, under the GIL, without a Python
+ * frame.
  *
- * `read_field` is called WITHOUT the GIL (a plugin's call); it takes the GIL itself, once, if
- * the calling thread is known to Python. It never waits and never raises: it either serves the
- * read (CT_NATIVE_DONE, `out` filled) or declines (CT_NATIVE_SLOW: unknown or stale ids, a
- * foreign pin or accessor, an entry that another thread writes or waits for, a confined table
- * read from another thread, a session without the read grant, a probe or tracer set, a value
- * that needs Python to convert...), and the caller then takes the full path (the Python
- * callback), which waits, times out or fails with its error text. Every id is looked up in the
- * core's map: a stale or garbage id declines, it is never dereferenced.
+ * `read_field` and `write_field` are called WITHOUT the GIL (a plugin's call); they take the GIL
+ * themselves, once, if the calling thread is known to Python. They never wait and never raise:
+ * they either serve the call (CT_NATIVE_DONE) or decline (CT_NATIVE_SLOW: unknown or stale ids,
+ * a foreign pin or accessor, an entry another thread holds or waits for, a confined table used
+ * from another thread, a session without the grant, a probe or tracer set, a value that needs
+ * Python...), and the caller then takes the full path (the Python callback), which waits, times
+ * out or fails with its error text. Every id is looked up in the core's map: a stale or garbage
+ * id declines, it is never dereferenced.
  */
 #ifndef CT_CORE_API_H
 #define CT_CORE_API_H
@@ -43,6 +44,10 @@ typedef struct {
     int version; /* CT_CORE_API_VERSION */
     /* Serve read_entry_field(table id, entry id, accessor id) in C, or decline (see above). */
     int (*read_field)(uint64_t table, uint64_t entry, uint64_t field, ct_native_value *out);
+    /* Serve write_entry_field of an integer or bool field, or decline. `in` points at the
+     * ABI's ss_plugin_state_data (read through the member of the field's type: every member
+     * starts at its first byte). */
+    int (*write_field)(uint64_t table, uint64_t entry, uint64_t field, const void *in);
 } ct_core_api;
 
 #endif /* CT_CORE_API_H */

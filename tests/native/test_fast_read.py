@@ -31,6 +31,7 @@ from concurrent_tables import (
     Bool,
     EntrySchema,
     NestedTable,
+    ReadOnly,
     String,
     Table,
 )
@@ -620,3 +621,124 @@ def test_a_million_reads_leave_refcounts_and_memory_flat(
     assert sys.getrefcount(stored) == refs + 1  # the pin keeps the string it handed out
     lib.ct_disp_release_table_entry(t, e)
     assert sys.getrefcount(stored) == refs
+
+
+# -- writes of integers and bools -----------------------------------------------------------------
+
+
+def write(t: Any, e: Any, f: Any, member: str, value: Any) -> int:
+    d = ffi.new("ss_plugin_state_data*")
+    setattr(d, member, value)
+    return int(lib.ct_disp_write_entry_field(t, e, f, d))
+
+
+def write_counts() -> tuple[int, int]:
+    s = fastread.statistics()
+    return s["writes_served"], s["writes_declined"]
+
+
+@c_path_only
+def test_integer_and_bool_writes_are_served_in_c(
+    table: Table[int, Row], session: PluginSession
+) -> None:
+    t = table_input(table)
+    served, declined = write_counts()
+    with session.calling("parse_event"):
+        e = lib.ct_disp_get_table_entry(t, key(1))
+        for name, member, value in (
+            ("small", "s8", -100),
+            ("count", "s64", -(2**63)),
+            ("tiny", "u8", 200),
+            ("big", "u64", 2**64 - 1),
+            ("flag", "b", 7),  # any non-zero is true
+        ):
+            assert write(t, e, acc(table, name), member, value) == SUCCESS
+    assert write_counts() == (served + 5, declined)
+    with table.read(1) as h:
+        assert (h["small"], h["count"], h["tiny"], h["big"], h["flag"]) == (
+            -100,
+            -(2**63),
+            200,
+            2**64 - 1,
+            True,
+        )
+    assert table.statistics().locks_in_use == 0
+
+
+@c_path_only
+def test_what_needs_python_is_declined_and_still_written(
+    table: Table[int, Row], session: PluginSession
+) -> None:
+    t = table_input(table)
+    with session.calling("init"):
+        later = lib.ct_disp_add_table_field(t, b"later", 8)  # no slot in entry 1 yet
+    served, declined = write_counts()
+    with session.calling("parse_event"):
+        e = lib.ct_disp_get_table_entry(t, key(1))
+        text = ffi.new("char[]", b"written")
+        d = ffi.new("ss_plugin_state_data*")
+        d.str = text
+        assert lib.ct_disp_write_entry_field(t, e, acc(table, "text"), d) == SUCCESS
+        assert write(t, e, later, "u64", 77) == SUCCESS
+        assert write(t, e, later, "u64", 78) == SUCCESS  # the slot exists now: served
+    assert write_counts() == (served + 1, declined + 2)
+    with table.read(1) as h:
+        assert h["text"] == "written" and h["later"] == 78
+
+
+def test_a_reader_on_another_thread_makes_the_write_wait(
+    table: Table[int, Row], session: PluginSession
+) -> None:
+    t = table_input(table)
+    f = acc(table, "count")
+    with session.calling("capture_open"):
+        e = lib.ct_disp_get_table_entry(t, key(1))
+    holding, seen = threading.Event(), []
+
+    def reader() -> None:
+        with table.read(1) as h:
+            seen.append(h["count"])
+            holding.set()
+            time.sleep(0.2)  # the native write below starts meanwhile
+            seen.append(h["count"])
+
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    assert holding.wait(10)
+    assert write(t, e, f, "s64", 1000) == SUCCESS
+    th.join(10)
+    assert seen == [41, 41]  # the read handle never saw the write
+    with table.read(1) as h:
+        assert h["count"] == 1000
+
+
+def test_refused_writes_still_fail(table: Table[int, Row], session: PluginSession) -> None:
+    ro: Table[int, Any] = Table("ro", I64, _ReadOnlyRow, thread_safe=True)
+    ro.add_entry(1, ro.create_entry())
+    s = PluginSession("ro_writer", TableRegistry(ro))
+    try:
+        t, rt = table_input(table), table_input(ro)
+        with s.calling("parse_event"):
+            e = lib.ct_disp_get_table_entry(rt, key(1))
+            assert write(rt, e, acc(ro, "fixed"), "s64", 1) == FAILURE
+            assert "read-only" in (s.error_text or "")
+        with session.calling("parse_event"):
+            e = lib.ct_disp_get_table_entry(t, key(1))
+            assert write(t, e, acc(table, "kids"), "u64", 1) == FAILURE  # a table field
+            with table.read(1):  # this thread reads it: a write would deadlock
+                assert write(t, e, acc(table, "count"), "s64", 1) == FAILURE
+                assert "handle" in (session.error_text or "")
+        with session.calling("extract_fields"):  # reads only
+            e = lib.ct_disp_get_table_entry(t, key(1))
+            assert write(t, e, acc(table, "count"), "s64", 1) == FAILURE
+            assert "access denied" in (session.error_text or "")
+        with ro.read(1) as h:
+            assert h["fixed"] == 0
+        with table.read(1) as h:
+            assert h["count"] == 41
+    finally:
+        s.close()
+
+
+class _ReadOnlyRow(EntrySchema):
+    fixed: ReadOnly[I64]
