@@ -23,8 +23,8 @@ passed to an `iterate_entries` callback are pins valid only during that callback
 is ignored, like every release of an entry not currently acquired.
 
 With the C core, an acquired pin is also registered with the core (fastread.py), which then serves
-`read_entry_field` through it in C under the same rules (one shared grant for the one read), and
-forgotten there when it is forgotten here.
+`read_entry_field` (and `write_entry_field` of integers and bools) through it in C under the same
+rules (one grant for the one call), and forgotten there when it is forgotten here.
 
 A string read through a pin stays valid until the next read of that field through that pin, or
 the pin's release (one C copy per field, `Pin.keep`), so a plugin thread that reads a held entry
