@@ -2578,7 +2578,8 @@ static PyObject *mod_native_statistics(PyObject *Py_UNUSED(m), PyObject *Py_UNUS
                          "consistent", ok);
 }
 
-/* Keep `s`, just read from field index `i` through `pin`, until the next such read. */
+/* Keep `s` (an exact str), just read from field index `i` through `pin`, until the next such
+ * read. */
 static int nv_keep(NvRec *pin, Py_ssize_t i, PyObject *s)
 {
     if (i >= pin->nstrs) {
@@ -2684,7 +2685,7 @@ static int nv_read_held(uint64_t tid, uint64_t eid, uint64_t fid, ct_native_valu
     Py_ssize_t i = acc->index;
     PyObject *v = i < e->nvalues ? e->values[i] : acc->dflt;
     if (acc->type == ST_STRING) {
-        if (!PyUnicode_Check(v))
+        if (!PyUnicode_CheckExact(v)) /* a subclass's deallocation could run Python code */
             return CT_NATIVE_SLOW;
         const char *s = PyUnicode_AsUTF8AndSize(v, NULL); /* kept in the str itself */
         if (s == NULL) {                                   /* lone surrogates: Python's job */

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -742,3 +743,37 @@ def test_refused_writes_still_fail(table: Table[int, Row], session: PluginSessio
 
 class _ReadOnlyRow(EntrySchema):
     fixed: ReadOnly[I64]
+
+
+class _Counter(EntrySchema):
+    py_counter: U64
+
+
+@c_path_only
+@pytest.mark.timeout(60)
+def test_a_plugins_pthread_is_served_in_c(counter_thread_so: Path) -> None:
+    """counter_thread.c's pthread (a thread Python never saw) reads and writes entry 7 N times:
+    its first call makes its thread state, and its reads and writes are then served in C."""
+    from .helpers import load_plugin, thread_done, thread_status
+
+    counters: Table[int, _Counter] = Table("counters", U64, _Counter, thread_safe=True)
+    iters = 2000
+    p = load_plugin(counter_thread_so, TableRegistry(counters), str(iters))
+    try:
+        p.init()
+        reads, writes = counts()[0], write_counts()[0]
+        p.capture_open()
+        deadline = time.monotonic() + 45
+        while not thread_done(p):
+            assert time.monotonic() < deadline, thread_status(p)
+            time.sleep(0.01)
+        status = thread_status(p)
+        assert status["failures"] == 0 and status["iterations"] == iters, status
+        assert counts()[0] - reads == iters
+        # the first write grows the new entry for the plugin's dynamic field: the callback's job
+        assert write_counts()[0] - writes >= iters - 1
+        with counters.read(7) as h:
+            assert h["ct_counter"] == iters
+        p.capture_close()
+    finally:
+        p.destroy()
