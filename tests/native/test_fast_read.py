@@ -777,3 +777,74 @@ def test_a_plugins_pthread_is_served_in_c(counter_thread_so: Path) -> None:
         p.capture_close()
     finally:
         p.destroy()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("python_side", ["writer", "reader"])
+def test_native_calls_never_see_inside_a_python_handle(
+    table: Table[int, Row], session: PluginSession, python_side: str
+) -> None:
+    """A Python writer stores a sentinel, yields, then the real value, inside one write handle:
+    threads calling the native read meanwhile never see the sentinel. A Python reader reads
+    twice inside one read handle: threads calling the native write meanwhile never change the
+    value under it. (One Python thread each: its waits would otherwise keep the native calls
+    on the full path.)"""
+    t = table_input(table)
+    f = acc(table, "count")
+    with session.calling("capture_open"):
+        e = lib.ct_disp_get_table_entry(t, key(1))
+    stop = threading.Event()
+    problems: list[str] = []
+    calls = [0]
+
+    def python_writer() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            with table.write(1) as h:
+                h["count"] = -1
+                time.sleep(0)
+                h["count"] = i
+
+    def python_reader() -> None:
+        while not stop.is_set():
+            with table.read(1) as h:
+                a = h["count"]
+                time.sleep(0)
+                b = h["count"]
+            if a != b:
+                problems.append(f"changed under a read handle: {a} then {b}")
+
+    def native_reader() -> None:
+        out = ffi.new("ss_plugin_state_data*")
+        while not stop.is_set():
+            if lib.ct_disp_read_entry_field(t, e, f, out) != SUCCESS:
+                problems.append(f"read failed: {last_error()}")
+            elif out.s64 == -1:
+                problems.append("a native read saw the inside of a write handle")
+            calls[0] += 1
+
+    def native_writer() -> None:
+        d = ffi.new("ss_plugin_state_data*")
+        i = 0
+        while not stop.is_set():
+            i += 1
+            d.s64 = i
+            if lib.ct_disp_write_entry_field(t, e, f, d) != SUCCESS:
+                problems.append(f"write failed: {last_error()}")
+            calls[0] += 1
+
+    fns = (python_writer, native_reader, native_reader)
+    if python_side == "reader":
+        fns = (python_reader, native_writer, native_writer)
+    threads = [threading.Thread(target=fn, daemon=True) for fn in fns]
+    for th in threads:
+        th.start()
+    time.sleep(1.0)
+    stop.set()
+    for th in threads:
+        th.join(10)
+        assert not th.is_alive()
+    assert problems == []
+    assert calls[0] > 0
+    assert table.statistics().locks_in_use == 0
