@@ -10,8 +10,8 @@ registered here when Python makes them and forgotten when Python forgets them:
 - table handles on C-core tables (exported.py; not the weak handles of plugin threads' nested
   tables, which stay on the callback);
 - field accessors (exported.py);
-- entry handles acquired on a C-core table that no plugin exported (pins.py; detached and
-  iteration entries stay on the callback);
+- entry handles acquired on a C-core table that no plugin exported, and the entries an
+  `iterate_entries` callback receives (pins.py; detached entries stay on the callback);
 - the calling thread's session gate (context.py, session.py), in step with the session's grants.
 
 With the Python core (or `ENABLED` false) every function here does nothing.

@@ -82,7 +82,7 @@ class Pin:
         self.keep: dict[int, Any] = {}
         PINS[self.id] = self
         #: registered with the C core, which serves its reads (fastread.py)
-        self.native = kind == ACQUIRED and fastread.serve_pin(self.id, table, values)
+        self.native = kind != DETACHED and fastread.serve_pin(self.id, table, values)
         if session is not None:
             if kind == ACQUIRED:
                 session.acquired.add(self.id)

@@ -215,6 +215,38 @@ def test_what_needs_python_is_declined_and_still_read(
     assert counts() == (served, declined + 2)
 
 
+@c_path_only
+def test_iteration_entries_are_served_in_c() -> None:
+    table: Table[int, Row] = Table("walked", I64, Row, thread_safe=True)
+    for k in range(5):
+        e = table.create_entry()
+        e["count"], e["text"] = k * 10, f"entry {k}"
+        table.add_entry(k, e)
+    s = PluginSession("walker", TableRegistry(table))
+    t = table_input(table)
+    count, text = acc(table, "count"), acc(table, "text")
+    seen: list[tuple[int, bytes]] = []
+
+    @ffi.callback("ss_plugin_bool(ss_plugin_table_iterator_state_t*, ss_plugin_table_entry_t*)")
+    def visit(state: Any, e: Any) -> int:
+        rc1, out1 = read(t, e, count)
+        rc2, out2 = read(t, e, text)
+        assert rc1 == rc2 == SUCCESS
+        seen.append((out1.s64, ffi.string(out2.str)))
+        return 1
+
+    try:
+        served, declined = counts()
+        pins = fastread.statistics()["pins"]
+        with s.calling("parse_event"):
+            assert lib.ct_disp_iterate_entries(t, visit, NULL) == 1
+        assert counts() == (served + 10, declined)
+        assert seen == [(k * 10, f"entry {k}".encode()) for k in range(5)]
+        assert fastread.statistics()["pins"] == pins  # each forgotten after its callback
+    finally:
+        s.close()
+
+
 # -- the rules hold through it --------------------------------------------------------------------
 
 
