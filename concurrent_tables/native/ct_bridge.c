@@ -808,7 +808,8 @@ static double ct_now_ns(void)
  * What a native plugin pays for one read: `nbatch` batches of `batch` calls to the read_entry_field
  * DISPATCHER (as a plugin calls it, with the union zeroed first, as libsinsp does), each batch timed with
  * CLOCK_MONOTONIC. out_ns[i] receives batch i's mean ns per call. Returns the number of failed reads.
- * Called without the GIL (cffi releases it), so every call pays the callback's GIL acquisition.
+ * Called without the GIL (cffi releases it), so every call pays a GIL acquisition (the core's fast read,
+ * or the callback's).
  */
 static uint64_t ct_bench_read_entry_field(ss_plugin_table_t* t, ss_plugin_table_entry_t* e,
                                           const ss_plugin_table_field_t* f, uint32_t nbatch, uint32_t batch,
