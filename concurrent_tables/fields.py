@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import typing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any, Final, Generic
 
 from .errors import FieldDefinitionError, FieldNotFoundError, FieldTypeMismatchError
 from .types import INT_RANGES, StateType, coerce_state_type, default_of
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     T = TypeVar("T", default=Any)
 else:
     T = typing.TypeVar("T")
+
+
+_ONE_DIGIT: Final = 2**30 - 1
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class Field(Generic[T]):
     __slots__ = (
         "default",
         "dynamic",
+        "fast_hi",
+        "fast_lo",
+        "fast_read_registry",
+        "fast_write_registry",
         "hi",
         "index",
         "lo",
@@ -84,6 +91,17 @@ class Field(Generic[T]):
         self.nested = nested
         # Integer bounds inline so that the write check is two comparisons.
         self.lo, self.hi = INT_RANGES.get(type, (0, -1)) if type is not None else (0, -1)
+        # The handles' fast paths test one identity each (`f.fast_read_registry is
+        # handle._registry`): it is the field's registry where a handle may return the stored
+        # value as is (every field but a nested table, made on first use and shown through an
+        # importer's view), and store a checked int or str as is (public, writable, int or
+        # string fields); None elsewhere, which sends the access to the full rule.
+        # The write fast path's bounds: the type's, cut to what CPython compares fastest (one
+        # 30-bit digit); a value past them takes the full check.
+        self.fast_lo, self.fast_hi = max(self.lo, -_ONE_DIGIT), min(self.hi, _ONE_DIGIT)
+        self.fast_read_registry = registry if nested is None else None
+        plain = self.lo <= self.hi or type is StateType.STRING  # an int or string field
+        self.fast_write_registry = registry if plain and not (read_only or private) else None
 
     @property
     def info(self) -> FieldInfo:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from . import backend, slots
 from .errors import FieldArgumentError, ForeignFieldError, ReadOnlyHandleError, StaleHandleError
 from .fields import Field
-from .locking.domains import DEAD
+from .locking.threads import NO_THREAD, WAITING, thread_token
 from .roles import wrong_thread_error
 from .types import StateType
 
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 V = TypeVar("V")
 
-_DEAD = DEAD  # the thread id of a handle whose scope has ended (get_ident() is never < 0)
 _STRING = StateType.STRING
+_NO_VALUES: list[Any] = []  # the values of a handle that reaches no entry
 
 
 class ApiRules:
@@ -59,8 +59,23 @@ class EntryHandle:
     owner's; an `ApiRules`: the table API's, for importers and native plugins).
     """
 
-    __slots__ = ("_grant", "_key", "_registry", "_table", "_tid", "_values", "_view")
+    __slots__ = (
+        "_grant",
+        "_key",
+        "_registry",
+        "_table",
+        "_tid",
+        "_tok",
+        "_values",
+        "_view",
+    )
     write = False
+
+    # State (docs/architecture.md, "Handles"): `_tok` is its holder's thread token while the
+    # handle holds its entry, NO_THREAD once it holds nothing (or before its grant), WAITING
+    # while it is queued for its entry's lock slot; `_tid` is the id of the thread it belongs
+    # to; `_grant` is None for a lock-free borrow, the lock slot for a locked grant (or, once it
+    # is dead, the text of how its scope ended).
 
     def __init__(
         self,
@@ -71,14 +86,16 @@ class EntryHandle:
         tid: int,
         view: ApiRules | None = None,
     ) -> None:
+        """A handle of thread `tid` (the calling thread; DEAD: granted nothing yet)."""
         # Table.read / Table.write inline this body on their lock-free path: keep them in step.
         self._table = table
         self._key = key
         self._values = values
         self._registry = table._registry
         self._grant = grant
-        self._tid = tid
         self._view = view
+        self._tid = tid
+        self._tok = thread_token() if tid >= 0 else NO_THREAD
 
     @property
     def key(self) -> Any:
@@ -90,7 +107,7 @@ class EntryHandle:
 
     @property
     def alive(self) -> bool:
-        return self._tid >= 0
+        return self._tok is not NO_THREAD and self._tok is not WAITING
 
     @property
     def view(self) -> ApiRules | None:
@@ -98,20 +115,32 @@ class EntryHandle:
         return self._view
 
     # -- field access (the per-event hot path; slots.read is the full rule) -----------------------
+    #
+    # One test per access covers the thread and the scope (`_tok._is_owned()`, see
+    # locking/threads.py) and one the field (`fast_*_registry`, see fields.Field); anything
+    # else (a name, a foreign field, a nested table, a dynamic slot past the end, a value the
+    # inline checks do not accept, a stale handle, another thread) takes the full rule.
 
     @overload
     def __getitem__(self, field: Field[V]) -> V: ...
     @overload
     def __getitem__(self, field: str) -> Any: ...
-    def __getitem__(self, field: Field | str) -> Any:
-        if self._tid != get_ident():
+    def __getitem__(self, field: Any) -> Any:
+        if self._tok._is_owned():
+            try:
+                if field.fast_read_registry is self._registry:
+                    return self._values[field.index]
+            except (AttributeError, IndexError):  # a name; a dynamic slot past the end
+                pass
+        return self._get(field)
+
+    get = __getitem__
+
+    def _get(self, field: Field | str) -> Any:
+        """`h[field]`, the full rule."""
+        if not self._tok._is_owned():
             self._check()
-        try:  # a name (str) has no .registry: resolve it; zero-cost when it is a Field
-            if field.registry is not self._registry:  # type: ignore[union-attr]
-                field = self._resolve(field)
-        except AttributeError:
-            field = self._resolve(field)
-        f: Field = field  # type: ignore[assignment]
+        f = self._field(field)
         try:
             v = self._values[f.index]
         except IndexError:
@@ -123,14 +152,12 @@ class EntryHandle:
         view = self._view
         return v if view is None else view.nested(v)
 
-    get = __getitem__
-
     @overload
     def __setitem__(self, field: Field[V], value: V) -> None: ...
     @overload
     def __setitem__(self, field: str, value: Any) -> None: ...
     def __setitem__(self, field: Field | str, value: Any) -> None:
-        if self._tid != get_ident():
+        if not self._tok._is_owned():
             self._check()
         name = field if isinstance(field, str) else field.name
         view = self._view
@@ -140,22 +167,29 @@ class EntryHandle:
 
     set = __setitem__
 
-    def _resolve(self, field: Any) -> Field:
-        if isinstance(field, str):
+    def _field(self, field: Any) -> Field:
+        """`field` as a Field of this handle's registry, or the error for it."""
+        if type(field) is str:
             f = self._registry.lookup(field)
             if self._view is not None and f.private:
                 return self._registry.get(field, StateType.INT8)  # raises "undefined field"
             return f
         if isinstance(field, Field):
+            if field.registry is self._registry:
+                return field
             raise ForeignFieldError(field.name, field.registry.table_name, self._table.name)
+        if isinstance(field, str):  # a str subclass
+            return self._field(str(field))
         raise FieldArgumentError(self._table.name, field)
 
     def _how(self) -> str:
-        """How a dead handle's scope ended: detached entries record it in `_grant`."""
+        """How a dead handle's scope ended: recorded in `_grant` when it was not a release."""
         return self._grant if isinstance(self._grant, str) else "released"
 
     def _check(self) -> None:
-        if self._tid < 0:
+        """Raise for a use by another thread than the holder, or after the handle's scope."""
+        tok = self._tok
+        if tok is NO_THREAD or tok is WAITING:
             raise StaleHandleError(self._table.name, self._key, self._how())
         raise wrong_thread_error(
             f"handle on entry {self._key!r} of table '{self._table.name}'", self._tid, get_ident()
@@ -172,62 +206,41 @@ class EntryHandle:
 
     def release(self) -> None:
         """End the handle's scope and release its lock. Releasing twice is a no-op."""
-        tid = self._tid
-        if tid != get_ident():
-            if tid < 0:
-                return
-            self._check()
-        grant = self._grant
-        table = self._table
-        if grant is None:  # a lock-free borrow (owner fast path or single-threaded table)
-            key = self._key
-            borrows = table._borrows
-            self._tid = _DEAD
-            b = borrows[key]
-            if b == 1 or b == -1:
-                del borrows[key]
-            else:
-                borrows[key] = b - 1
-            slots_in_use = table._slots
-            if slots_in_use and key in slots_in_use:  # another thread waits for this key
-                table._domain.wake()
-        else:
-            _release_locked(self, table, grant)
+        self.__exit__(None, None, None)
 
     def __enter__(self) -> EntryHandle:
         return self
 
-    # release(), repeated: `with` blocks are the hot path, and a call costs ~60 ns here.
     def __exit__(self, t: object, v: object, tb: object) -> None:
-        tid = self._tid
-        if tid != get_ident():  # never true for a live handle used by its own thread
-            if tid < 0:
-                return
-            self._check()
-        grant = self._grant
-        table = self._table
-        if grant is None:
+        if self._tok._is_owned() and self._grant is None:  # this thread's lock-free borrow
+            table = self._table
             key = self._key
             borrows = table._borrows
-            self._tid = _DEAD  # dies with its borrow: no call until the borrow is gone
+            self._tok = NO_THREAD  # dies with its borrow: no call until the borrow is gone
+            self._values = _NO_VALUES  # a released handle keeps no entry alive (recycling)
             b = borrows[key]
             if b == 1 or b == -1:
                 del borrows[key]
             else:
                 borrows[key] = b - 1
-            slots_in_use = table._slots
-            if slots_in_use and key in slots_in_use:  # another thread waits for this key
+            if key in table._slots:  # another thread waits for this key
                 table._domain.wake()
-        else:
-            _release_locked(self, table, grant)
+            table._spares.append(self)  # for reuse once nothing refers to it (Table.read/write)
+            return
+        tok = self._tok
+        if tok is NO_THREAD:  # released already (a no-op), or never granted
+            return
+        if not tok._is_owned():
+            self._check()  # another thread's handle (or a queued one: its acquisition's own)
+        _release_locked(self, self._table, self._grant)
 
     def __del__(self) -> None:
         try:
-            tid = self._tid
+            tok = self._tok
         except AttributeError:  # never finished its construction
             return
-        if tid != _DEAD:
-            _abandoned(self, tid)
+        if tok is not NO_THREAD:
+            _abandoned(self)
 
     def __repr__(self) -> str:
         mode = "write" if self.write else "read"
@@ -245,19 +258,35 @@ class WriteHandle(EntryHandle):
     def __setitem__(self, field: Field[V], value: V) -> None: ...
     @overload
     def __setitem__(self, field: str, value: Any) -> None: ...
-    def __setitem__(self, field: Field | str, value: Any) -> None:
-        if self._tid != get_ident():
+    def __setitem__(self, field: Any, value: Any) -> None:
+        if self._tok._is_owned():
+            # Inline checks accept the common valid values; slots.check_value is the rule.
+            try:
+                if field.fast_write_registry is self._registry:
+                    t = type(value)
+                    if t is int:
+                        if field.fast_lo <= value <= field.fast_hi:
+                            self._values[field.index] = value
+                            return
+                    elif t is str and field.type is _STRING and value.isascii():
+                        if "\0" not in value:
+                            self._values[field.index] = value
+                            return
+            except (AttributeError, IndexError):  # a name; a dynamic slot past the end
+                pass
+        self._set(field, value)
+
+    set = __setitem__
+
+    def _set(self, field: Field | str, value: Any) -> None:
+        """`h[field] = value`, the full rule."""
+        if not self._tok._is_owned():
             self._check()
-        try:
-            if field.registry is not self._registry:  # type: ignore[union-attr]
-                field = self._resolve(field)
-        except AttributeError:
-            field = self._resolve(field)
-        f: Field = field  # type: ignore[assignment]
+        f = self._field(field)
         if f.read_only and (self._view is not None or f.nested is not None):
             slots.check_writable(self._table.name, f, self._view is not None)
         # Inline pre-checks accept the common valid values; slots.check_value is the rule.
-        t = value.__class__
+        t = type(value)
         if t is int:
             if not (f.lo <= value <= f.hi):
                 slots.check_value(self._table.name, f, value)
@@ -271,8 +300,6 @@ class WriteHandle(EntryHandle):
             values[f.index] = value  # index >= 0; past the end only for a newer dynamic field
         except IndexError:
             slots.store(self._registry, values, f, value)
-
-    set = __setitem__
 
 
 class DetachedEntry(WriteHandle):
@@ -294,12 +321,12 @@ class DetachedEntry(WriteHandle):
 
     def destroy(self) -> None:
         """Discard the entry. Destroying twice is a no-op."""
-        if self._tid != get_ident() and self._tid != _DEAD:
+        if not self._tok._is_owned() and self._tok is not NO_THREAD:
             self._check()
         self._end("destroyed")
 
     def _end(self, how: str) -> None:
-        self._tid = _DEAD
+        self._tok = NO_THREAD
         self._grant = how
 
     def __exit__(self, t: object, v: object, tb: object) -> None:
@@ -319,18 +346,19 @@ def _release_locked(h: EntryHandle, table: Table[Any, Any], grant: Any) -> None:
     try:
         domain.release(table, h._key, h.write, grant, h)
     finally:
-        if h._tid >= 0:  # interrupted before the handle died with its grant
+        if h._tok is not NO_THREAD:  # interrupted before the handle died with its grant
             domain.release(table, h._key, h.write, grant, h)
 
 
-def _abandoned(h: EntryHandle, tid: int) -> None:
+def _abandoned(h: EntryHandle) -> None:
     """Release a collected handle that still holds its entry (or waits in its slot), and warn."""
     table = h._table
     grant = h._grant
     key = h._key
+    held = h._tok is not WAITING
     if grant is None:  # a lock-free borrow: ended without a call, as in __exit__
         borrows = table._borrows
-        h._tid = _DEAD
+        h._tok = NO_THREAD
         b = borrows[key]
         if b == 1 or b == -1:
             del borrows[key]
@@ -341,7 +369,7 @@ def _abandoned(h: EntryHandle, tid: int) -> None:
             table._domain.wake()
     else:
         table._domain.release(table, key, h.write, grant, h)  # type: ignore[union-attr]
-    if tid >= 0:
+    if held:
         mode = "write" if h.write else "read"
         warnings.warn(
             f"abandoned {mode} handle on entry {key!r} of table '{table.name}' released by "

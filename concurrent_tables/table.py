@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import builtins
 import enum
+import sys
+from collections import deque
 from collections.abc import Callable, Iterator
 from threading import get_ident
 from typing import Any, Final, Generic, Literal, TypeVar, overload
@@ -42,9 +44,10 @@ from .errors import (
     ThreadAccessDeniedError,
 )
 from .fields import Field, FieldInfo, FieldRegistry
-from .handles import _DEAD, ApiRules, DetachedEntry, EntryHandle, WriteHandle
+from .handles import _NO_VALUES, ApiRules, DetachedEntry, EntryHandle, WriteHandle
 from .locking import ConfinedDomain, LockStatistics, SharedDomain, unborrow
-from .locking.domains import checked_timeout
+from .locking.domains import _GIL, checked_timeout
+from .locking.threads import NO_THREAD, thread_token
 from .roles import current_role
 from .schema import EntrySchema
 from .types import INT_RANGES, KEY_TYPES, StateType, coerce_state_type
@@ -114,6 +117,7 @@ class Table(Generic[K, S]):
         registry: FieldRegistry,
         domain: ConfinedDomain | SharedDomain,
         timeout: float | None,
+        nested: bool = False,
     ) -> None:
         self.name = name
         self.key_type = key_type
@@ -125,10 +129,20 @@ class Table(Generic[K, S]):
         self._borrows: dict[Any, int] = {}  # owner/confined handles: n readers, or -1 writer
         self._slots: dict[Any, Any] = {}  # entry locks in use (SharedDomain)
         self._klo, self._khi = INT_RANGES.get(key_type, (0, -1))
-        self._kint: Any = int if key_type.is_integer else None  # the hot path's range check
+        #: The exact class of this table's keys (the getters' first test of a key)
         self._ktype: Any = (
             int if key_type.is_integer else bool if key_type is StateType.BOOL else str
         )
+        #: The token of the thread that may take lock-free handles (NO_THREAD: none yet); see
+        #: locking/threads.py. The domain keeps it in step (`_Domain.set_fast_token`).
+        self._fast_tok: Any = domain.fast_tok
+        # This table's released lock-free handles, oldest first. Table.read/write reuse the
+        # oldest once `sys.getrefcount` shows that nothing else refers to it (so nobody can see
+        # it again): that saves a handle's allocation and deallocation (`__del__` included),
+        # ~15% of an owner's parse step. A released handle keeps its table, not its entry; the
+        # tables nested in entries, made and dropped with them, recycle none (so no released
+        # handle keeps one alive).
+        self._spares: deque[Any] = deque(maxlen=_SPARES if _RECYCLE and not nested else 0)
 
     @classmethod
     def _nested(cls, parent: Table[Any, Any], field: Field) -> Table[Any, Any]:
@@ -137,7 +151,7 @@ class Table(Generic[K, S]):
         spec = parent._registry.specs[field.index]
         assert spec.nested_key is not None
         t: Table[Any, Any] = cls.__new__(cls)
-        t._setup(field.name, spec.nested_key, field.nested, parent._domain, parent.timeout)
+        t._setup(field.name, spec.nested_key, field.nested, parent._domain, parent.timeout, True)
         return t
 
     # -- properties ----------------------------------------------------------------------------
@@ -262,9 +276,9 @@ class Table(Generic[K, S]):
             raise ForeignEntryError(
                 self.name, "add_entry called on entry not created by create_table_entry"
             )
-        if entry._tid < 0:
+        if entry._tok is NO_THREAD:
             raise StaleHandleError(self.name, "<detached>", entry._how())
-        if entry._tid != get_ident():
+        if not entry._tok._is_owned():
             entry._check()
         with self._domain.structural(self):
             if replace:
@@ -286,8 +300,9 @@ class Table(Generic[K, S]):
         self.check_key(key)
         if self.exporter is not None:
             check_exporter(self)
-        with self._domain.structural(self):
-            if self._domain.held_by_me(self, key):
+        d = self._domain
+        with d.structural(self):
+            if d.held_by_me(self, key):
                 raise ReentrancyError(
                     self.name, key, "cannot erase an entry this thread holds a handle on"
                 )
@@ -299,16 +314,21 @@ class Table(Generic[K, S]):
         if self.exporter is not None:
             check_exporter(self)
         with self._domain.structural(self):
-            # `_borrows` holds the owner's lock-free handles: another thread must not count them
-            # as its own (nor iterate the dict while the owner changes it).
-            mine = (list(self._borrows) if get_ident() == self._domain.owner else []) or [
-                k for k in list(self._slots) if self._domain.held_by_me(self, k)
-            ]
+            mine = self._held_keys()
             if mine:
                 raise ReentrancyError(
                     self.name, mine[0], "cannot clear a table while this thread holds a handle"
                 )
             self._entries = {}
+
+    def _held_keys(self) -> list[Any]:
+        """The keys this thread holds a handle on (for the owner, its lock-free ones first)."""
+        # `_borrows` holds the owner's lock-free handles: another thread must not count them as
+        # its own (nor iterate the dict while the owner changes it).
+        d = self._domain
+        return (list(self._borrows) if get_ident() == d.owner else []) or [
+            k for k in list(self._slots) if d.held_by_me(self, k)
+        ]
 
     def size(self) -> int:
         """The number of entries."""
@@ -410,64 +430,100 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
         raise TypeError(f"{cls.__name__} overrides __init__, which the getter inlines")
 
     def get(self: Table[Any, Any], key: Any, timeout: Timeout = TABLE_TIMEOUT) -> EntryHandle:
-        kc = key.__class__  # the key check's common cases inline, check_key for the rest
-        if (kc is not self._kint or not self._klo <= key <= self._khi) and (
-            kc is not self._ktype or kc is str or kc is int
-        ):
-            self.check_key(key)
         # checked even where no wait happens, so that a bad timeout fails on every path; the
         # table's own is resolved on the locked path only
         if timeout is not TABLE_TIMEOUT:
             timeout = checked_timeout(self.name, timeout)
-        d = self._domain
-        tid = get_ident()
-        if tid == d.fast_tid:  # a single-threaded table, or a thread-safe table's owner
+        tok = self._fast_tok
+        # The owner of a thread-safe table, or of a single-threaded one; a key of the exact key
+        # class that is in the table (so it was checked when it was added).
+        if tok._is_owned() and type(key) is self._ktype:
             try:  # one dict operation: another thread may erase the key meanwhile
                 values: Any = self._entries[key]
             except KeyError:
                 values = None
-            h = _new(cls)  # = cls(self, key, values, None, tid), without the __init__ call
-            h._table = self
-            h._key = key
-            h._values = values
-            h._registry = self._registry
-            h._grant = None
-            h._view = None
-            # From reading the borrow count to returning the handle (or undoing the borrow),
-            # no call: an interrupt cannot split the borrow from the handle that owns it (a
-            # handle lost after `return` is released when collected), and no other thread
-            # (a collector ending a borrow) runs in between.
-            borrows = self._borrows
-            b = borrows[key] if key in borrows else 0
-            if not b or not (write or b < 0):
-                borrows[key] = -1 if write else b + 1
-                h._tid = tid
-                slots = self._slots
-                if (not slots or key not in slots) and values is not None:
-                    return h
-                # Another thread is on this key (the Dekker half: slots read after publishing
-                # the borrow), or there is no entry: take the borrow back.
-                h._tid = _DEAD
-                if b:
-                    borrows[key] = b
+            if values is not None:
+                # = cls(self, key, values, None, tid), without the __init__ call, in a recycled
+                # handle when one is free (see `_Domain.spares`)
+                spares = self._spares
+                if spares and type(h := spares[0]) is cls and _refcount(h) == 3:
+                    spares.popleft()  # referred to by the deque, `h` and the argument only
                 else:
-                    del borrows[key]
-                if slots and key in slots:
-                    d.wake()
-                if values is None:
-                    raise EntryNotFoundError(self.name, key)
-            else:  # this thread's own handle conflicts: refuse
-                h._tid = _DEAD
-                d.fast_conflict(self, key, write, b)
-        if timeout is TABLE_TIMEOUT:
-            timeout = self.timeout
-        return _locked_handle(self, cls, key, write, timeout, tid)
+                    h = _new(cls)
+                    h._table = self
+                    h._registry = self._registry
+                    h._grant = None
+                    h._tid = self._domain.fast_tid
+                h._key = key
+                h._values = values
+                h._view = None
+                # From reading the borrow count to returning the handle (or undoing the
+                # borrow), no call: an interrupt cannot split the borrow from the handle that
+                # owns it (a handle lost after `return` is released when collected), and no
+                # other thread (a collector ending a borrow) runs in between.
+                borrows = self._borrows
+                b = borrows[key] if key in borrows else 0
+                if not b or not (write or b < 0):
+                    borrows[key] = -1 if write else b + 1
+                    h._tok = tok
+                    if key not in self._slots:
+                        return h
+                    # Another thread is on this key (the Dekker half: slots read after
+                    # publishing the borrow): take the borrow back and queue on its lock.
+                    h._tok = NO_THREAD
+                    if b:
+                        borrows[key] = b
+                    else:
+                        del borrows[key]
+                    self._domain.wake()
+                else:  # this thread's own handle conflicts: refuse
+                    self._domain.fast_conflict(self, key, write, b)
+        return _slow_get(self, cls, key, write, timeout, get)
 
     return get
 
 
+def _slow_get(
+    table: Table[Any, Any],
+    cls: type[EntryHandle],
+    key: Any,
+    write: bool,
+    timeout: Timeout,
+    get: Callable[..., EntryHandle],
+) -> EntryHandle:
+    """`read`/`write` (`get`) off the lock-free path: a key of another class (checked, then
+    taken as its plain value), the owner's token still to learn (a table made in another
+    thread), a missing entry, another thread on the key, or not the owner: the entry lock."""
+    retry = False
+    if type(key) is not table._ktype:
+        table.check_key(key)
+        key = int.__int__(key)  # an int subclass (check_key accepts no other): its value
+        retry = True
+    d = table._domain
+    tid = get_ident()
+    if tid == d.fast_tid:
+        if d.fast_tok is NO_THREAD:  # the owner's first handle (the table was made elsewhere)
+            d.set_fast_token(thread_token())
+            retry = True
+        if retry:
+            return get(table, key, timeout)
+        if key not in table._entries:
+            table.check_key(key)
+            raise EntryNotFoundError(table.name, key)
+        # Another thread holds or waits for this key: queue on its lock like everyone else.
+    else:
+        table.check_key(key)
+    if timeout is TABLE_TIMEOUT:
+        timeout = table.timeout
+    return _locked_handle(table, cls, key, write, timeout, tid)
+
+
 _new = object.__new__
-_NO_VALUES: list[Any] = []  # a locked handle's values until its grant
+_refcount = sys.getrefcount
+#: Released handles are recycled where `sys.getrefcount` counts every reference: CPython up to
+#: 3.13 with its GIL (3.14 may push borrowed references).
+_RECYCLE = sys.implementation.name == "cpython" and sys.version_info < (3, 14) and _GIL
+_SPARES = 8
 
 
 def _fill_getters() -> None:
@@ -519,7 +575,7 @@ def _locked_handle(
         check_exporter(table)  # off the owner's lock-free path only: no cost there
     h = _new(cls)
     h._table, h._key, h._values, h._registry = table, key, _NO_VALUES, table._registry
-    h._grant, h._tid, h._view = None, _DEAD, None
+    h._grant, h._tid, h._view, h._tok = None, tid, None, NO_THREAD
     d = table._domain
     d.acquire(table, key, write, timeout, h)
     try:  # one dict operation: another thread may erase the key meanwhile

@@ -91,7 +91,7 @@ def planted_fast_path() -> Iterator[None]:
 
 
 def _acquire_write_without_undo(
-    self: Any, timeout: float, slot: Any, tid: int, handle: Any
+    self: Any, timeout: float, slot: Any, tid: int, tok: Any, handle: Any
 ) -> bool:
     """`_FairRWLock.acquire_write` without its undo: interrupted in the second wait, it keeps
     the gate (`c_lock_read`) for ever."""
@@ -108,7 +108,7 @@ def _acquire_write_without_undo(
             self.c_lock_read.release()
             return False
     slot.writer = tid
-    handle._grant, handle._tid = slot, tid
+    handle._grant, handle._tok = slot, tok
     return True
 
 

@@ -33,6 +33,7 @@ from concurrent_tables import (
     backend,
 )
 from concurrent_tables.locking import SharedDomain
+from concurrent_tables.locking.threads import NO_THREAD, thread_token
 from concurrent_tables.table import PythonTable
 
 #: Tests of the Python core's own machinery (lock-free borrows, lock slots, the readerwriterlock
@@ -251,10 +252,10 @@ class NoLockDomain(SharedDomain):
     def acquire(
         self, table: Any, key: Any, write: bool, timeout: float | None, handle: Any
     ) -> None:
-        handle._grant, handle._tid = "no lock", threading.get_ident()
+        handle._grant, handle._tok = "no lock", thread_token()
 
     def release(self, table: Any, key: Any, write: bool, grant: Any, handle: Any) -> None:
-        handle._tid = -1
+        handle._tok = NO_THREAD
 
     def held_by_me(self, table: Any, key: Any) -> bool:
         return False

@@ -328,7 +328,8 @@ def test_owner_fast_path_hand_over() -> None:
         invariant=invariant,
         strategy="random",
         max_attempts=60,
-        max_ops=20_000,
+        max_ops=40_000,  # the random schedules must outlast both workers (every bytecode of
+        # concurrent_tables is a step: names resolved per access make long runs)
         seed=3,
         detect_io=False,
         reproduce_on_failure=0,

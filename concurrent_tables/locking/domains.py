@@ -48,6 +48,7 @@ from ..roles import wrong_thread_error
 from . import statistics as _stats
 from .rwlock import _FairRWLock, _left, _new_lock
 from .statistics import LockStatistics
+from .threads import NO_THREAD, WAITING, thread_token
 
 if TYPE_CHECKING:
     from ..table import Table
@@ -55,11 +56,6 @@ if TYPE_CHECKING:
 _GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
 _POOL_MAX = 64
 _WAIT_SLICE = 0.05  # longest sleep of a wait for the owner's lock-free handle
-
-#: A handle's `_tid` when it holds nothing: its scope ended, or it was never granted.
-DEAD = -1
-#: A handle's `_tid` while its thread is counted among its slot's users without the lock.
-WAITING = -2
 
 
 class _Slot:
@@ -87,11 +83,20 @@ class _Domain:
 
     def __init__(self, owner: int | None) -> None:
         self.owner = owner if owner is not None else get_ident()
-        # The thread that may take lock-free handles (0: none). Table.read/write read it inline.
+        # The thread that may take lock-free handles (0: none), and its token (tables keep a
+        # copy, `_fast_tok`, that Table.read/write test inline; NO_THREAD until the owner's
+        # token is known: its first handle in its own thread learns it).
         self.fast_tid = self.owner
+        self.fast_tok: Any = thread_token() if self.owner == get_ident() else NO_THREAD
         self.errors = 0
         # Every table of the family (top-level and nested), for counting held borrows.
         self.tables: weakref.WeakSet[Table[Any, Any]] = weakref.WeakSet()
+
+    def set_fast_token(self, tok: Any) -> None:
+        """Make `tok` the token of lock-free handles, in the domain and every table of it."""
+        self.fast_tok = tok
+        for t in list(self.tables):
+            t._fast_tok = tok
 
     def borrowed(self) -> int:
         """Keys with a lock-free borrow (a held handle) and no lock slot, over every table."""
@@ -221,6 +226,7 @@ class SharedDomain(_Domain):
         self.fast_path = fast_path and _GIL
         if not self.fast_path:
             self.fast_tid = 0
+            self.fast_tok = NO_THREAD
         self._pool: list[_FairRWLock] = []
         self.acquisitions = 0  # locked handles, counted at release
         self.contended = 0
@@ -243,14 +249,14 @@ class SharedDomain(_Domain):
     # Interrupts (see rwlock._FairRWLock): every change of a slot's bookkeeping is recorded in
     # the requesting `handle` in the same run of bytecodes (no call between), so that an
     # exception landing at any call boundary finds the handle saying what its thread holds:
-    # nothing (`_tid` DEAD), a place among the slot's users (`_tid` WAITING, `_grant` the
-    # slot), or the entry lock (`_tid` the thread, `_grant` the slot). Its release, or its
-    # collection (`EntryHandle.__del__`), gives that back.
+    # nothing (`_tok` NO_THREAD), a place among the slot's users (`_tok` WAITING, `_grant` the
+    # slot), or the entry lock (`_tok` the thread's token, `_grant` the slot). Its release, or
+    # its collection (`EntryHandle.__del__`), gives that back.
 
     def acquire(
         self, table: Table[Any, Any], key: Any, write: bool, timeout: float | None, handle: Any
     ) -> None:
-        """Grant `handle` (made by the caller, DEAD) the entry lock of `key`, or raise."""
+        """Grant `handle` (made by the caller, holding nothing) the entry lock of `key`."""
         timeout = checked_timeout(table.name, timeout)
         if _stats._tracer is not None:
             _stats._tracer("acquire", self, table, key, write)
@@ -272,16 +278,17 @@ class SharedDomain(_Domain):
         handle: Any,
     ) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
+        tok = thread_token()
         with self.mutex:  # the Condition's own lock; `with self.cond` costs two more calls
-            slot = self._enter_slot(table, key, write, tid, handle)
-            if handle._tid == tid:
+            slot = self._enter_slot(table, key, write, tid, tok, handle)
+            if handle._tok is tok:
                 return  # a second read piggybacks on this thread's first one
             if tid != self.owner:
                 self._wait_for_owner(table, key, write, slot, deadline, timeout, handle)
-        self._take(table, key, write, slot, deadline, timeout, tid, handle)
+        self._take(table, key, write, slot, deadline, timeout, tid, tok, handle)
 
     def _enter_slot(
-        self, table: Table[Any, Any], key: Any, write: bool, tid: int, handle: Any
+        self, table: Table[Any, Any], key: Any, write: bool, tid: int, tok: Any, handle: Any
     ) -> _Slot:
         """Under mutex: refuse a self-deadlock, publish the key's slot and count us in it.
 
@@ -319,10 +326,10 @@ class SharedDomain(_Domain):
                 self._drop_slot_if_unused(table, key)
                 raise
             readers[tid] += 1  # granted: recorded with the handle, no call between
-            handle._grant, handle._tid = slot, tid
+            handle._grant, handle._tok = slot, tok
             return slot
         slot.users += 1
-        handle._grant, handle._tid = slot, WAITING
+        handle._grant, handle._tok = slot, WAITING
         return slot
 
     def _refuse(self, table: Table[Any, Any], key: Any, write: bool, held: str) -> None:
@@ -362,8 +369,8 @@ class SharedDomain(_Domain):
 
     def _leave(self, table: Table[Any, Any], key: Any, slot: _Slot, handle: Any) -> None:
         """Under mutex: a handle that waited without a grant leaves the slot's users."""
-        if handle._tid == WAITING and handle._grant is slot:
-            handle._tid = DEAD
+        if handle._tok is WAITING and handle._grant is slot:
+            handle._tok = NO_THREAD
             slot.users -= 1
         self._drop_slot_if_unused(table, key)
 
@@ -376,15 +383,16 @@ class SharedDomain(_Domain):
         deadline: float | None,
         timeout: float | None,
         tid: int,
+        tok: Any,
         handle: Any,
     ) -> None:
         """Outside mutex: take the entry lock itself, or leave the slot as it was."""
         rw = slot.rw
         take = rw.acquire_write if write else rw.acquire_read
         try:
-            if not take(0, slot, tid, handle):
+            if not take(0, slot, tid, tok, handle):
                 t0 = time.perf_counter()
-                take(_left(deadline), slot, tid, handle)
+                take(_left(deadline), slot, tid, tok, handle)
                 waited = time.perf_counter() - t0
                 self.contended += 1
                 if waited > self.longest_wait:
@@ -393,10 +401,10 @@ class SharedDomain(_Domain):
             # The grant is recorded in the slot and the handle by the lock itself; recorded
             # without the mutex: only this thread writes its own holder entry, and the slot
             # cannot be dropped while `users` counts us.
-            if handle._tid != tid:  # timed out, or an exception (KeyboardInterrupt...) hit
+            if handle._tok is not tok:  # timed out, or an exception (KeyboardInterrupt...) hit
                 with self.mutex:
                     self._leave(table, key, slot, handle)
-        if handle._tid != tid:
+        if handle._tok is not tok:
             self.timeouts += 1
             raise _timed_out(table, key, write, timeout)
 
@@ -426,15 +434,16 @@ class SharedDomain(_Domain):
         self, table: Table[Any, Any], key: Any, write: bool, slot: _Slot, handle: Any
     ) -> None:
         with self.mutex:
-            tid = handle._tid
-            if tid < 0:  # released meanwhile (or never granted): nothing to give back
-                if tid == WAITING:
+            tok = handle._tok
+            if tok is NO_THREAD or tok is WAITING:  # released meanwhile, or never granted
+                if tok is WAITING:
                     self._leave(table, key, slot, handle)
                 return
             # The handle dies with its grant's bookkeeping, in one run of bytecodes; the entry
             # lock's own release follows (a lock an exception leaves taken is reclaimed or
             # retired: rwlock._FairRWLock).
-            handle._tid = DEAD
+            handle._tok = NO_THREAD
+            tid = handle._tid
             self.acquisitions += 1  # counted here, under the mutex, once per locked handle
             rw = slot.rw
             # The lock's release steps are written out here (a method call would be one more

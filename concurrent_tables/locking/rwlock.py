@@ -69,10 +69,11 @@ class _FairRWLock(RWLockFair):
     def __init__(self) -> None:
         super().__init__(lock_factory=_new_lock)
 
-    def acquire_write(self, timeout: float, slot: Any, tid: int, handle: Any) -> bool:
+    def acquire_write(self, timeout: float, slot: Any, tid: int, tok: Any, handle: Any) -> bool:
         """Take the lock exclusively; timeout in seconds, 0 = don't wait, -1 = for ever.
 
-        On success `slot.writer` is `tid` and `handle` holds the grant.
+        On success `slot.writer` is `tid` and `handle` holds the grant (its `_tok` is `tok`,
+        the token of thread `tid`).
         """
         deadline = None if timeout <= 0 else time.monotonic() + timeout
         gate: list[bool] = []
@@ -92,7 +93,7 @@ class _FairRWLock(RWLockFair):
                 if not res[0]:
                     return False
             slot.writer = tid  # granted: recorded before any further call
-            handle._grant, handle._tid = slot, tid
+            handle._grant, handle._tok = slot, tok
         finally:
             if slot.writer != tid and gate and gate[0]:  # not granted: give back what we took
                 try:
@@ -102,7 +103,7 @@ class _FairRWLock(RWLockFair):
                     self.c_lock_read.release()
         return True
 
-    def acquire_read(self, timeout: float, slot: Any, tid: int, handle: Any) -> bool:
+    def acquire_read(self, timeout: float, slot: Any, tid: int, tok: Any, handle: Any) -> bool:
         """Take the lock shared; timeout as for acquire_write.
 
         On success `slot.readers[tid]` is 1 and `handle` holds the grant.
@@ -130,14 +131,14 @@ class _FairRWLock(RWLockFair):
                             return False
                         self.v_read_count += 1  # granted: recorded before any further call
                         slot.readers[tid] = 1
-                        handle._grant, handle._tid = slot, tid
+                        handle._grant, handle._tok = slot, tok
                     finally:
-                        if res and res[0] and handle._tid != tid:
+                        if res and res[0] and handle._tok is not tok:
                             self.c_lock_write.release()
                 else:
                     self.v_read_count += 1  # granted: recorded before any further call
                     slot.readers[tid] = 1
-                    handle._grant, handle._tid = slot, tid
+                    handle._grant, handle._tok = slot, tok
         finally:
             if gate and gate[0]:
                 self.c_lock_read.release()
