@@ -81,7 +81,7 @@
  * ----------
  *   A thread that exits while holding a handle (kept alive by some reference) does not wedge
  *   its entry: an acquirer that would have to wait checks whether each holder's thread still
- *   exists (its thread state in the interpreter), and releases the handles of exited threads,
+ *   runs Python code (a thread state with a frame), and releases the handles of exited threads,
  *   with a ResourceWarning; those handles are stale afterwards.
  *
  * Not covered: fork() while other threads wait on an entry (their waiters live on their
@@ -282,12 +282,23 @@ static PyObject *raise_wrong_thread(PyObject *what, unsigned long owner, unsigne
     return NULL;
 }
 
+/* A thread with id `tid` is running Python code: one of its thread states has a frame (what
+ * sys._current_frames lists). A thread state without one is not enough: a native thread that
+ * called into Python can leave one behind when it exits, and a thread started later may get
+ * the same id, making an exited holder look alive for ever. Read without allocating or
+ * running Python code (callers walk holder lists). */
 static int thread_alive(unsigned long tid)
 {
     PyInterpreterState *interp = PyInterpreterState_Get();
-    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts; ts = PyThreadState_Next(ts))
-        if (ts->thread_id == tid)
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts; ts = PyThreadState_Next(ts)) {
+#if PY_VERSION_HEX >= 0x030D0000
+        int running = ts->current_frame != NULL;
+#else
+        int running = ts->cframe != NULL && ts->cframe->current_frame != NULL;
+#endif
+        if (ts->thread_id == tid && running)
             return 1;
+    }
     return 0;
 }
 
