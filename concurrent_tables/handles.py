@@ -60,6 +60,7 @@ class EntryHandle:
     """
 
     __slots__ = (
+        "_entered",
         "_grant",
         "_key",
         "_registry",
@@ -75,7 +76,8 @@ class EntryHandle:
     # handle holds its entry, NO_THREAD once it holds nothing (or before its grant), WAITING
     # while it is queued for its entry's lock slot; `_tid` is the id of the thread it belongs
     # to; `_grant` is None for a lock-free borrow, the lock slot for a locked grant (or, once it
-    # is dead, the text of how its scope ended).
+    # is dead, the text of how its scope ended); `_entered`: it was entered as a context
+    # manager (tells an interrupted `with` exit from a handle held without one).
 
     def __init__(
         self,
@@ -94,6 +96,7 @@ class EntryHandle:
         self._registry = table._registry
         self._grant = grant
         self._view = view
+        self._entered = False
         self._tid = tid
         self._tok = thread_token() if tid >= 0 else NO_THREAD
 
@@ -202,13 +205,15 @@ class EntryHandle:
     # call; a locked grant ends under the domain's mutex, where the handle dies with the slot's
     # bookkeeping (SharedDomain._release). A release that an exception stops before that point
     # is tried once more; a handle that still holds its entry when it is collected is released
-    # by `__del__`, from whatever thread collects it, with a ResourceWarning.
+    # by `__del__`, from whatever thread collects it, with a ResourceWarning. One that lands on
+    # the entry of `__exit__` itself is what `_entered` is for: see locking/reclaim.py.
 
     def release(self) -> None:
         """End the handle's scope and release its lock. Releasing twice is a no-op."""
         self.__exit__(None, None, None)
 
     def __enter__(self) -> EntryHandle:
+        self._entered = True
         return self
 
     def __exit__(self, t: object, v: object, tb: object) -> None:
@@ -356,6 +361,8 @@ def _abandoned(h: EntryHandle) -> None:
     grant = h._grant
     key = h._key
     held = h._tok is not WAITING
+    # Never wait for a lock here: the collecting thread may be holding it (wake_nowait,
+    # release_abandoned).
     if grant is None:  # a lock-free borrow: ended without a call, as in __exit__
         borrows = table._borrows
         h._tok = NO_THREAD
@@ -366,9 +373,9 @@ def _abandoned(h: EntryHandle) -> None:
             borrows[key] = b - 1
         slots_in_use = table._slots
         if slots_in_use and key in slots_in_use:
-            table._domain.wake()
+            table._domain.wake_nowait()
     else:
-        table._domain.release(table, key, h.write, grant, h)  # type: ignore[union-attr]
+        table._domain.release_abandoned(h)  # type: ignore[union-attr]
     if held:
         mode = "write" if h.write else "read"
         warnings.warn(

@@ -301,6 +301,8 @@ class Table(Generic[K, S]):
         if self.exporter is not None:
             check_exporter(self)
         d = self._domain
+        if d.held_by_me(self, key):
+            d.recover_mine(self, key)  # unless nobody will release them (locking/reclaim.py)
         with d.structural(self):
             if d.held_by_me(self, key):
                 raise ReentrancyError(
@@ -313,7 +315,10 @@ class Table(Generic[K, S]):
         """Remove every entry. Raises ReentrancyError if this thread holds a handle here."""
         if self.exporter is not None:
             check_exporter(self)
-        with self._domain.structural(self):
+        d = self._domain
+        for key in self._held_keys():  # unless nobody will release them (locking/reclaim.py)
+            d.recover_mine(self, key)
+        with d.structural(self):
             mine = self._held_keys()
             if mine:
                 raise ReentrancyError(
@@ -457,6 +462,7 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
                 h._key = key
                 h._values = values
                 h._view = None
+                h._entered = False
                 # From reading the borrow count to returning the handle (or undoing the
                 # borrow), no call: an interrupt cannot split the borrow from the handle that
                 # owns it (a handle lost after `return` is released when collected), and no
@@ -476,11 +482,29 @@ def _handle_getter(write: bool, cls: type[EntryHandle]) -> Callable[..., EntryHa
                     else:
                         del borrows[key]
                     self._domain.wake()
-                else:  # this thread's own handle conflicts: refuse
-                    self._domain.fast_conflict(self, key, write, b)
+                else:  # this thread's own handle conflicts
+                    return _own_conflict(self, key, write, timeout, b, get)
         return _slow_get(self, cls, key, write, timeout, get)
 
     return get
+
+
+def _own_conflict(
+    table: Table[Any, Any],
+    key: Any,
+    write: bool,
+    timeout: Timeout,
+    b: int,
+    get: Callable[..., EntryHandle],
+) -> EntryHandle:
+    """The owner's lock-free request conflicts with its own borrow `b` of `key`: refused, unless
+    the borrow turns out to be one nobody will end (locking/reclaim.py): then asked again."""
+    d = table._domain
+    d.drain()
+    if d.recover_borrows(table, key):
+        return get(table, key, timeout)
+    d.fast_conflict(table, key, write, b)
+    raise AssertionError("unreachable: fast_conflict raises")
 
 
 def _slow_get(
@@ -575,7 +599,7 @@ def _locked_handle(
         check_exporter(table)  # off the owner's lock-free path only: no cost there
     h = _new(cls)
     h._table, h._key, h._values, h._registry = table, key, _NO_VALUES, table._registry
-    h._grant, h._tid, h._view, h._tok = None, tid, None, NO_THREAD
+    h._grant, h._tid, h._view, h._entered, h._tok = None, tid, None, False, NO_THREAD
     d = table._domain
     d.acquire(table, key, write, timeout, h)
     try:  # one dict operation: another thread may erase the key meanwhile

@@ -91,10 +91,16 @@ def planted_fast_path() -> Iterator[None]:
 
 
 def _acquire_write_without_undo(
-    self: Any, timeout: float, slot: Any, tid: int, tok: Any, handle: Any
+    self: Any,
+    timeout: float,
+    slot: Any,
+    tid: int,
+    tok: Any,
+    handle: Any,
+    between: Callable[[], None] | None = None,
 ) -> bool:
     """`_FairRWLock.acquire_write` without its undo: interrupted in the second wait, it keeps
-    the gate (`c_lock_read`) for ever."""
+    the gate (`c_lock_read`) for ever. (It waits without slices: `between` is not called.)"""
     if not timeout:
         if not self.c_lock_read.acquire(False):
             return False

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from conftest import python_core_only
 from test_interrupt_attacks import BACKENDS, all_usable, make
 
 pytestmark = pytest.mark.timeout(30)
@@ -110,4 +111,23 @@ def test_handles_in_garbage_cycles_are_released_by_the_cyclic_gc(kind: str) -> N
     del g, me
     with pytest.warns(ResourceWarning, match="abandoned write handle on entry 1 of table 'rows'"):
         gc.collect()  # the walk is closed in this thread: its `with` releases its handle
+    all_usable(t)
+
+
+@python_core_only
+@pytest.mark.parametrize("mode", ["fast_path", "locks_only"])
+def test_collected_while_its_thread_holds_the_domain_mutex(mode: str) -> None:
+    """Python core: a garbage collection runs wherever an allocation triggers it, so a handle in
+    cyclic garbage may be finalised by a thread that holds its domain's mutex (in the middle of
+    the domain's bookkeeping). Its release must not wait for that mutex (a self-deadlock): it
+    is deferred, and done by the next thread that takes or waits for an entry lock."""
+    t = make("python", mode)
+    junk: list[Any] = [t.write(1), t.read(2)]
+    junk.append(junk)  # a garbage cycle holding live handles
+    del junk
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        with t._domain.mutex:
+            gc.collect()  # the finalisers run here, in this thread, under the mutex
+    assert sum("abandoned" in str(x.message) for x in w) == 2
     all_usable(t)

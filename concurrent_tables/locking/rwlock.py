@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from readerwriterlock.rwlock import RWLockFair
@@ -23,6 +24,31 @@ def _left_or_now(deadline: float | None, timeout: float) -> float:
 #: the lock is taken and its result stored by C code, with no call boundary in between where an
 #: interrupt could separate the two.
 _BLOCK = (True,)
+#: The longest a waiter blocks before it looks whether the holders it waits for still exist.
+WAIT_SLICE = 0.05
+
+
+def _take(
+    lock: Any,
+    got: list[bool],
+    timeout: float,
+    deadline: float | None,
+    between: Callable[[], None] | None,
+) -> bool:
+    """Acquire `lock` (each attempt's result appended to `got` by C code, see _BLOCK) within
+    `timeout` (0: don't wait; -1: for ever) or by `deadline`, in waits of at most WAIT_SLICE
+    with `between()` called after each that did not get it (when given)."""
+    if between is None or timeout == 0:
+        got.extend(map(lock.acquire, _BLOCK, (_left_or_now(deadline, timeout),)))
+        return got[-1]
+    while True:
+        left = WAIT_SLICE if deadline is None else min(WAIT_SLICE, _left(deadline))
+        got.extend(map(lock.acquire, _BLOCK, (left,)))
+        if got[-1]:
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        between()
 
 
 def _new_lock() -> Any:
@@ -69,50 +95,60 @@ class _FairRWLock(RWLockFair):
     def __init__(self) -> None:
         super().__init__(lock_factory=_new_lock)
 
-    def acquire_write(self, timeout: float, slot: Any, tid: int, tok: Any, handle: Any) -> bool:
+    def acquire_write(
+        self,
+        timeout: float,
+        slot: Any,
+        tid: int,
+        tok: Any,
+        handle: Any,
+        between: Callable[[], None] | None = None,
+    ) -> bool:
         """Take the lock exclusively; timeout in seconds, 0 = don't wait, -1 = for ever.
 
         On success `slot.writer` is `tid` and `handle` holds the grant (its `_tok` is `tok`,
-        the token of thread `tid`).
+        the token of thread `tid`). `between`: called between waits (see `_take`).
         """
         deadline = None if timeout <= 0 else time.monotonic() + timeout
         gate: list[bool] = []
         res: list[bool] = []
         try:
-            gate.extend(map(self.c_lock_read.acquire, _BLOCK, (timeout,)))
-            if not gate[0]:
+            if not _take(self.c_lock_read, gate, timeout, deadline, between):
                 return False
             # The count first: with the gate ours it cannot rise, and once it is 0 nobody
             # releases the resource (`locked()` first could see the last reader still inside).
             if not self.v_read_count and self.c_lock_write.locked():
                 res.append(True)  # orphaned by an interrupted holder: we hold the gate: ours
-            else:
-                res.extend(
-                    map(self.c_lock_write.acquire, _BLOCK, (_left_or_now(deadline, timeout),))
-                )
-                if not res[0]:
-                    return False
+            elif not _take(self.c_lock_write, res, timeout, deadline, between):
+                return False
             slot.writer = tid  # granted: recorded before any further call
             handle._grant, handle._tok = slot, tok
         finally:
-            if slot.writer != tid and gate and gate[0]:  # not granted: give back what we took
+            if slot.writer != tid and gate and gate[-1]:  # not granted: give back what we took
                 try:
-                    if res and res[0]:
+                    if res and res[-1]:
                         self.c_lock_write.release()
                 finally:
                     self.c_lock_read.release()
         return True
 
-    def acquire_read(self, timeout: float, slot: Any, tid: int, tok: Any, handle: Any) -> bool:
-        """Take the lock shared; timeout as for acquire_write.
+    def acquire_read(
+        self,
+        timeout: float,
+        slot: Any,
+        tid: int,
+        tok: Any,
+        handle: Any,
+        between: Callable[[], None] | None = None,
+    ) -> bool:
+        """Take the lock shared; timeout and `between` as for acquire_write.
 
         On success `slot.readers[tid]` is 1 and `handle` holds the grant.
         """
         deadline = None if timeout <= 0 else time.monotonic() + timeout
         gate: list[bool] = []
         try:
-            gate.extend(map(self.c_lock_read.acquire, _BLOCK, (timeout,)))
-            if not gate[0]:
+            if not _take(self.c_lock_read, gate, timeout, deadline, between):
                 return False
             with self.c_lock_read_count:  # taken without a call boundary before the body
                 # The gate is ours, so no writer is inside: this never waits long, and a
@@ -140,7 +176,7 @@ class _FairRWLock(RWLockFair):
                     slot.readers[tid] = 1
                     handle._grant, handle._tok = slot, tok
         finally:
-            if gate and gate[0]:
+            if gate and gate[-1]:
                 self.c_lock_read.release()
         return True
 
