@@ -119,6 +119,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <time.h>
+#ifndef _WIN32
+#include <pthread.h>
+#endif
 
 #if defined(Py_GIL_DISABLED)
 #error "the table core relies on the GIL; use the Python backend on free-threaded builds"
@@ -231,6 +234,34 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* This thread's id, PyThread_get_thread_ident()'s value: on POSIX that is pthread_self(), read
+ * here without the wrapper's call (seven thread checks per parse step). */
+static inline unsigned long my_tid(void)
+{
+#ifndef _WIN32
+    return (unsigned long)pthread_self();
+#else
+    return PyThread_get_thread_ident();
+#endif
+}
+
+/* The value of an int (or int subclass, e.g. a StateType) that fits in one digit, read inline:
+ * 1 and *v set, or 0 if it is larger (then use the C API). */
+static inline int small_int(PyObject *o, long *v)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (!PyUnstable_Long_IsCompact((PyLongObject *)o))
+        return 0;
+    *v = (long)PyUnstable_Long_CompactValue((PyLongObject *)o);
+#else
+    Py_ssize_t n = Py_SIZE(o);
+    if (n < -1 || n > 1)
+        return 0;
+    *v = (long)n * (long)((PyLongObject *)o)->ob_digit[0]; /* 0 for 0, whatever its digit */
+#endif
+    return 1;
 }
 
 /* Call exc_type(*args) and raise the result. Always returns NULL. */
@@ -692,19 +723,26 @@ static PyObject *key_type_name(CtCore *t)
     return PyObject_GetAttrString(t->key_type, "type_name");
 }
 
+/* The integer types' ranges, by StateType code (1..8). */
+static const long long INT_LO[9] = {0, INT8_MIN, INT16_MIN, INT32_MIN, INT64_MIN, 0, 0, 0, 0};
+static const unsigned long long INT_HI[9] = {0,         INT8_MAX,  INT16_MAX,
+                                             INT32_MAX, INT64_MAX, UINT8_MAX,
+                                             UINT16_MAX, UINT32_MAX, UINT64_MAX};
+
 static int int_range(int code, long long *lo, unsigned long long *hi)
 {
-    switch (code) {
-    case 1: *lo = INT8_MIN; *hi = INT8_MAX; return 1;
-    case 2: *lo = INT16_MIN; *hi = INT16_MAX; return 1;
-    case 3: *lo = INT32_MIN; *hi = INT32_MAX; return 1;
-    case 4: *lo = INT64_MIN; *hi = INT64_MAX; return 1;
-    case 5: *lo = 0; *hi = UINT8_MAX; return 1;
-    case 6: *lo = 0; *hi = UINT16_MAX; return 1;
-    case 7: *lo = 0; *hi = UINT32_MAX; return 1;
-    case 8: *lo = 0; *hi = UINT64_MAX; return 1;
-    default: return 0;
-    }
+    if (code < 1 || code > 8)
+        return 0;
+    *lo = INT_LO[code];
+    *hi = INT_HI[code];
+    return 1;
+}
+
+/* Whether the small int `x` (see small_int) lies in the range of integer type `code`. */
+static inline int small_fits(long code, long x)
+{
+    return code >= 1 && code <= 8 && x >= INT_LO[code] &&
+           (x < 0 || (unsigned long long)x <= INT_HI[code]);
 }
 
 /* 1 if the int `v` lies in the range of integer type `code`, 0 if not (or not an integer
@@ -715,6 +753,9 @@ static int int_fits(int code, PyObject *v)
     unsigned long long hi;
     if (!int_range(code, &lo, &hi))
         return 0;
+    long small;
+    if (small_int(v, &small))
+        return small_fits(code, small);
     int ovf;
     long long x = PyLong_AsLongLongAndOverflow(v, &ovf);
     if (x == -1 && PyErr_Occurred())
@@ -773,10 +814,8 @@ static int check_key(CtCore *t, PyObject *key)
                 return 0;
             if (r < 0)
                 return -1;
-            long long lo;
-            unsigned long long hi;
-            int_range(code, &lo, &hi);
-            invalid_key(t, key, PyUnicode_FromFormat("out of range [%lld, %llu]", lo, hi));
+            invalid_key(t, key, PyUnicode_FromFormat("out of range [%lld, %llu]", INT_LO[code],
+                                                     INT_HI[code]));
             return -1;
         }
         want = "int";
@@ -898,7 +937,7 @@ static PyObject *handle_misuse(CtHandle *h, unsigned long me)
 
 #define CHECK_HANDLE(h, fail)                                                                  \
     do {                                                                                       \
-        unsigned long me_ = PyThread_get_thread_ident();                                       \
+        unsigned long me_ = my_tid();                                                          \
         if ((h)->how != HOW_LIVE || (h)->tid != me_) {                                         \
             handle_misuse((h), me_);                                                           \
             fail;                                                                              \
@@ -1001,9 +1040,21 @@ static PyObject *make_nested(CtCore *t, CtEntry *e, PyObject *f, Py_ssize_t i)
     return nt;
 }
 
-static PyObject *handle_getitem(CtHandle *h, PyObject *field)
+/* The slot of `field` if it is a Field of the handle's table (the hot path: a plugin resolves
+ * its fields once), else -1: resolve_field then says what it is. */
+static inline Py_ssize_t own_slot(CtHandle *h, PyObject *field)
 {
-    CHECK_HANDLE(h, return NULL);
+    PyObject *idx;
+    long i;
+    if (Py_TYPE(field) == FieldType && FSLOT(field, OFF_registry) == h->table->registry &&
+        (idx = FSLOT(field, OFF_index)) != NULL && small_int(idx, &i) && i >= 0)
+        return i;
+    return -1;
+}
+
+/* h[field] for any field argument (a name, a nested table, a dynamic field never stored). */
+static PyObject *getitem_slow(CtHandle *h, PyObject *field)
+{
     PyObject *f;
     if (Py_TYPE(field) == FieldType && FSLOT(field, OFF_registry) == h->table->registry)
         f = Py_NewRef(field);
@@ -1033,6 +1084,19 @@ static PyObject *handle_getitem(CtHandle *h, PyObject *field)
     return r;
 }
 
+static PyObject *handle_getitem(CtHandle *h, PyObject *field)
+{
+    CHECK_HANDLE(h, return NULL);
+    Py_ssize_t i = own_slot(h, field);
+    if (i >= 0 && i < h->entry->nvalues) {
+        PyObject *nested = FSLOT(field, OFF_nested), *v = h->entry->values[i];
+        /* a scalar, or the owner's view of a nested table already made */
+        if (nested == NULL || nested == Py_None || (v != Py_None && h->view == NULL))
+            return Py_NewRef(v);
+    }
+    return getitem_slow(h, field);
+}
+
 /* The full value check (types.value_problem), for what the fast check refused. */
 static int check_value_slow(CtHandle *h, PyObject *f, PyObject *value)
 {
@@ -1054,25 +1118,37 @@ static int check_value_slow(CtHandle *h, PyObject *f, PyObject *value)
     return -1;
 }
 
-static int check_value(CtHandle *h, PyObject *f, PyObject *value)
+/* A field's StateType code, read inline (0: none, a private field). */
+static inline long type_code(PyObject *f)
+{
+    PyObject *type = FSLOT(f, OFF_type);
+    long code;
+    return type != NULL && type != Py_None && small_int(type, &code) ? code : 0;
+}
+
+/* Whether `value` surely passes field f's value check: the common cases, inline and without
+ * errors (0 is "ask check_value", not "invalid"). */
+static inline int value_fits(PyObject *f, PyObject *value)
 {
     PyTypeObject *vt = Py_TYPE(value);
-    PyObject *type = FSLOT(f, OFF_type);
-    if (vt == &PyLong_Type) {
-        int code = type == Py_None ? 0 : (int)PyLong_AsLong(type);
-        int r = int_fits(code, value);
+    long x;
+    if (vt == &PyLong_Type)
+        return small_int(value, &x) && small_fits(type_code(f), x);
+    if (vt == &PyUnicode_Type)
+        return type_code(f) == ST_STRING && PyUnicode_IS_ASCII(value) &&
+               memchr(PyUnicode_DATA(value), 0, PyUnicode_GET_LENGTH(value)) == NULL;
+    return vt == &PyBool_Type && type_code(f) == ST_BOOL;
+}
+
+static int check_value(CtHandle *h, PyObject *f, PyObject *value)
+{
+    if (value_fits(f, value))
+        return 0;
+    if (Py_TYPE(value) == &PyLong_Type) { /* a big int: the exact range check */
+        int r = int_fits((int)type_code(f), value);
         if (r != 0)
             return r > 0 ? 0 : -1;
     }
-    else if (vt == &PyUnicode_Type) {
-        if (type != Py_None && PyLong_AsLong(type) == ST_STRING && PyUnicode_IS_ASCII(value) &&
-            PyUnicode_FindChar(value, 0, 0, PyUnicode_GET_LENGTH(value), 1) == -1)
-            return 0;
-    }
-    else if (FSLOT(f, OFF_private) == Py_True)
-        return 0;
-    if (PyErr_Occurred())
-        return -1;
     return check_value_slow(h, f, value);
 }
 
@@ -1102,9 +1178,9 @@ static int store_value(CtHandle *h, PyObject *f, PyObject *value)
     return 0;
 }
 
-static int handle_setitem(CtHandle *h, PyObject *field, PyObject *value)
+/* h[field] = value for any field argument and value, with every check and error. */
+static int setitem_slow(CtHandle *h, PyObject *field, PyObject *value)
 {
-    CHECK_HANDLE(h, return -1);
     if (value == NULL) {
         PyErr_SetString(PyExc_TypeError, "entry fields cannot be deleted");
         return -1;
@@ -1145,6 +1221,25 @@ static int handle_setitem(CtHandle *h, PyObject *field, PyObject *value)
     return r;
 }
 
+static int handle_setitem(CtHandle *h, PyObject *field, PyObject *value)
+{
+    CHECK_HANDLE(h, return -1);
+    Py_ssize_t i;
+    /* The hot path: a write handle (no probe to call) or a detached entry, a scalar field of
+     * its table stored in this entry, writable through this handle, a value that surely fits. */
+    if (h->mode != H_READ && value != NULL && (g_probe == NULL || h->mode == H_DETACHED) &&
+        (i = own_slot(h, field)) >= 0 && i < h->entry->nvalues &&
+        FSLOT(field, OFF_nested) == Py_None &&
+        (h->view == NULL || FSLOT(field, OFF_read_only) != Py_True) &&
+        (FSLOT(field, OFF_private) == Py_True || value_fits(field, value))) {
+        PyObject *old = h->entry->values[i];
+        h->entry->values[i] = Py_NewRef(value);
+        Py_DECREF(old);
+        return 0;
+    }
+    return setitem_slow(h, field, value);
+}
+
 static PyObject *handle_get(CtHandle *h, PyObject *field) { return handle_getitem(h, field); }
 
 static PyObject *handle_set(CtHandle *h, PyObject *const *args, Py_ssize_t nargs)
@@ -1162,7 +1257,7 @@ static PyObject *handle_release(CtHandle *h, PyObject *Py_UNUSED(ignored))
 {
     if (h->mode == H_DETACHED || h->how != HOW_LIVE)
         Py_RETURN_NONE; /* releasing twice is a no-op; a detached entry holds no lock */
-    unsigned long me = PyThread_get_thread_ident();
+    unsigned long me = my_tid();
     if (h->tid != me)
         return handle_misuse(h, me);
     if (handle_release_live(h, 1) < 0)
@@ -1600,8 +1695,8 @@ static PyObject *entry_not_found(CtCore *t, PyObject *key)
 static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *timeout,
                               PyObject *view, CtEntry *pinned)
 {
-    if (!(Py_TYPE(key) == &PyLong_Type && t->kcode == 4 &&
-          (unsigned long)Py_ABS(Py_SIZE(key)) <= 1) &&
+    long kv;
+    if (!(Py_TYPE(key) == &PyLong_Type && small_int(key, &kv) && small_fits(t->kcode, kv)) &&
         check_key(t, key) < 0)
         return NULL;
     int64_t tns = t->timeout_ns;
@@ -1617,7 +1712,7 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
     if (timeout != NULL && parse_timeout(t->name, timeout, &tns, &ts) < 0)
         return NULL;
     CtDomain *d = t->domain;
-    unsigned long me = PyThread_get_thread_ident();
+    unsigned long me = my_tid();
     if (!d->thread_safe && me != d->owner) {
         check_thread(t);
         return NULL;
