@@ -1265,16 +1265,6 @@ static PyObject *handle_release(CtHandle *h, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *handle_enter(CtHandle *h, PyObject *Py_UNUSED(ignored))
-{
-    return Py_NewRef(h);
-}
-
-static PyObject *handle_exit(CtHandle *h, PyObject *const *Py_UNUSED(a), Py_ssize_t Py_UNUSED(n))
-{
-    return handle_release(h, NULL);
-}
-
 static PyObject *handle_destroy(CtHandle *h, PyObject *Py_UNUSED(ignored))
 {
     unsigned long me = PyThread_get_thread_ident();
@@ -1455,8 +1445,6 @@ static PyMappingMethods handle_as_mapping = {
      "h.set(field, value): h[field] = value"},                                                 \
     {"release", (PyCFunction)handle_release, METH_NOARGS,                                      \
      "End the handle's scope and release its entry. Releasing twice is a no-op."},             \
-    {"__enter__", (PyCFunction)handle_enter, METH_NOARGS, NULL},                               \
-    {"__exit__", (PyCFunction)(void (*)(void))handle_exit, METH_FASTCALL, NULL},             \
     {"_end", (PyCFunction)handle_end_as, METH_O, "End the scope; `how` is what a stale use quotes"},
 
 static PyMethodDef handle_methods[] = {
@@ -1508,6 +1496,192 @@ static PyTypeObject DetachedType = {
     .tp_methods = detached_methods,
     .tp_base = &HandleType,
 };
+
+/* ---------------------------------------------------------------------------------------- */
+/* __enter__ and __exit__, bound without an allocation                                      */
+/*
+ * `with t.write(k) as h:` looks up h.__enter__ and h.__exit__, and a method of the type's
+ * method table would be bound into a new method object each time (an allocation, GC tracking
+ * and a free: a fifth of a parse step). The handle type's __enter__ and __exit__ are instead
+ * WithMethod descriptors, which bind into BoundWith objects kept on a free list. A BoundWith
+ * holds its handle as a bound method holds its self, and is called through vectorcall.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    int exit; /* 0: __enter__, 1: __exit__ */
+} CtWithMethod;
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    CtHandle *self;
+    int exit;
+} CtBoundWith;
+
+static PyTypeObject WithMethodType, BoundWithType;
+
+#define FREE_BOUND 16
+static CtBoundWith *free_bound[FREE_BOUND];
+static int n_free_bound;
+
+static const char *with_name(int exit) { return exit ? "__exit__" : "__enter__"; }
+
+/* h.__enter__() returns h; h.__exit__(*exc_info) releases it (as release()). */
+static PyObject *with_call(CtHandle *h, int exit, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+        PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", with_name(exit));
+        return NULL;
+    }
+    if (exit)
+        return handle_release(h, NULL);
+    if (nargs != 0) {
+        PyErr_Format(PyExc_TypeError, "__enter__() takes no arguments (%zd given)", nargs);
+        return NULL;
+    }
+    return Py_NewRef(h);
+}
+
+static PyObject *bound_with_vectorcall(CtBoundWith *b, PyObject *const *Py_UNUSED(args),
+                                       size_t nargsf, PyObject *kwnames)
+{
+    return with_call(b->self, b->exit, PyVectorcall_NARGS(nargsf), kwnames);
+}
+
+static PyObject *with_method_get(CtWithMethod *m, PyObject *obj, PyObject *Py_UNUSED(type))
+{
+    if (obj == NULL || obj == Py_None)
+        return Py_NewRef(m);
+    if (!PyObject_TypeCheck(obj, &HandleType)) {
+        PyErr_Format(PyExc_TypeError, "descriptor '%s' for 'Handle' objects doesn't apply to a "
+                     "'%s' object", with_name(m->exit), Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    CtBoundWith *b;
+    if (n_free_bound > 0) {
+        b = free_bound[--n_free_bound];
+        PyObject_Init((PyObject *)b, &BoundWithType);
+    }
+    else if ((b = PyObject_GC_New(CtBoundWith, &BoundWithType)) == NULL)
+        return NULL;
+    b->vectorcall = (vectorcallfunc)bound_with_vectorcall;
+    b->self = (CtHandle *)Py_NewRef(obj);
+    b->exit = m->exit;
+    PyObject_GC_Track(b);
+    return (PyObject *)b;
+}
+
+/* Handle.__exit__(h, *exc_info), unbound. */
+static PyObject *with_method_call(CtWithMethod *m, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (n < 1 || !PyObject_TypeCheck(PyTuple_GET_ITEM(args, 0), &HandleType)) {
+        PyErr_Format(PyExc_TypeError, "descriptor '%s' of 'Handle' object needs an argument",
+                     with_name(m->exit));
+        return NULL;
+    }
+    if (kwds != NULL && PyDict_GET_SIZE(kwds) > 0) {
+        PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", with_name(m->exit));
+        return NULL;
+    }
+    return with_call((CtHandle *)PyTuple_GET_ITEM(args, 0), m->exit, n - 1, NULL);
+}
+
+static PyObject *with_method_repr(CtWithMethod *m)
+{
+    return PyUnicode_FromFormat("<method '%s' of 'concurrent_tables._core.Handle' objects>",
+                                with_name(m->exit));
+}
+
+static PyObject *with_method_get_name(CtWithMethod *m, void *Py_UNUSED(c))
+{
+    return PyUnicode_FromString(with_name(m->exit));
+}
+
+static PyGetSetDef with_method_getset[] = {
+    {"__name__", (getter)with_method_get_name, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject WithMethodType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.WithMethod",
+    .tp_basicsize = sizeof(CtWithMethod),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A handle's __enter__ or __exit__ (binds without an allocation).",
+    .tp_descr_get = (descrgetfunc)with_method_get,
+    .tp_call = (ternaryfunc)with_method_call,
+    .tp_repr = (reprfunc)with_method_repr,
+    .tp_getset = with_method_getset,
+};
+
+static int bound_with_traverse(CtBoundWith *b, visitproc visit, void *arg)
+{
+    Py_VISIT(b->self);
+    return 0;
+}
+
+static void bound_with_dealloc(CtBoundWith *b)
+{
+    PyObject_GC_UnTrack(b);
+    Py_CLEAR(b->self);
+    if (n_free_bound < FREE_BOUND)
+        free_bound[n_free_bound++] = b;
+    else
+        PyObject_GC_Del(b);
+}
+
+static PyObject *bound_with_repr(CtBoundWith *b)
+{
+    return PyUnicode_FromFormat("<bound method Handle.%s of %R>", with_name(b->exit),
+                                (PyObject *)b->self);
+}
+
+static PyObject *bound_with_get_self(CtBoundWith *b, void *Py_UNUSED(c))
+{
+    return Py_NewRef(b->self);
+}
+
+static PyObject *bound_with_get_name(CtBoundWith *b, void *Py_UNUSED(c))
+{
+    return PyUnicode_FromString(with_name(b->exit));
+}
+
+static PyGetSetDef bound_with_getset[] = {
+    {"__self__", (getter)bound_with_get_self, NULL, NULL, NULL},
+    {"__name__", (getter)bound_with_get_name, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject BoundWithType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.BoundWith",
+    .tp_basicsize = sizeof(CtBoundWith),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "A handle's bound __enter__ or __exit__.",
+    .tp_vectorcall_offset = offsetof(CtBoundWith, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_dealloc = (destructor)bound_with_dealloc,
+    .tp_traverse = (traverseproc)bound_with_traverse,
+    .tp_repr = (reprfunc)bound_with_repr,
+    .tp_getset = bound_with_getset,
+};
+
+/* Put the WithMethod descriptors in the handle type's dict (after PyType_Ready). */
+static int add_with_methods(void)
+{
+    for (int exit = 0; exit < 2; exit++) {
+        CtWithMethod *m = PyObject_New(CtWithMethod, &WithMethodType);
+        if (m == NULL)
+            return -1;
+        m->exit = exit;
+        int r = PyDict_SetItemString(HandleType.tp_dict, with_name(exit), (PyObject *)m);
+        Py_DECREF(m);
+        if (r < 0)
+            return -1;
+    }
+    PyType_Modified(&HandleType);
+    return 0;
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Core: acquisition                                                                        */
@@ -2452,10 +2626,13 @@ PyMODINIT_FUNC PyInit__core(void)
     if (S_acquire == NULL || S_acquired == NULL || S_release == NULL || S_store == NULL ||
         S_wait == NULL)
         return NULL;
-    PyTypeObject *types[] = {&DomainType, &CoreType, &EntryType, &HandleType, &DetachedType};
+    PyTypeObject *types[] = {&DomainType,   &CoreType,       &EntryType,    &HandleType,
+                             &DetachedType, &WithMethodType, &BoundWithType};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (PyType_Ready(types[i]) < 0)
             return NULL;
+    if (add_with_methods() < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (m == NULL)
         return NULL;
