@@ -188,6 +188,10 @@ typedef struct {
     int64_t timeout_ns; /* -1: for ever */
     int kcode;
     PyObject *weakrefs;
+    /* The last lookup's hit: `entries[last_key]` is `last` (borrowed: `entries` holds it), for a
+     * one-digit int key; NULL once `entries` changes (forget_last). */
+    CtEntry *last;
+    long last_key;
 } CtCore;
 
 enum { H_READ = 0, H_WRITE = 1, H_DETACHED = 2 };
@@ -1859,6 +1863,25 @@ static int wait_grant(CtCore *t, CtEntry *e, PyObject *key, int write, int64_t t
     return failed ? -1 : 1;
 }
 
+/* The last lookup is remembered, as libsinsp's fd table and thread manager remember theirs: a
+ * parse step often looks up the key the step before did (the same fd, the same thread). Every
+ * change of `entries` forgets it first, before anything can free the entry it names. */
+static inline void forget_last(CtCore *t) { t->last = NULL; }
+
+/* The entry at `key` (borrowed), or NULL (an exception set, or none: no such entry). `small`:
+ * the key is a one-digit int of value kv (see small_int). */
+static inline PyObject *lookup(CtCore *t, PyObject *key, int small, long kv)
+{
+    if (small && t->last != NULL && t->last_key == kv)
+        return (PyObject *)t->last;
+    PyObject *eo = PyDict_GetItemWithError(t->entries, key);
+    if (eo != NULL && small) {
+        t->last = (CtEntry *)eo;
+        t->last_key = kv;
+    }
+    return eo;
+}
+
 static PyObject *entry_not_found(CtCore *t, PyObject *key)
 {
     return raise_with(E_EntryNotFound, "(OO)", t->name, key);
@@ -1869,9 +1892,9 @@ static PyObject *entry_not_found(CtCore *t, PyObject *key)
 static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *timeout,
                               PyObject *view, CtEntry *pinned)
 {
-    long kv;
-    if (!(Py_TYPE(key) == &PyLong_Type && small_int(key, &kv) && small_fits(t->kcode, kv)) &&
-        check_key(t, key) < 0)
+    long kv = 0;
+    int small = Py_TYPE(key) == &PyLong_Type && small_int(key, &kv);
+    if (!(small && small_fits(t->kcode, kv)) && check_key(t, key) < 0)
         return NULL;
     int64_t tns = t->timeout_ns;
     double ts = t->timeout_s;
@@ -1894,7 +1917,7 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
     int traced = g_tracer != NULL && d->thread_safe;
     if (traced && call_tracer(S_acquire, t, key, write) < 0)
         return NULL;
-    PyObject *eo = pinned != NULL ? (PyObject *)pinned : PyDict_GetItemWithError(t->entries, key);
+    PyObject *eo = pinned != NULL ? (PyObject *)pinned : lookup(t, key, small, kv);
     if (eo == NULL)
         return PyErr_Occurred() ? NULL : entry_not_found(t, key);
     CtEntry *e = (CtEntry *)Py_NewRef(eo);
@@ -2099,6 +2122,7 @@ static int core_init(CtCore *t, PyObject *args, PyObject *kwds)
     Py_XSETREF(t->key_type, Py_NewRef(key_type));
     Py_XSETREF(t->registry, Py_NewRef(registry));
     Py_XSETREF(t->domain, (CtDomain *)Py_NewRef(domain));
+    forget_last(t);
     Py_XSETREF(t->entries, entries);
     return 0;
 }
@@ -2177,6 +2201,7 @@ static PyObject *core_add_entry(CtCore *t, PyObject *args, PyObject *kwds)
     PyObject *old = replaced ? PyDict_GetItemWithError(t->entries, key) : NULL;
     if (old != NULL && retire(t, key, (CtEntry *)old) < 0)
         return NULL;
+    forget_last(t);
     if (PyDict_SetItem(t->entries, key, (PyObject *)h->entry) < 0)
         return NULL;
     h->how = HOW_ATTACHED;
@@ -2197,6 +2222,7 @@ static PyObject *core_erase_entry(CtCore *t, PyObject *key)
                           "cannot erase an entry this thread holds a handle on");
     if (eo == NULL)
         return entry_not_found(t, key);
+    forget_last(t);
     if (retire(t, key, (CtEntry *)eo) < 0 || PyDict_DelItem(t->entries, key) < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -2228,6 +2254,7 @@ static PyObject *core_clear(CtCore *t, PyObject *Py_UNUSED(ignored))
     PyObject *fresh = PyDict_New();
     if (fresh == NULL)
         return NULL;
+    forget_last(t);
     Py_SETREF(t->entries, fresh);
     Py_RETURN_NONE;
 }
@@ -2380,6 +2407,7 @@ static int core_clear_refs(CtCore *t)
 {
     Py_CLEAR(t->key_type);
     Py_CLEAR(t->registry);
+    forget_last(t);
     Py_CLEAR(t->entries);
     Py_CLEAR(t->retired);
     Py_CLEAR(t->timeout);
