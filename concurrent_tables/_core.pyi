@@ -28,6 +28,9 @@ def _set_faults(mask: int, /) -> int:
     """Plant library bugs (a mask of FAULT_*; 0: none); returns the previous mask."""
 
 def _free_handles() -> int: ...
+def bind_getters(cls: type[Core], /) -> None:
+    """Give a Core subclass its own read/write method descriptors (a direct call from Python)."""
+
 
 @final
 class Domain:

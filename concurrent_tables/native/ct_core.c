@@ -2552,6 +2552,30 @@ static PyObject *mod_free_handles(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ig
     return PyLong_FromLong(n_free_handles);
 }
 
+/* bind_getters(cls): give a Core subclass its own `read` and `write` method descriptors. CPython
+ * specialises `obj.write(k)` to a direct C call only when obj's type is exactly the
+ * descriptor's class: with Core's own, a subclass's instance (every Table on this core) took
+ * the generic call path at each nested-table acquisition. */
+static PyObject *mod_bind_getters(PyObject *Py_UNUSED(m), PyObject *cls)
+{
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &CoreType)) {
+        PyErr_SetString(PyExc_TypeError, "bind_getters: a subclass of Core");
+        return NULL;
+    }
+    for (PyMethodDef *def = core_methods; def->ml_name != NULL; def++) {
+        if (strcmp(def->ml_name, "read") != 0 && strcmp(def->ml_name, "write") != 0)
+            continue;
+        PyObject *descr = PyDescr_NewMethod((PyTypeObject *)cls, def);
+        if (descr == NULL)
+            return NULL;
+        int r = PyObject_SetAttrString(cls, def->ml_name, descr);
+        Py_DECREF(descr);
+        if (r < 0)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"set_tracer", mod_set_tracer, METH_O,
      "Install the lock-point observer tracer(event, domain, table, key, write); returns the "
@@ -2563,6 +2587,8 @@ static PyMethodDef module_methods[] = {
      "Plant library bugs for stress selftest (a mask of FAULT_*; 0: none); returns the previous "
      "mask."},
     {"_free_handles", mod_free_handles, METH_NOARGS, "Handles kept for reuse (tests)."},
+    {"bind_getters", mod_bind_getters, METH_O,
+     "Give a Core subclass its own read/write method descriptors (a direct call from Python)."},
     {NULL, NULL, 0, NULL},
 };
 
