@@ -151,6 +151,13 @@ static Py_ssize_t OFF_nested, OFF_default, OFF_name;
 /* State type codes (types.StateType). */
 enum { ST_STRING = 9, ST_TABLE = 10, ST_BOOL = 25 };
 
+/* Slow paths kept out of line, so that the hot paths they leave are small leaf functions. */
+#if defined(__GNUC__)
+#define COLD __attribute__((noinline, cold))
+#else
+#define COLD
+#endif
+
 #define WAIT_SLICE_NS 50000000LL /* a waiter re-checks signals and dead holders this often */
 #define FOREVER_S 1e9            /* timeouts at or above this many seconds wait for ever */
 #define FREE_HANDLES 64
@@ -924,7 +931,7 @@ static const char *how_text(int how)
 }
 
 /* Raise for a handle used while dead, or from another thread. Returns NULL. */
-static PyObject *handle_misuse(CtHandle *h, unsigned long me)
+COLD static PyObject *handle_misuse(CtHandle *h, unsigned long me)
 {
     if (h->how != HOW_LIVE && h->how_text != NULL)
         return raise_with(E_StaleHandle, "(OOO)", h->table->name, h->key, h->how_text);
@@ -949,7 +956,7 @@ static PyObject *handle_misuse(CtHandle *h, unsigned long me)
     } while (0)
 
 /* End a live READ/WRITE handle's grant (any thread may call it: dealloc, recovery). */
-static void handle_end(CtHandle *h, int how)
+COLD static void handle_end(CtHandle *h, int how)
 {
     CtEntry *e = h->entry;
     h->how = (unsigned char)how;
@@ -964,8 +971,16 @@ static void handle_end(CtHandle *h, int how)
 static int handle_release_live(CtHandle *h, int trace)
 {
     CtCore *t = h->table;
-    handle_end(h, HOW_RELEASED);
     CtEntry *e = h->entry;
+    if (!h->lockfree && e->waitq == NULL && (t->retired == NULL || PyDict_GET_SIZE(t->retired) == 0)) {
+        /* handle_end's common case, in place: no waiter to grant, no retired entry to prune */
+        h->how = HOW_RELEASED;
+        holder_unlink(e, h);
+        e->state = h->mode == H_WRITE ? 0 : e->state - 1;
+        t->domain->in_use -= e->state == 0; /* busy (held) before; now busy only if read */
+    }
+    else
+        handle_end(h, HOW_RELEASED);
     h->entry = NULL;
     Py_DECREF(e); /* may run Python code (the values' finalizers): the state is consistent */
     if (!trace)
@@ -1057,7 +1072,7 @@ static inline Py_ssize_t own_slot(CtHandle *h, PyObject *field)
 }
 
 /* h[field] for any field argument (a name, a nested table, a dynamic field never stored). */
-static PyObject *getitem_slow(CtHandle *h, PyObject *field)
+COLD static PyObject *getitem_slow(CtHandle *h, PyObject *field)
 {
     PyObject *f;
     if (Py_TYPE(field) == FieldType && FSLOT(field, OFF_registry) == h->table->registry)
@@ -1183,7 +1198,7 @@ static int store_value(CtHandle *h, PyObject *f, PyObject *value)
 }
 
 /* h[field] = value for any field argument and value, with every check and error. */
-static int setitem_slow(CtHandle *h, PyObject *field, PyObject *value)
+COLD static int setitem_slow(CtHandle *h, PyObject *field, PyObject *value)
 {
     if (value == NULL) {
         PyErr_SetString(PyExc_TypeError, "entry fields cannot be deleted");
@@ -1889,7 +1904,7 @@ static PyObject *entry_not_found(CtCore *t, PyObject *key)
 
 /* A handle on the entry at `key`, or on `pinned` (an entry the C bridge pinned at `key`, which
  * may have been erased or replaced since: it is locked itself, not whatever is at the key). */
-static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *timeout,
+COLD static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *timeout,
                               PyObject *view, CtEntry *pinned)
 {
     long kv = 0;
@@ -1995,6 +2010,43 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
     return (PyObject *)h;
 }
 
+/* core_acquire's common case in one short pass: a one-digit int key, an entry that no handle
+ * holds and no thread waits for (granted at once, as try_grant does), nothing retired at the
+ * table, no tracer or probe to call, a handle on the free list (so that no Python code runs
+ * in between). 1: done (*out is the handle, or NULL with an exception); 0: not this case, and
+ * nothing changed: core_acquire decides everything again. */
+static int acquire_uncontended(CtCore *t, PyObject *key, int write, PyObject *view, PyObject **out)
+{
+    CtDomain *d = t->domain;
+    long kv;
+    if (Py_TYPE(key) != &PyLong_Type || !small_int(key, &kv) || !small_fits(t->kcode, kv) ||
+        n_free_handles == 0 || g_probe != NULL || (g_tracer != NULL && d->thread_safe) ||
+        (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0))
+        return 0;
+    unsigned long me = my_tid();
+    if (!d->thread_safe && me != d->owner)
+        return 0;
+    CtEntry *e = (CtEntry *)lookup(t, key, 1, kv);
+    if (e == NULL || e->holders != NULL || e->state != 0 || e->waitq != NULL) {
+        *out = NULL;
+        return e == NULL && PyErr_Occurred();
+    }
+    CtHandle *h = handle_alloc(&HandleType); /* from the free list: cannot fail, runs no code */
+    e->state = write ? -1 : 1;
+    d->in_use++; /* the entry was idle */
+    h->table = (CtCore *)Py_NewRef(t);
+    h->entry = (CtEntry *)Py_NewRef(e);
+    h->key = Py_NewRef(key);
+    h->tid = me;
+    h->mode = write ? H_WRITE : H_READ;
+    h->view = view == NULL || view == Py_None ? NULL : Py_NewRef(view);
+    holder_link(e, h);
+    PyObject_GC_Track(h);
+    d->acquisitions++;
+    *out = (PyObject *)h;
+    return 1;
+}
+
 /* read(key, timeout=TABLE_TIMEOUT, *, view=None) / write(...) */
 static PyObject *core_get(CtCore *t, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                           int write)
@@ -2017,6 +2069,10 @@ static PyObject *core_get(CtCore *t, PyObject *const *args, Py_ssize_t nargs, Py
                 goto bad;
         }
     }
+    PyObject *h;
+    if ((timeout == NULL || timeout == g_table_timeout) &&
+        acquire_uncontended(t, key, write, view, &h))
+        return h;
     return core_acquire(t, key, write, timeout, view, NULL);
 bad:
     PyErr_Format(PyExc_TypeError, "%s(key, timeout=TABLE_TIMEOUT, *, view=None): bad arguments",
