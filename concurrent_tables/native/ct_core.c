@@ -188,17 +188,19 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *name, *key_type, *registry, *entries, *timeout;
-    PyObject *retired; /* key -> list of entries erased or replaced while in use; or NULL */
+    /* What an acquisition reads, first (one cache line with the header): a nested step
+     * touches a nested table per parent entry. */
+    CtEntry *last; /* the last lookup's hit: `entries[last_key]` (borrowed: `entries` holds
+                    * it), for a one-digit int key; NULL once `entries` changes (forget_last) */
+    long last_key;
     CtDomain *domain;
+    PyObject *registry, *entries;
+    PyObject *retired; /* key -> list of entries erased or replaced while in use; or NULL */
+    int kcode;
+    PyObject *name, *key_type, *timeout;
     double timeout_s;
     int64_t timeout_ns; /* -1: for ever */
-    int kcode;
     PyObject *weakrefs;
-    /* The last lookup's hit: `entries[last_key]` is `last` (borrowed: `entries` holds it), for a
-     * one-digit int key; NULL once `entries` changes (forget_last). */
-    CtEntry *last;
-    long last_key;
 } CtCore;
 
 enum { H_READ = 0, H_WRITE = 1, H_DETACHED = 2 };
@@ -2019,14 +2021,19 @@ static int acquire_uncontended(CtCore *t, PyObject *key, int write, PyObject *vi
 {
     CtDomain *d = t->domain;
     long kv;
-    if (Py_TYPE(key) != &PyLong_Type || !small_int(key, &kv) || !small_fits(t->kcode, kv) ||
-        n_free_handles == 0 || g_probe != NULL || (g_tracer != NULL && d->thread_safe) ||
+    if (Py_TYPE(key) != &PyLong_Type || !small_int(key, &kv) || n_free_handles == 0 ||
+        g_probe != NULL || (g_tracer != NULL && d->thread_safe) ||
         (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0))
         return 0;
     unsigned long me = my_tid();
     if (!d->thread_safe && me != d->owner)
         return 0;
-    CtEntry *e = (CtEntry *)lookup(t, key, 1, kv);
+    CtEntry *e = t->last; /* a remembered key was checked when it was looked up */
+    if (e == NULL || t->last_key != kv) {
+        if (!small_fits(t->kcode, kv))
+            return 0;
+        e = (CtEntry *)lookup(t, key, 1, kv);
+    }
     if (e == NULL || e->holders != NULL || e->state != 0 || e->waitq != NULL) {
         *out = NULL;
         return e == NULL && PyErr_Occurred();
