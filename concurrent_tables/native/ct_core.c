@@ -192,11 +192,12 @@ typedef struct {
      * touches a nested table per parent entry. */
     CtEntry *last; /* the last lookup's hit: `entries[last_key]` (borrowed: `entries` holds
                     * it), for a one-digit int key; NULL once `entries` changes (forget_last) */
-    long last_key;
+    int last_key;
+    unsigned char kcode;
+    unsigned char retiring; /* `retired` holds entries */
     CtDomain *domain;
     PyObject *registry, *entries;
     PyObject *retired; /* key -> list of entries erased or replaced while in use; or NULL */
-    int kcode;
     PyObject *name, *key_type, *timeout;
     double timeout_s;
     int64_t timeout_ns; /* -1: for ever */
@@ -681,7 +682,10 @@ static int retire(CtCore *t, PyObject *key, CtEntry *e)
         if (r < 0)
             return -1;
     }
-    return PyList_Append(list, (PyObject *)e);
+    if (PyList_Append(list, (PyObject *)e) < 0)
+        return -1;
+    t->retiring = 1;
+    return 0;
 }
 
 /* Forget `e` among the retired entries of `key` once it is idle (errors are cleared: the entry
@@ -704,6 +708,7 @@ static void retire_prune(CtCore *t, PyObject *key, CtEntry *e)
             PyDict_DelItem(t->retired, key);
         Py_DECREF(list);
     }
+    t->retiring = PyDict_GET_SIZE(t->retired) > 0;
     PyErr_Clear();
     PyErr_Restore(et, ev, tb);
 }
@@ -974,7 +979,7 @@ static int handle_release_live(CtHandle *h, int trace)
 {
     CtCore *t = h->table;
     CtEntry *e = h->entry;
-    if (!h->lockfree && e->waitq == NULL && (t->retired == NULL || PyDict_GET_SIZE(t->retired) == 0)) {
+    if (!h->lockfree && e->waitq == NULL && !t->retiring) {
         /* handle_end's common case, in place: no waiter to grant, no retired entry to prune */
         h->how = HOW_RELEASED;
         holder_unlink(e, h);
@@ -1894,7 +1899,7 @@ static inline PyObject *lookup(CtCore *t, PyObject *key, int small, long kv)
     PyObject *eo = PyDict_GetItemWithError(t->entries, key);
     if (eo != NULL && small) {
         t->last = (CtEntry *)eo;
-        t->last_key = kv;
+        t->last_key = (int)kv; /* one digit: |kv| < 2**30 */
     }
     return eo;
 }
@@ -2022,15 +2027,14 @@ static int acquire_uncontended(CtCore *t, PyObject *key, int write, PyObject *vi
     CtDomain *d = t->domain;
     long kv;
     if (Py_TYPE(key) != &PyLong_Type || !small_int(key, &kv) || n_free_handles == 0 ||
-        g_probe != NULL || (g_tracer != NULL && d->thread_safe) ||
-        (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0))
+        g_probe != NULL || (g_tracer != NULL && d->thread_safe) || t->retiring)
         return 0;
     unsigned long me = my_tid();
     if (!d->thread_safe && me != d->owner)
         return 0;
     CtEntry *e = t->last; /* a remembered key was checked when it was looked up */
     if (e == NULL || t->last_key != kv) {
-        if (!small_fits(t->kcode, kv))
+        if (!small_fits(t->kcode, kv) || t->entries == NULL) /* not ready: core_acquire says so */
             return 0;
         e = (CtEntry *)lookup(t, key, 1, kv);
     }
@@ -2059,7 +2063,6 @@ static PyObject *core_get(CtCore *t, PyObject *const *args, Py_ssize_t nargs, Py
                           int write)
 {
     PyObject *key = NULL, *timeout = NULL, *view = NULL;
-    CORE_READY(t, return NULL);
     if (nargs < 1 || nargs > 2)
         goto bad;
     key = args[0];
@@ -2080,6 +2083,7 @@ static PyObject *core_get(CtCore *t, PyObject *const *args, Py_ssize_t nargs, Py
     if ((timeout == NULL || timeout == g_table_timeout) &&
         acquire_uncontended(t, key, write, view, &h))
         return h;
+    CORE_READY(t, return NULL);
     return core_acquire(t, key, write, timeout, view, NULL);
 bad:
     PyErr_Format(PyExc_TypeError, "%s(key, timeout=TABLE_TIMEOUT, *, view=None): bad arguments",
@@ -2472,6 +2476,7 @@ static int core_clear_refs(CtCore *t)
     Py_CLEAR(t->registry);
     forget_last(t);
     Py_CLEAR(t->entries);
+    t->retiring = 0;
     Py_CLEAR(t->retired);
     Py_CLEAR(t->timeout);
     return 0;
