@@ -209,6 +209,7 @@ enum { HOW_LIVE, HOW_RELEASED, HOW_ATTACHED, HOW_DESTROYED, HOW_OWNER_DIED, HOW_
 
 struct CtHandle {
     PyObject_HEAD
+    vectorcallfunc vectorcall; /* handle_vectorcall: h() is __enter__, h(*exc_info) __exit__ */
     CtCore *table;
     CtEntry *entry; /* NULL once released */
     PyObject *key;
@@ -903,7 +904,10 @@ static int call_probe(PyObject *event, CtCore *t, PyObject *key, int write, CtHa
 /* ---------------------------------------------------------------------------------------- */
 /* Handles                                                                                  */
 
-static CtHandle *handle_alloc(PyTypeObject *type)
+static PyObject *handle_vectorcall(CtHandle *h, PyObject *const *args, size_t nargsf,
+                                   PyObject *kwnames);
+
+static inline CtHandle *handle_alloc(PyTypeObject *type)
 {
     CtHandle *h;
     if (type == &HandleType && n_free_handles > 0) {
@@ -923,6 +927,7 @@ static CtHandle *handle_alloc(PyTypeObject *type)
     h->next = h->prev = NULL;
     h->how = HOW_LIVE;
     h->lockfree = 0;
+    h->vectorcall = (vectorcallfunc)handle_vectorcall;
     return h;
 }
 
@@ -1500,7 +1505,9 @@ static PyGetSetDef handle_getset[] = {
 static PyTypeObject HandleType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.Handle",
     .tp_basicsize = sizeof(CtHandle),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(CtHandle, vectorcall),
+    .tp_call = PyVectorcall_Call,
     .tp_doc = "A read or write handle on one entry: scoped, confined to its thread.",
     .tp_dealloc = (destructor)handle_dealloc,
     .tp_traverse = (traverseproc)handle_traverse,
@@ -1513,7 +1520,9 @@ static PyTypeObject HandleType = {
 static PyTypeObject DetachedType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.DetachedEntry",
     .tp_basicsize = sizeof(CtHandle),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(CtHandle, vectorcall),
+    .tp_call = PyVectorcall_Call,
     .tp_doc = "A new entry not yet in a table: writable, unshared, no lock.",
     .tp_dealloc = (destructor)handle_dealloc,
     .tp_traverse = (traverseproc)handle_traverse,
@@ -1524,13 +1533,15 @@ static PyTypeObject DetachedType = {
 };
 
 /* ---------------------------------------------------------------------------------------- */
-/* __enter__ and __exit__, bound without an allocation                                      */
+/* The with statement: a handle is its own __enter__ and __exit__                          */
 /*
  * `with t.write(k) as h:` looks up h.__enter__ and h.__exit__, and a method of the type's
- * method table would be bound into a new method object each time (an allocation, GC tracking
- * and a free: a fifth of a parse step). The handle type's __enter__ and __exit__ are instead
- * WithMethod descriptors, which bind into BoundWith objects kept on a free list. A BoundWith
- * holds its handle as a bound method holds its self, and is called through vectorcall.
+ * method table would be bound into a new method object at each lookup (two allocations, GC
+ * tracking and frees: a fifth of a parse step). The handle type's __enter__ and __exit__ are
+ * instead WithMethod descriptors that return the handle itself, which is callable as the
+ * context-manager protocol calls them: h() is __enter__() (returns h), h(exc_type, exc, tb) is
+ * __exit__ (releases it, as release() does). Through the type, Handle.__enter__(h) and
+ * Handle.__exit__(h, exc_type, exc, tb) work as unbound methods do (contextlib.ExitStack).
  */
 
 typedef struct {
@@ -1538,41 +1549,31 @@ typedef struct {
     int exit; /* 0: __enter__, 1: __exit__ */
 } CtWithMethod;
 
-typedef struct {
-    PyObject_HEAD
-    vectorcallfunc vectorcall;
-    CtHandle *self;
-    int exit;
-} CtBoundWith;
-
-static PyTypeObject WithMethodType, BoundWithType;
-
-#define FREE_BOUND 16
-static CtBoundWith *free_bound[FREE_BOUND];
-static int n_free_bound;
+static PyTypeObject WithMethodType;
 
 static const char *with_name(int exit) { return exit ? "__exit__" : "__enter__"; }
 
-/* h.__enter__() returns h; h.__exit__(*exc_info) releases it (as release()). */
+/* h.__enter__() returns h; h.__exit__(exc_type, exc, tb) releases it. */
 static PyObject *with_call(CtHandle *h, int exit, Py_ssize_t nargs, PyObject *kwnames)
 {
     if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
         PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", with_name(exit));
         return NULL;
     }
-    if (exit)
-        return handle_release(h, NULL);
-    if (nargs != 0) {
-        PyErr_Format(PyExc_TypeError, "__enter__() takes no arguments (%zd given)", nargs);
+    if (nargs != (exit ? 3 : 0)) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %d arguments (%zd given)", with_name(exit),
+                     exit ? 3 : 0, nargs);
         return NULL;
     }
-    return Py_NewRef(h);
+    return exit ? handle_release(h, NULL) : Py_NewRef(h);
 }
 
-static PyObject *bound_with_vectorcall(CtBoundWith *b, PyObject *const *Py_UNUSED(args),
-                                       size_t nargsf, PyObject *kwnames)
+/* Calling a handle: h() is h.__enter__(), h(exc_type, exc, tb) is h.__exit__(...). */
+static PyObject *handle_vectorcall(CtHandle *h, PyObject *const *Py_UNUSED(args), size_t nargsf,
+                                   PyObject *kwnames)
 {
-    return with_call(b->self, b->exit, PyVectorcall_NARGS(nargsf), kwnames);
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    return with_call(h, n != 0, n, kwnames);
 }
 
 static PyObject *with_method_get(CtWithMethod *m, PyObject *obj, PyObject *Py_UNUSED(type))
@@ -1584,21 +1585,10 @@ static PyObject *with_method_get(CtWithMethod *m, PyObject *obj, PyObject *Py_UN
                      "'%s' object", with_name(m->exit), Py_TYPE(obj)->tp_name);
         return NULL;
     }
-    CtBoundWith *b;
-    if (n_free_bound > 0) {
-        b = free_bound[--n_free_bound];
-        PyObject_Init((PyObject *)b, &BoundWithType);
-    }
-    else if ((b = PyObject_GC_New(CtBoundWith, &BoundWithType)) == NULL)
-        return NULL;
-    b->vectorcall = (vectorcallfunc)bound_with_vectorcall;
-    b->self = (CtHandle *)Py_NewRef(obj);
-    b->exit = m->exit;
-    PyObject_GC_Track(b);
-    return (PyObject *)b;
+    return Py_NewRef(obj);
 }
 
-/* Handle.__exit__(h, *exc_info), unbound. */
+/* Handle.__enter__(h) / Handle.__exit__(h, exc_type, exc, tb), unbound. */
 static PyObject *with_method_call(CtWithMethod *m, PyObject *args, PyObject *kwds)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(args);
@@ -1634,62 +1624,11 @@ static PyTypeObject WithMethodType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.WithMethod",
     .tp_basicsize = sizeof(CtWithMethod),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A handle's __enter__ or __exit__ (binds without an allocation).",
+    .tp_doc = "A handle's __enter__ or __exit__: the handle itself, called as the protocol does.",
     .tp_descr_get = (descrgetfunc)with_method_get,
     .tp_call = (ternaryfunc)with_method_call,
     .tp_repr = (reprfunc)with_method_repr,
     .tp_getset = with_method_getset,
-};
-
-static int bound_with_traverse(CtBoundWith *b, visitproc visit, void *arg)
-{
-    Py_VISIT(b->self);
-    return 0;
-}
-
-static void bound_with_dealloc(CtBoundWith *b)
-{
-    PyObject_GC_UnTrack(b);
-    Py_CLEAR(b->self);
-    if (n_free_bound < FREE_BOUND)
-        free_bound[n_free_bound++] = b;
-    else
-        PyObject_GC_Del(b);
-}
-
-static PyObject *bound_with_repr(CtBoundWith *b)
-{
-    return PyUnicode_FromFormat("<bound method Handle.%s of %R>", with_name(b->exit),
-                                (PyObject *)b->self);
-}
-
-static PyObject *bound_with_get_self(CtBoundWith *b, void *Py_UNUSED(c))
-{
-    return Py_NewRef(b->self);
-}
-
-static PyObject *bound_with_get_name(CtBoundWith *b, void *Py_UNUSED(c))
-{
-    return PyUnicode_FromString(with_name(b->exit));
-}
-
-static PyGetSetDef bound_with_getset[] = {
-    {"__self__", (getter)bound_with_get_self, NULL, NULL, NULL},
-    {"__name__", (getter)bound_with_get_name, NULL, NULL, NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
-static PyTypeObject BoundWithType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.BoundWith",
-    .tp_basicsize = sizeof(CtBoundWith),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "A handle's bound __enter__ or __exit__.",
-    .tp_vectorcall_offset = offsetof(CtBoundWith, vectorcall),
-    .tp_call = PyVectorcall_Call,
-    .tp_dealloc = (destructor)bound_with_dealloc,
-    .tp_traverse = (traverseproc)bound_with_traverse,
-    .tp_repr = (reprfunc)bound_with_repr,
-    .tp_getset = bound_with_getset,
 };
 
 /* Put the WithMethod descriptors in the handle type's dict (after PyType_Ready). */
@@ -2748,8 +2687,8 @@ PyMODINIT_FUNC PyInit__core(void)
     if (S_acquire == NULL || S_acquired == NULL || S_release == NULL || S_store == NULL ||
         S_wait == NULL)
         return NULL;
-    PyTypeObject *types[] = {&DomainType,   &CoreType,       &EntryType,    &HandleType,
-                             &DetachedType, &WithMethodType, &BoundWithType};
+    PyTypeObject *types[] = {&DomainType,   &CoreType,      &EntryType,
+                             &HandleType,   &DetachedType,  &WithMethodType};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (PyType_Ready(types[i]) < 0)
             return NULL;
