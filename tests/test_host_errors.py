@@ -85,6 +85,41 @@ def test_typed_errors_keep_their_type_out_of_run() -> None:
     assert "while plugin 'WritesReadOnly' parsed event #1" in info.value.__notes__
 
 
+class WritesReadOnlyAtInit(ParsePlugin):
+    def init(self, tables: TablesInput | None) -> None:
+        assert tables is not None
+        items = Table("init_items", U64, Item)
+        items.add_entry(1, items.create_entry())
+        tables.export_table(items)
+        with tables.get_table("init_items", U64).write(tables.writer, 1) as h:
+            h["value"] = 5  # read-only through the API
+
+    def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
+        raise AssertionError("never reached")
+
+
+class FailsAtInit(ParsePlugin):
+    def init(self, tables: TablesInput | None) -> None:
+        raise RuntimeError("no config")
+
+    def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
+        raise AssertionError("never reached")
+
+
+def test_typed_errors_raised_during_init_keep_their_type() -> None:
+    host = PluginHost([WritesReadOnly(), WritesReadOnlyAtInit()])
+    with pytest.raises(ReadOnlyFieldError) as info:
+        host.run(events=[])
+    assert info.value.__notes__ == ["init of plugin 'WritesReadOnlyAtInit' (parse) failed"]
+    assert "init_items" not in host.registry and "items" not in host.registry  # all undone
+    # Any other exception becomes a PluginError naming the plugin, caused by the original.
+    with pytest.raises(
+        PluginError, match="init of plugin 'FailsAtInit' \\(parse\\) failed: no config"
+    ) as bad:
+        PluginHost([FailsAtInit()]).init()
+    assert isinstance(bad.value.__cause__, RuntimeError)
+
+
 def test_clean_up_releases_every_handle_even_if_one_release_fails() -> None:
     released: list[str] = []
 

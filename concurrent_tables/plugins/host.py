@@ -130,7 +130,12 @@ class PluginHost:
         return [p for p in self.plugins if isinstance(p, cls)]
 
     def init(self) -> None:
-        """Initialise every plugin in order; TablesInput only for parse/extract/listen."""
+        """Initialise every plugin in order; TablesInput only for parse/extract/listen.
+
+        A failed init destroys the plugins initialised before it. A library error leaves with
+        its own type and the note "init of plugin 'P' (caps) failed"; any other exception is
+        wrapped in a PluginError with that text (the original is its `__cause__`).
+        """
         if self._initialised:
             return
         self._thread = get_ident()
@@ -160,9 +165,13 @@ class PluginHost:
                 for q in reversed(done):
                     q.destroy()
                     self.registry.unexport_owned(q.plugin_name)
-                raise PluginError(
-                    f"init of plugin '{p.plugin_name}' ({capability_names(caps)}) failed: {exc}"
-                ) from exc
+                what = f"init of plugin '{p.plugin_name}' ({capability_names(caps)}) failed"
+                if isinstance(exc, TablesError):
+                    # Typed errors leave the host with their type (`except ReadOnlyFieldError`
+                    # works around host.init()/run()); the host's context is a note.
+                    exc.add_note(what)
+                    raise
+                raise PluginError(f"{what}: {exc}") from exc
             finally:
                 if scope is not None:
                     scope.end()
