@@ -500,6 +500,68 @@ def test_capability_probing_follows_libsinsp(cap_paths: dict[str, Path]) -> None
     assert struct.calcsize("<QQIHI") == 26
 
 
+class _Symbols:
+    """A stand-in for an opened plugin exporting exactly `names` (plugin_ prefix omitted)."""
+
+    def __init__(self, *names: str, plugin_id: int = 0, source: bytes = b"") -> None:
+        self._names = {"plugin_" + n for n in names}
+        self._id, self._source = plugin_id, source
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._names:
+            raise AttributeError(name)
+        if name == "plugin_get_id":
+            return lambda: self._id
+        if name == "plugin_get_event_source":
+            return lambda: self._source
+        return lambda *a: None
+
+
+class _FFI:
+    NULL = None
+
+    @staticmethod
+    def string(p: bytes) -> bytes:
+        return p
+
+
+BROKEN = "broken plugin capabilities: must implement "
+
+
+@pytest.mark.parametrize(
+    ("symbols", "reason"),
+    [
+        (_Symbols("extract_fields", "parse_event"), "both 'plugin_get_fields' and "
+         "'plugin_extract_fields' (field extraction)"),
+        (_Symbols("open", "close"), "all of 'plugin_open', 'plugin_close', and "
+         "'plugin_next_batch' (event sourcing)"),
+        (_Symbols("open", "close", "next_batch", "get_id", plugin_id=7), "both 'plugin_get_id' "
+         "and 'plugin_get_event_source' or neither (event sourcing)"),
+        (_Symbols("set_async_event_handler"), "both 'plugin_get_async_events' and "
+         "'plugin_set_async_event_handler' (async events)"),
+        (_Symbols("capture_open", "parse_event"), "both 'plugin_capture_open' and "
+         "'plugin_capture_close' (capture listening)"),
+    ],
+)  # fmt: skip
+def test_a_half_implemented_capability_is_refused_with_libsinsps_words(
+    symbols: _Symbols, reason: str
+) -> None:
+    from concurrent_tables.cabi.symbols import probe_capabilities
+
+    with pytest.raises(PluginError, match=re.escape(BROKEN + reason + " (plugin 'x')")):
+        probe_capabilities(symbols, _FFI, "x")
+    # The one-sided cases libsinsp leaves off instead: get_fields, get_async_events, close.
+    for alone in ("get_fields", "get_async_events", "capture_close"):
+        with pytest.raises(PluginError, match="plugin does not implement any capability"):
+            probe_capabilities(_Symbols(alone), _FFI, "x")
+
+
+def test_extract_fields_without_get_fields_is_refused_at_load(tmp_path: Path) -> None:
+    so = compile_plugin("extract_reader.c", tmp_path, ["-DCT_NO_GET_FIELDS"])
+    with pytest.raises(PluginError, match=re.escape(BROKEN + "both 'plugin_get_fields'")):
+        load_native_plugin(str(so))
+
+
 def test_a_native_parse_failure_is_reported_once(tmp_path: Path) -> None:
     from concurrent_tables.falco import add_thread, threads_table
     from concurrent_tables.registry import TableRegistry
