@@ -315,9 +315,9 @@ class _NativeAsync(NativePluginAdapter, AsyncPlugin):
             )
             return
 
-        def sink(data: bytes) -> None:
+        def sink(data: bytes) -> bool:
             ev = ScapEvent.decode(data)
-            ctx.push(Event(ev.ts, ev.tid, ev.type, payload=ev), source=source)
+            return ctx.push(Event(ev.ts, ev.tid, ev.type, payload=ev), source=source)
 
         self.bridge.start(sink, source, ctx.capture_source_id)
 

@@ -327,6 +327,53 @@ def test_async_events_from_plugin_threads_are_queued_in_order(cap: LoadCap) -> N
     assert by_thread == {f"t{k}": list(range(20)) for k in range(3)}
 
 
+class AfterAccepted(SourcePlugin):
+    """Waits (at most 20 s) until the async plugin's handler accepted `n` events, then yields
+    one engine event of ts `ts`: every accepted event is queued before it."""
+
+    def __init__(self, inj: NativePluginAdapter, n: int, ts: int) -> None:
+        self.inj, self.n, self.ts = inj, n, ts
+
+    def open(self) -> Iterator[Event | None]:
+        bridge = self.inj.bridge  # type: ignore[attr-defined]
+        wait_for(lambda: bridge.accepted + bridge.dropped >= self.n, f"{self.n} async events")
+        yield Event(self.ts, 1, 3)
+
+
+def test_native_async_events_are_delivered_in_ts_order(cap: LoadCap) -> None:
+    inj = cap("cap_async", "count=4 ts=4000 ts_step=-1000 tid=1")  # ts 4000, 3000, 2000, 1000
+    seen = Seen()
+    with PluginHost([AfterAccepted(inj, 4, 2500), inj, seen]) as host:
+        host.run()
+    got = [(e.type, e.ts, e.payload["data"] if e.type == 402 else None) for e in seen.events]
+    assert got == [
+        (402, 1000, b"t0#3"),
+        (402, 2000, b"t0#2"),
+        (3, 2500, None),  # the engine event: async events with a later ts wait for it
+        (402, 3000, b"t0#1"),
+        (402, 4000, b"t0#0"),
+    ]
+
+
+def test_native_async_events_with_equal_ts_keep_their_order_and_a_full_queue_drops(
+    cap: LoadCap,
+) -> None:
+    from concurrent_tables.plugins.asyncqueue import MAX_QUEUED
+
+    n = MAX_QUEUED + 100
+    inj = cap("cap_async", f"count={n} ts=500 tid=1")
+    seen = Seen(frozenset({402}))
+    with PluginHost([AfterAccepted(inj, n, 0), inj, seen]) as host:
+        host.run()
+        lib, s = inj.native.lib, inj.native.state
+        assert (lib.cap_async_sent(s), lib.cap_async_failed(s)) == (n, 0)  # drops are SUCCESS
+    bridge = inj.bridge  # type: ignore[attr-defined]
+    assert (bridge.accepted, bridge.dropped) == (MAX_QUEUED, 100)
+    assert [e.payload["data"] for e in seen.events] == [
+        f"t0#{i}".encode() for i in range(MAX_QUEUED)
+    ]
+
+
 def test_malformed_and_undeclared_async_events_get_failure(cap: LoadCap) -> None:
     inj = cap("cap_async", "count=3 bad")
     seen = Seen()
