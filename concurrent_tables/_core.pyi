@@ -27,6 +27,9 @@ FAULT_WAIT_UNDO: int
 def _set_faults(mask: int, /) -> int:
     """Plant library bugs (a mask of FAULT_*; 0: none); returns the previous mask."""
 
+def set_role(plugin: str | None, /) -> None:
+    """Set the calling thread's role: the plugin it works for, or None (roles.set_role)."""
+
 def _free_handles() -> int: ...
 
 @final
@@ -94,6 +97,8 @@ class Core:
     """One table's entries: Core(name, key_type, registry, domain, timeout=30.0)."""
 
     timeout: float | None
+    #: The plugin that exported the table: its other plugins' host threads are refused.
+    exporter: str | None
     def __init__(
         self,
         name: str,

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from concurrent_tables import U64, EntrySchema, ReadOnly, Table, backend
+from concurrent_tables import U64, EntrySchema, ReadOnly, Table
 from concurrent_tables.errors import PluginError, ReadOnlyFieldError
 from concurrent_tables.plugins.background import BackgroundError
 from concurrent_tables.plugins.base import (
@@ -210,15 +210,24 @@ class Counter(EntrySchema):
     value: U64
 
 
-@pytest.mark.skipif(
-    backend.BACKEND != "python",
-    reason="the owner check of raw tables is in the Python core only (not yet in ct_core.c)",
-)
 def test_another_plugins_routine_touching_a_raw_table_is_denied() -> None:
     from concurrent_tables.errors import AccessDeniedError, ThreadAccessDeniedError
 
     shared = Table("a_counts", U64, Counter, thread_safe=True)
     outcomes: dict[str, Any] = {}
+    OPS: list[tuple[str, Callable[[], object]]] = [
+        ("read", lambda: shared.read(1)),
+        ("write", lambda: shared.write(1)),
+        ("get_entry", lambda: shared.get_entry(1)),
+        ("size", shared.size),
+        ("len", lambda: len(shared)),
+        ("contains", lambda: 1 in shared),
+        ("keys", shared.keys),
+        ("items", lambda: list(shared.items())),
+        ("create_entry", shared.create_entry),
+        ("erase_entry", lambda: shared.erase_entry(1)),
+        ("clear", shared.clear),
+    ]
     done = threading.Event()
 
     class A(ListenPlugin):
@@ -238,7 +247,7 @@ def test_another_plugins_routine_touching_a_raw_table_is_denied() -> None:
     class B(ListenPlugin):
         def capture_open(self, capture: CaptureListenInput) -> None:
             def foreign() -> bool:
-                for what, op in (("read", lambda: shared.read(1)), ("size", shared.size)):
+                for what, op in OPS:
                     try:
                         op()
                         outcomes[what] = None
@@ -257,7 +266,8 @@ def test_another_plugins_routine_touching_a_raw_table_is_denied() -> None:
         with shared.read(1) as h:  # the host thread (no role) still may
             assert h["value"] == 0
     assert outcomes["A"] == 0
-    for what in ("read", "size"):
+    assert len(shared) == 1  # nothing was erased or cleared
+    for what, _ in OPS:
         err = outcomes[what]
         assert isinstance(err, ThreadAccessDeniedError), what
         assert "table 'a_counts' of plugin 'A'" in str(err)

@@ -82,6 +82,14 @@
  * stacks, which the child does not have), and subinterpreters (the module keeps its state,
  * the free list and the tracer, in C statics).
  *
+ * Exporter check (the access matrix on raw tables)
+ * -------------------------------------------------
+ *   A table a plugin exported (`exporter`, set by the registry) refuses a host thread of
+ *   another plugin (a listen routine or async task: its role, set_role) with
+ *   ThreadAccessDeniedError, on every entry getter and structural call, as the Python core
+ *   does. Threads without a role (the host's, the owner's) pay one int test while no thread
+ *   has a role, and a thread-local pointer test otherwise.
+ *
  * Statistics and tracer
  * ---------------------
  *   Domain counters: acquisitions (handles granted), contended (grants that had to wait),
@@ -138,6 +146,11 @@ static PyObject *g_table_timeout;  /* concurrent_tables.table.TABLE_TIMEOUT, fet
 static PyObject *S_acquire, *S_acquired, *S_release, *S_store, *S_wait;
 static PyObject *g_probe; /* set_probe's callable, or NULL */
 static int g_faults;      /* _set_faults's mask: planted bugs, 0 outside `stress selftest` */
+/* Exporter check: how many threads have a role, this thread's role (its plugin's name, a
+ * strong reference), and concurrent_tables.table.check_exporter (fetched on first use). */
+static int g_roles;
+static _Thread_local PyObject *t_role;
+static PyObject *g_check_exporter;
 enum { FAULT_OWNER_CHECK = 1, FAULT_WAIT_UNDO = 2, FAULTS_ALL = 3 };
 
 /* Offsets of Field's __slots__, read directly on the hot path. */
@@ -185,6 +198,7 @@ typedef struct {
     int64_t timeout_ns; /* -1: for ever */
     int kcode;
     PyObject *weakrefs;
+    PyObject *exporter; /* the exporting plugin's name (a str), or NULL */
 } CtCore;
 
 enum { H_READ = 0, H_WRITE = 1, H_DETACHED = 2 };
@@ -801,13 +815,38 @@ static PyObject *table_what(CtCore *t)
     return PyUnicode_FromFormat("table '%U'", t->name);
 }
 
-/* The confined domain's thread check. */
+/* The exporter check's slow path: this thread has a role; refuse it unless its plugin
+ * exported the table (the error is built by table.check_exporter, as on the Python core). */
+static int check_role_slow(CtCore *t)
+{
+    int same = t_role == t->exporter || PyUnicode_Compare(t_role, t->exporter) == 0;
+    if (same || PyErr_Occurred())
+        return same ? 0 : -1;
+    if (g_check_exporter == NULL) {
+        PyObject *mod = PyImport_ImportModule("concurrent_tables.table");
+        if (mod == NULL)
+            return -1;
+        g_check_exporter = PyObject_GetAttrString(mod, "check_exporter");
+        Py_DECREF(mod);
+        if (g_check_exporter == NULL)
+            return -1;
+    }
+    PyObject *r = PyObject_CallOneArg(g_check_exporter, (PyObject *)t);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* The exporter check (see the top of the file): 0, or -1 with ThreadAccessDeniedError. */
+#define CHECK_ROLE(t) \
+    (g_roles == 0 || (t)->exporter == NULL || t_role == NULL ? 0 : check_role_slow(t))
+
+/* The confined domain's thread check, then the exporter check. */
 static int check_thread(CtCore *t)
 {
     CtDomain *d = t->domain;
     unsigned long me;
     if (d->thread_safe || (me = PyThread_get_thread_ident()) == d->owner)
-        return 0;
+        return CHECK_ROLE(t);
     PyObject *what = table_what(t);
     if (what != NULL) {
         raise_wrong_thread(what, d->owner, me);
@@ -1622,6 +1661,8 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
         check_thread(t);
         return NULL;
     }
+    if (CHECK_ROLE(t) < 0)
+        return NULL;
     int traced = g_tracer != NULL && d->thread_safe;
     if (traced && call_tracer(S_acquire, t, key, write) < 0)
         return NULL;
@@ -2102,6 +2143,7 @@ static int core_traverse(CtCore *t, visitproc visit, void *arg)
     Py_VISIT(t->retired);
     Py_VISIT(t->timeout);
     Py_VISIT(t->domain);
+    Py_VISIT(t->exporter);
     return 0;
 }
 
@@ -2114,6 +2156,7 @@ static int core_clear_refs(CtCore *t)
     Py_CLEAR(t->entries);
     Py_CLEAR(t->retired);
     Py_CLEAR(t->timeout);
+    Py_CLEAR(t->exporter);
     return 0;
 }
 
@@ -2130,6 +2173,21 @@ static void core_dealloc(CtCore *t)
 }
 
 static PyObject *core_get_name(CtCore *t, void *Py_UNUSED(c)) { return Py_XNewRef(t->name); }
+
+static PyObject *core_get_exporter(CtCore *t, void *Py_UNUSED(c))
+{
+    return Py_NewRef(t->exporter != NULL ? t->exporter : Py_None);
+}
+
+static int core_set_exporter(CtCore *t, PyObject *v, void *Py_UNUSED(c))
+{
+    if (v != NULL && v != Py_None && !PyUnicode_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "exporter must be a plugin name (str) or None");
+        return -1;
+    }
+    Py_XSETREF(t->exporter, v == NULL || v == Py_None ? NULL : Py_NewRef(v));
+    return 0;
+}
 
 static PyObject *core_get_key_type(CtCore *t, void *Py_UNUSED(c))
 {
@@ -2182,6 +2240,8 @@ static PyMethodDef core_methods[] = {
 
 static PyGetSetDef core_getset[] = {
     {"name", (getter)core_get_name, NULL, "the table's name", NULL},
+    {"exporter", (getter)core_get_exporter, (setter)core_set_exporter,
+     "the plugin that exported the table (its other plugins' host threads are refused)", NULL},
     {"key_type", (getter)core_get_key_type, NULL, "the key's StateType", NULL},
     {"_registry", (getter)core_get_registry, NULL, "the FieldRegistry", NULL},
     {"_domain", (getter)core_get_domain, NULL, "the lock Domain", NULL},
@@ -2250,6 +2310,20 @@ static PyObject *mod_set_faults(PyObject *Py_UNUSED(m), PyObject *mask)
     return PyLong_FromLong(old);
 }
 
+/* The calling thread's role: its plugin's name, or None (roles.set_role calls this). */
+static PyObject *mod_set_role(PyObject *Py_UNUSED(m), PyObject *plugin)
+{
+    if (plugin != Py_None && !PyUnicode_Check(plugin)) {
+        PyErr_SetString(PyExc_TypeError, "set_role: a plugin name (str) or None");
+        return NULL;
+    }
+    PyObject *old = t_role;
+    t_role = plugin == Py_None ? NULL : Py_NewRef(plugin);
+    g_roles += (t_role != NULL) - (old != NULL); /* under the GIL */
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
+}
+
 static PyObject *mod_free_handles(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromLong(n_free_handles);
@@ -2265,6 +2339,8 @@ static PyMethodDef module_methods[] = {
     {"_set_faults", mod_set_faults, METH_O,
      "Plant library bugs for stress selftest (a mask of FAULT_*; 0: none); returns the previous "
      "mask."},
+    {"set_role", mod_set_role, METH_O,
+     "Set the calling thread's role: the name of the plugin it works for, or None."},
     {"_free_handles", mod_free_handles, METH_NOARGS, "Handles kept for reuse (tests)."},
     {NULL, NULL, 0, NULL},
 };
