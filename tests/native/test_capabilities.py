@@ -49,6 +49,11 @@ HOOKS = {
         int cap_routine_bogus_rc(void* s);
     """,
     "cap_metrics": "const char* cap_metrics_config(void* s);",
+    "cap_routine_steps": """
+        uint64_t cap_steps_runs(void* s, uint32_t k);
+        int cap_steps_unsub_rc(void* s);
+        int cap_steps_second_is_null(void* s);
+    """,
 }
 VARIANTS = {
     "cap_source_sys": ("cap_source", ("-DCAP_SYSCALL_SOURCE",)),
@@ -485,6 +490,39 @@ def test_capture_close_stops_forever_routines(cap: LoadCap, unsubscribe: bool) -
         assert lib.cap_routine_unsub_ok(s) == (2 if unsubscribe else 0)
         assert lib.cap_routine_unsub_failed(s) == 0
         assert host.routines is not None and host.routines.active() == 0
+
+
+def test_routines_driven_from_parse_event_with_the_kept_vtable(cap: LoadCap) -> None:
+    """libs' `routines` test plugin's shape: a spinning routine from capture_open, then
+    subscribe / unsubscribe / a flag-stopped routine from parse_event, purged after close."""
+    r = cap("cap_routine_steps")
+    lib = r.native.lib
+    open_e = Event(1, 1, PPME.SYSCALL_OPEN_E)
+    with PluginHost([r], routine_threads=2) as host:
+        it = host.stream(events=iter([open_e] * 5))
+        s = r.native.state
+        next(it)  # step 1: a second spinning routine
+        wait_for(lambda: lib.cap_steps_runs(s, 0) > 10 and lib.cap_steps_runs(s, 1) > 10, "spin")
+        assert not lib.cap_steps_second_is_null(s)
+        next(it)  # step 2: unsubscribed; a running iteration may complete
+        assert lib.cap_steps_unsub_rc(s) == 0
+        time.sleep(0.02)
+        stopped = lib.cap_steps_runs(s, 1)
+        time.sleep(0.05)
+        assert lib.cap_steps_runs(s, 1) == stopped
+        next(it)  # step 3: flagged
+        wait_for(lambda: lib.cap_steps_runs(s, 2) > 0, "the flagged routine")
+        next(it)  # step 4: the flag is cleared: it ends by itself
+        assert host.routines is not None
+        wait_for(lambda: host.routines.active() == 1, "the flagged routine to end")  # type: ignore[union-attr]
+        flagged = lib.cap_steps_runs(s, 2)
+        for _ in it:  # the rest, then capture_close and the purge of the first spin
+            pass
+        spun = lib.cap_steps_runs(s, 0)
+        time.sleep(0.05)
+        assert lib.cap_steps_runs(s, 0) == spun > 10  # purged after capture_close
+        assert lib.cap_steps_runs(s, 2) == flagged
+        assert host.routines.active() == 0
 
 
 def test_without_a_pool_the_vtable_is_still_passed(cap_paths: dict[str, Path]) -> None:
