@@ -31,6 +31,7 @@ import cffi
 
 NATIVE_DIR = Path(__file__).resolve().parent / "native"
 HEADER = NATIVE_DIR / "ct_plugin_api.h"
+CORE_API_HEADER = NATIVE_DIR / "ct_core_api.h"
 BRIDGE_SOURCE = NATIVE_DIR / "ct_bridge.c"
 
 CDEF = """
@@ -321,6 +322,7 @@ uint64_t ct_bench_read_entry_field(ss_plugin_table_t* t, ss_plugin_table_entry_t
                                    const ss_plugin_table_field_t* f, uint32_t nbatch,
                                    uint32_t batch, double* out_ns);
 int ct_is_py_owned(const ss_plugin_table_input* in);
+int ct_core_api_init(int enable);
 int ct_is_native_box(const ss_plugin_table_input* in);
 
 /* the dispatchers, callable from Python with an ss_plugin_table_input* as the handle */
@@ -442,7 +444,7 @@ def make_ffibuilder() -> cffi.FFI:
         "concurrent_tables._abi",
         BRIDGE_SOURCE.read_text(encoding="utf-8"),
         include_dirs=[str(NATIVE_DIR)],
-        depends=[str(HEADER), str(BRIDGE_SOURCE)],
+        depends=[str(HEADER), str(CORE_API_HEADER), str(BRIDGE_SOURCE)],
         extra_compile_args=["-O2", "-std=gnu11"],
     )
     return builder

@@ -11,6 +11,7 @@
  * wrappers that call the plugin's code and report its failures to Python).
  */
 #include "ct_plugin_api.h"
+#include "ct_core_api.h"
 
 #include <string.h>
 #include <time.h>
@@ -83,9 +84,59 @@ static ss_plugin_table_entry_t* ct_pyown_get_table_entry(ss_plugin_table_t* t, c
 	return CT_PTR(ct_py_get_table_entry(CT_ID(t), key));
 }
 
+/* ---- native reads and writes served by the table core in C ------------------------------------------
+ * With the C core, ct_core_api_init(1) (called once by concurrent_tables.cabi.fastread) takes the core's
+ * C API from its capsule. read_entry_field and write_entry_field on a Python-owned table then ask the
+ * core first: it serves the call under the GIL, with no Python frame, when the full path would be
+ * granted at once, and declines otherwise (ct_core_api.h); a declined call goes to the Python callback,
+ * unchanged. The core checks every id against its own maps: a stale or garbage id declines, and the
+ * callback reports the error.
+ */
+static const ct_core_api* ct_core; /* NULL: every read takes the Python callback */
+
+/* 1 if the core's API is in use after the call, 0 if not (disabled, or unavailable). */
+static int ct_core_api_init(int enable)
+{
+	const ct_core_api* api = NULL;
+	if (enable) {
+		PyGILState_STATE g = PyGILState_Ensure();
+		api = PyCapsule_Import(CT_CORE_API_CAPSULE, 0);
+		if (api == NULL)
+			PyErr_Clear();
+		else if (api->version != CT_CORE_API_VERSION)
+			api = NULL;
+		PyGILState_Release(g);
+	}
+	ct_core = api;
+	return api != NULL;
+}
+
+static void ct_store_native(ss_plugin_state_data* out, const ct_native_value* v)
+{
+	switch (v->type) {
+	case SS_PLUGIN_ST_INT8: out->s8 = (int8_t)v->v.i; break;
+	case SS_PLUGIN_ST_INT16: out->s16 = (int16_t)v->v.i; break;
+	case SS_PLUGIN_ST_INT32: out->s32 = (int32_t)v->v.i; break;
+	case SS_PLUGIN_ST_INT64: out->s64 = v->v.i; break;
+	case SS_PLUGIN_ST_UINT8: out->u8 = (uint8_t)v->v.u; break;
+	case SS_PLUGIN_ST_UINT16: out->u16 = (uint16_t)v->v.u; break;
+	case SS_PLUGIN_ST_UINT32: out->u32 = (uint32_t)v->v.u; break;
+	case SS_PLUGIN_ST_UINT64: out->u64 = v->v.u; break;
+	case SS_PLUGIN_ST_STRING: out->str = v->v.s; break;
+	case SS_PLUGIN_ST_BOOL: out->b = v->v.b; break;
+	default: break; /* the core serves no other type */
+	}
+}
+
 static ss_plugin_rc ct_pyown_read_entry_field(ss_plugin_table_t* t, ss_plugin_table_entry_t* e,
                                               const ss_plugin_table_field_t* f, ss_plugin_state_data* out)
 {
+	const ct_core_api* api = ct_core;
+	ct_native_value v;
+	if (api != NULL && out != NULL && api->read_field(CT_ID(t), CT_ID(e), CT_ID(f), &v) == CT_NATIVE_DONE) {
+		ct_store_native(out, &v);
+		return SS_PLUGIN_SUCCESS;
+	}
 	return ct_py_read_entry_field(CT_ID(t), CT_ID(e), CT_ID(f), out);
 }
 
@@ -129,6 +180,9 @@ static ss_plugin_table_entry_t* ct_pyown_add_table_entry(ss_plugin_table_t* t, c
 static ss_plugin_rc ct_pyown_write_entry_field(ss_plugin_table_t* t, ss_plugin_table_entry_t* e,
                                                const ss_plugin_table_field_t* f, const ss_plugin_state_data* in)
 {
+	const ct_core_api* api = ct_core;
+	if (api != NULL && in != NULL && api->write_field(CT_ID(t), CT_ID(e), CT_ID(f), in) == CT_NATIVE_DONE)
+		return SS_PLUGIN_SUCCESS;
 	return ct_py_write_entry_field(CT_ID(t), CT_ID(e), CT_ID(f), in);
 }
 
@@ -922,7 +976,8 @@ static double ct_now_ns(void)
  * What a native plugin pays for one read: `nbatch` batches of `batch` calls to the read_entry_field
  * DISPATCHER (as a plugin calls it, with the union zeroed first, as libsinsp does), each batch timed with
  * CLOCK_MONOTONIC. out_ns[i] receives batch i's mean ns per call. Returns the number of failed reads.
- * Called without the GIL (cffi releases it), so every call pays the callback's GIL acquisition.
+ * Called without the GIL (cffi releases it), so every call pays a GIL acquisition (the core's fast read,
+ * or the callback's).
  */
 static uint64_t ct_bench_read_entry_field(ss_plugin_table_t* t, ss_plugin_table_entry_t* e,
                                           const ss_plugin_table_field_t* f, uint32_t nbatch, uint32_t batch,
