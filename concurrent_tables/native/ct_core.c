@@ -2726,7 +2726,8 @@ static CtEntry *nv_resolve(uint64_t tid, uint64_t eid, uint64_t fid, long grant,
     if (acc->registry != t->registry || !acc->plain || t->entries == NULL || !nv_granted(grant) ||
         g_probe != NULL || g_faults != 0 || (g_tracer != NULL && d->thread_safe) ||
         (!d->thread_safe && PyThread_get_thread_ident() != d->owner) ||
-        (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0))
+        (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0) ||
+        (g_roles != 0 && t->exporter != NULL && t_role != NULL)) /* the exporter check: slow path */
         return NULL;
     *pin_ = pin;
     *acc_ = acc;
