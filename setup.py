@@ -9,6 +9,7 @@ from setuptools import Extension, setup
 core = Extension(
     "concurrent_tables._core",
     sources=["concurrent_tables/native/ct_core.c"],
+    depends=["concurrent_tables/native/ct_core_api.h"],
     extra_compile_args=["-Wall", "-Wextra"],
 )
 

@@ -27,10 +27,26 @@ FAULT_WAIT_UNDO: int
 def _set_faults(mask: int, /) -> int:
     """Plant library bugs (a mask of FAULT_*; 0: none); returns the previous mask."""
 
+def set_role(plugin: str | None, /) -> None:
+    """Set the calling thread's role: the plugin it works for, or None (roles.set_role)."""
+
 def _free_handles() -> int: ...
 def bind_getters(cls: type[Core], /) -> None:
     """Give a Core subclass its own read/write method descriptors (a direct call from Python)."""
 
+
+# The C bridge's fast read (ct_core.c, "Native ids"; cabi/fastread.py registers the ids).
+_C_API: object
+
+def _native_ref(id: int, core: Core, /) -> None: ...
+def _native_unref(id: int, /) -> None: ...
+def _native_accessor(id: int, field: Field, /) -> None: ...
+def _native_pin(id: int, core: Core, entry: Entry, /) -> None: ...
+def _native_unpin(id: int, /) -> None: ...
+def _native_gate(gate: list[Any] | None, /) -> None: ...
+def _native_statistics() -> dict[str, int]:
+    """served, declined, writes_served, writes_declined (native calls since start), refs,
+    accessors, pins (ids registered), consistent (1 if every registered id is found)."""
 
 @final
 class Domain:
@@ -97,6 +113,8 @@ class Core:
     """One table's entries: Core(name, key_type, registry, domain, timeout=30.0)."""
 
     timeout: float | None
+    #: The plugin that exported the table: its other plugins' host threads are refused.
+    exporter: str | None
     def __init__(
         self,
         name: str,

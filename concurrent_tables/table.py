@@ -321,6 +321,8 @@ class Table(Generic[K, S]):
 
     def __contains__(self, key: object) -> bool:
         self._domain.check_thread(f"table '{self.name}'")
+        if self.exporter is not None:
+            check_exporter(self)
         return key in self._entries
 
     def keys(self) -> list[Any]:

@@ -25,7 +25,9 @@ collector disabled and use `time.perf_counter_ns`.
 4. native_read_ns: the median ns of one native `read_entry_field` of an int64 field on a
    Python-owned thread-safe table (`concurrent_tables.cabi.bench_native_read`: a C loop calls
    the read dispatcher during a parse callback, as a plugin does, timed in C in batches of 100),
-   200,000 calls per round (2,000 with --quick), median over the rounds.
+   200,000 calls per round (2,000 with --quick), median over the rounds. Each round also times
+   the plain-dict parse step just before and just after the reads: native_read_vs_dict_step is
+   the median of the per-round ratios to their mean.
 """
 
 from __future__ import annotations
@@ -445,18 +447,33 @@ def machine() -> dict[str, Any]:
     }
 
 
-def bench_native_read_ns(rounds: int, n: int) -> dict[str, Any]:
-    """Median ns per native read_entry_field, per round and over the rounds."""
+def bench_native_read_ns(rounds: int, n: int, steps: int) -> dict[str, Any]:
+    """Median ns per native read_entry_field, per round and over the rounds, and the median of
+    its per-round ratios to the plain-dict parse step (`steps` steps, timed around the reads)."""
     from concurrent_tables.cabi import bench_native_read
 
+    keys = [i % NTIDS for i in range(steps)]
+    d = dict_entries()
     per_round: list[float] = []
+    ratios: list[float] = []
+    dict_step(d, keys)  # warm-up
     gc.disable()
     try:
         for _ in range(rounds):
-            per_round.append(bench_native_read(n))
+            before = dict_step(d, keys) / steps
+            ns = bench_native_read(n)
+            after = dict_step(d, keys) / steps
+            per_round.append(ns)
+            ratios.append(ns / ((before + after) / 2))
     finally:
         gc.enable()
-    return {"median": statistics.median(per_round), "per_round": per_round, "calls": n}
+    return {
+        "median": statistics.median(per_round),
+        "per_round": per_round,
+        "calls": n,
+        "vs_dict_step": statistics.median(ratios),
+        "vs_dict_step_per_round": ratios,
+    }
 
 
 def _verdict(name: str, value: float | None) -> str:
@@ -479,7 +496,7 @@ def run_bench(
     ct = bench_contention(rounds, seconds)
     same = bench_contention(rounds, seconds, same_keys=True)
     mem = bench_memory(entries)
-    nat = bench_native_read_ns(rounds, 2_000 if quick else NATIVE_READS)
+    nat = bench_native_read_ns(rounds, 2_000 if quick else NATIVE_READS, steps)
     out: dict[str, Any] = {
         "machine": m,
         "rounds": rounds,
@@ -498,13 +515,14 @@ def run_bench(
         "contention_same_keys_p99_wait_us": same["main_wait_ns"]["p99"] / 1e3,
         "contention_other_keys_writer_share": ct["writer_share"],
         "memory_vs_dict_of_lists": mem["vs_dict_of_lists"],
-        "native_read_vs_dict_step": nat["median"] / ps["ns"]["dict"],
+        "native_read_vs_dict_step": nat["vs_dict_step"],
         "nested_depth2_vs_depth1": ratio(per, "nested_depth2", "nested_depth1"),
         "contention_same_keys": same,
         "memory_threadsafe_vs_single": mem["ratio"],
         "native_read_ns": nat["median"],
         "native_read_ns_per_round": nat["per_round"],
         "native_read_calls_per_round": nat["calls"],
+        "native_read_vs_dict_step_per_round": nat["vs_dict_step_per_round"],
         "parse_step_ns": ps["ns"],
         "parse_step_per_round_ns": per,
         "contention": ct,

@@ -1,7 +1,7 @@
 """Memory: a thread-safe table costs (about) no more per entry than a single-threaded one.
 
 A thread-safe table gives an entry a lock only while some thread holds or waits for it, so
-idle entries carry nothing extra. Measured with tracemalloc over 200,000 entries (the bound is
+idle entries carry nothing extra. Measured with tracemalloc over 50,000 entries (the bound is
 loose: at most 1.5x; the measured ratio is ~1.00, at 1,000,000 entries too).
 """
 
@@ -17,7 +17,7 @@ from conftest import Row
 
 from concurrent_tables import U64, Table
 
-N = 200_000
+N = 50_000
 
 
 def build(thread_safe: bool, n: int = N) -> tuple[Table[int, Row], int]:

@@ -230,6 +230,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         assert rep[key] > 0, key
     assert 0 < rep["native_read_ns"] < 1_000_000
     assert len(rep["native_read_ns_per_round"]) == 1
+    assert rep["native_read_vs_dict_step"] == rep["native_read_vs_dict_step_per_round"][0] > 0
     assert "native_read_ns" in rep["targets"]
     assert rep["contention"]["main_wait_ns"]["p99"] >= rep["contention"]["main_wait_ns"]["p50"]
 

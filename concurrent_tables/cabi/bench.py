@@ -1,9 +1,10 @@
 """What one native `read_entry_field` on a Python-owned table costs.
 
 `bench_native_read(n)` runs a C loop (`ct_bench_read_entry_field` in ct_bridge.c) that calls the
-read dispatcher `n` times, exactly as a native plugin calls it (union zeroed first, GIL taken by
-each callback), on an int64 field of one entry, during a parse callback of a benchmark session.
-The loop is timed in C in batches; the result is the median batch's ns per call.
+read dispatcher `n` times, exactly as a native plugin calls it (union zeroed first, the GIL taken
+by each call: by the C core, which serves the read, or on the Python core by the callback), on
+an int64 field of one entry, during a parse callback of a benchmark session. The loop is timed
+in C in batches; the result is the median batch's ns per call.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .._abi import ffi
+from . import fastread
 
 if TYPE_CHECKING:
     from .session import PluginSession
@@ -40,9 +41,13 @@ def current_session() -> PluginSession | None:
 
 
 def swap_session(session: PluginSession | None) -> PluginSession | None:
-    """Make `session` the calling thread's current plugin; returns the previous one."""
+    """Make `session` the calling thread's current plugin; returns the previous one.
+
+    The C core's fast read sees it too (its gate: whether the phase grants reads).
+    """
     prev: PluginSession | None = getattr(_tls, "session", None)
     _tls.session = session
+    fastread.set_gate(None if session is None else session.gate)
     return prev
 
 

@@ -12,7 +12,9 @@ shared by every nested table of its family (they share one registry), so one acc
 all of them, and it is checked against the table of every call.
 
 Ids are looked up in dictionaries: a stale or garbage pointer from a plugin is an unknown id and
-becomes an error, never a crash.
+becomes an error, never a crash. With the C core, table handles and accessors are also registered
+with the core (fastread.py), which serves native reads in C; every place that forgets a handle
+id here forgets it there too.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .._abi import ffi, lib
 from ..fields import Field, FieldRegistry
 from ..table import Table
 from ..types import StateType
+from . import fastread
 from .convert import MEMBER
 
 V = TypeVar("V")
@@ -93,7 +96,14 @@ def _new_ref(table: Table[Any, Any], input: Any) -> TableRef:
     id = next(_ids)
     _fill(input, table, id)
     ref = REFS[id] = TableRef(id, table, input)
+    fastread.serve_table(id, table)
     return ref
+
+
+def _unserve(id: int) -> None:
+    """Forget table handle `id`: later calls through it fail cleanly."""
+    REFS.pop(id, None)
+    fastread.unserve_table(id)
 
 
 #: ids of plugin handles whose plugin is gone -> why (the text of a later call's error)
@@ -113,6 +123,7 @@ def plugin_table_input(table: Table[Any, Any]) -> tuple[int, Any]:
         inp = ffi.new("ss_plugin_table_input*")
         _fill(inp, table, id)
         REFS[id] = TableRef(id, table, inp)
+        fastread.serve_table(id, table)
     return id, inp
 
 
@@ -120,7 +131,7 @@ def retire_handles(handles: list[tuple[int, Any]], why: str) -> None:
     """End plugin handles: every later call through them fails, naming `why`."""
     with _lock:
         for id, inp in handles:
-            REFS.pop(id, None)
+            _unserve(id)
             GONE[id] = why
             _GRAVEYARD.append(inp)
 
@@ -130,7 +141,7 @@ def forget(table: Table[Any, Any]) -> None:
     with _lock:
         ref = _TOP.pop(table, None)
         if ref is not None:
-            REFS.pop(ref.id, None)
+            _unserve(ref.id)
 
 
 class SlotPool:
@@ -168,7 +179,7 @@ class SlotPool:
     def reset(self) -> None:
         """Invalidate every handle handed out since the last reset; the slots are reused."""
         for id in self._live:
-            REFS.pop(id, None)
+            _unserve(id)
         self._live.clear()
         self._by_table.clear()
 
@@ -287,6 +298,7 @@ def accessor_of(field: Field) -> Accessor:
 def _new_accessor(field: Field) -> Accessor:
     acc = Accessor(next(_ids), field)
     ACCESSORS[acc.id] = acc
+    fastread.serve_accessor(acc.id, field)
     return acc
 
 

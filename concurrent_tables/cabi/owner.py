@@ -189,8 +189,12 @@ def _get_table_entry(t: int, key: Any) -> int:
     return pins.Pin(ref.table, k, values, pins.ACQUIRED, s).id
 
 
-def _keep(s: PluginSession | None, p: pins.Pin, v: str) -> Any:
-    """A C copy of `v` that outlives this call: until the callback returns, or the pin."""
+def _keep(s: PluginSession | None, p: pins.Pin, index: int, v: str) -> Any:
+    """A C copy of `v`, read from field `index` through `p`, that outlives this call.
+
+    During a callback, until it returns; on a plugin's own thread, until the next read of that
+    field through `p`, or its release (the previous copy is freed: memory stays bounded).
+    """
     if not v:
         return EMPTY
     if s is not None:
@@ -198,8 +202,7 @@ def _keep(s: PluginSession | None, p: pins.Pin, v: str) -> Any:
         if c is None:
             c = s.strings[v] = ffi.new("char[]", value_bytes(v))
         return c
-    c = ffi.new("char[]", value_bytes(v))
-    p.keep.append(c)
+    c = p.keep[index] = ffi.new("char[]", value_bytes(v))
     return c
 
 
@@ -234,7 +237,7 @@ def _read_entry_field(t: int, e: int, f: int, out: Any) -> int:
     elif kind == KIND_BOOL:
         out.b = 1 if v else 0
     elif kind == KIND_STRING:
-        out.str = _keep(s, p, v)
+        out.str = _keep(s, p, field.index, v)
     else:
         out.table = _nested_pool(s).take(v)
     return SUCCESS

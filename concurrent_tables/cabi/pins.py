@@ -21,6 +21,15 @@ across several fields is seen either before or after as a whole by each single c
 Detached entries (`create_table_entry`) are private to their creator and take no lock. Entries
 passed to an `iterate_entries` callback are pins valid only during that callback; releasing them
 is ignored, like every release of an entry not currently acquired.
+
+With the C core, an acquired pin is also registered with the core (fastread.py), which then serves
+`read_entry_field` (and `write_entry_field` of integers and bools) through it in C under the same
+rules (one grant for the one call), and forgotten there when it is forgotten here.
+
+A string read through a pin stays valid until the next read of that field through that pin, or
+the pin's release (one C copy per field, `Pin.keep`), so a plugin thread that reads a held entry
+again and again uses bounded memory. Inside a plugin callback, strings stay valid until the
+callback returns (the session keeps them).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from ..errors import EntryNotFoundError
 from ..fields import Field
 from ..handles import DetachedEntry
 from ..table import Table, borrow_now, unborrow_now
+from . import fastread
 
 if TYPE_CHECKING:
     from .session import PluginSession
@@ -50,7 +60,7 @@ T = TypeVar("T")
 class Pin:
     """One native entry handle, registered when made (in PINS, and in its session's sets)."""
 
-    __slots__ = ("entry", "id", "keep", "key", "kind", "session", "table", "values")
+    __slots__ = ("entry", "id", "keep", "key", "kind", "native", "session", "table", "values")
 
     def __init__(
         self,
@@ -68,8 +78,11 @@ class Pin:
         self.kind = kind
         self.session = session
         self.entry = entry
-        self.keep: list[Any] = []  # C strings read through it outside any callback
+        #: field index -> the C string last read through it outside any callback
+        self.keep: dict[int, Any] = {}
         PINS[self.id] = self
+        #: registered with the C core, which serves its reads (fastread.py)
+        self.native = kind != DETACHED and fastread.serve_pin(self.id, table, values)
         if session is not None:
             if kind == ACQUIRED:
                 session.acquired.add(self.id)
@@ -84,6 +97,8 @@ PINS: dict[int, Pin] = {}
 def unpin(p: Pin) -> None:
     """Forget a handle (its id becomes unknown)."""
     PINS.pop(p.id, None)
+    if p.native:
+        fastread.unserve_pin(p.id)
     s = p.session
     if s is not None:
         if p.kind == ACQUIRED:
@@ -101,7 +116,9 @@ def drop_session_pins(session: PluginSession, how: str) -> None:
     acquired = list(session.acquired)
     session.acquired.difference_update(acquired)
     for id in acquired:
-        PINS.pop(id, None)
+        p = PINS.pop(id, None)
+        if p is not None and p.native:
+            fastread.unserve_pin(id)
     detached = list(session.detached)
     session.detached.difference_update(detached)
     for id in detached:

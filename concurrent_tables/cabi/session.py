@@ -38,7 +38,7 @@ from ..errors import AccessDeniedError, KeyTypeMismatchError
 from ..plugins.access import NO_ACCESS, PHASES, PhaseAccess
 from ..table import Table
 from ..types import KEY_TYPES
-from . import pins
+from . import fastread, pins
 from .context import _tls, swap_session
 from .convert import c_string
 from .exported import SlotPool, StableSlots, plugin_table_input, retire_handles
@@ -88,6 +88,10 @@ class PluginSession:
         self.owner = lib.ct_owner_cookie(self.id)
         self.phase: str | None = None
         self.grants: frozenset[str] = frozenset()  # the operations the phase allows
+        #: for the C core's native reads and writes (fastread.py): item 0 has the bits of the
+        #: grants it serves (`fastread.gate_bits`); the strs it read and let go of during a
+        #: callback follow
+        self.gate: list[Any] = [0]
         self.rule = ""
         self.last_error: Any = None
         self.acquired: set[int] = set()
@@ -119,14 +123,17 @@ class PluginSession:
             row = PHASES[phase] if access else NO_ACCESS
         prev = swap_session(self)
         self.phase, self.grants, self.rule = phase, row.ops, row.rule
+        self.gate[0] = fastread.gate_bits(row.ops)
         try:
             yield self
         finally:
+            self.gate[0] = 0
             self.phase, self.grants = None, frozenset()
             swap_session(prev)
             if cleanup:
                 self.cleanup(f"{phase} of plugin '{self.name}' returned")
             self.strings = {}
+            del self.gate[1:]
 
     def cleanup(self, why: str = "the callback returned") -> None:
         """Drop acquired entries, destroy detached ones, invalidate nested-table handles."""

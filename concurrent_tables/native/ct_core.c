@@ -35,6 +35,12 @@
  *                    queued (thread-safe domain only)            -> enqueue, wait (below)
  *     release        state - 1 (or 0 for a writer); then grant queued waiters in FIFO order:
  *                    the first writer if the entry is free, else every reader up to it.
+ *     native read    (the C bridge's read_entry_field, "Native ids" below) state >= 0 and no
+ *                    waiter queued -> the value is read with no transition: the grant it
+ *                    would take and give back in the same GIL hold is never seen; anything
+ *                    else -> the full path (an acquire, the read, a release) in Python.
+ *     native write   (write_entry_field of an integer or bool) state == 0 and no waiter ->
+ *                    stored with no transition, likewise; anything else -> the full path.
  *
  *   Waiting. A thread that must wait queues a waiter (on its C stack) holding a fresh
  *   semaphore, releases the GIL and blocks on the semaphore in slices of at most 50 ms. A
@@ -82,6 +88,14 @@
  * stacks, which the child does not have), and subinterpreters (the module keeps its state,
  * the free list and the tracer, in C statics).
  *
+ * Exporter check (the access matrix on raw tables)
+ * -------------------------------------------------
+ *   A table a plugin exported (`exporter`, set by the registry) refuses a host thread of
+ *   another plugin (a listen routine or async task: its role, set_role) with
+ *   ThreadAccessDeniedError, on every entry getter and structural call, as the Python core
+ *   does. Threads without a role (the host's, the owner's) pay one int test while no thread
+ *   has a role, and a thread-local pointer test otherwise.
+ *
  * Statistics and tracer
  * ---------------------
  *   Domain counters: acquisitions (handles granted), contended (grants that had to wait),
@@ -123,6 +137,8 @@
 #include <pthread.h>
 #endif
 
+#include "ct_core_api.h"
+
 #if defined(Py_GIL_DISABLED)
 #error "the table core relies on the GIL; use the Python backend on free-threaded builds"
 #endif
@@ -141,6 +157,11 @@ static PyObject *g_table_timeout;  /* concurrent_tables.table.TABLE_TIMEOUT, fet
 static PyObject *S_acquire, *S_acquired, *S_release, *S_store, *S_wait;
 static PyObject *g_probe; /* set_probe's callable, or NULL */
 static int g_faults;      /* _set_faults's mask: planted bugs, 0 outside `stress selftest` */
+/* Exporter check: how many threads have a role, this thread's role (its plugin's name, a
+ * strong reference), and concurrent_tables.table.check_exporter (fetched on first use). */
+static int g_roles;
+static _Thread_local PyObject *t_role;
+static PyObject *g_check_exporter;
 enum { FAULT_OWNER_CHECK = 1, FAULT_WAIT_UNDO = 2, FAULTS_ALL = 3 };
 
 /* Offsets of Field's __slots__, read directly on the hot path. */
@@ -202,6 +223,7 @@ typedef struct {
     double timeout_s;
     int64_t timeout_ns; /* -1: for ever */
     PyObject *weakrefs;
+    PyObject *exporter; /* the exporting plugin's name (a str), or NULL */
 } CtCore;
 
 enum { H_READ = 0, H_WRITE = 1, H_DETACHED = 2 };
@@ -859,13 +881,38 @@ static PyObject *table_what(CtCore *t)
     return PyUnicode_FromFormat("table '%U'", t->name);
 }
 
-/* The confined domain's thread check. */
+/* The exporter check's slow path: this thread has a role; refuse it unless its plugin
+ * exported the table (the error is built by table.check_exporter, as on the Python core). */
+static int check_role_slow(CtCore *t)
+{
+    int same = t_role == t->exporter || PyUnicode_Compare(t_role, t->exporter) == 0;
+    if (same || PyErr_Occurred())
+        return same ? 0 : -1;
+    if (g_check_exporter == NULL) {
+        PyObject *mod = PyImport_ImportModule("concurrent_tables.table");
+        if (mod == NULL)
+            return -1;
+        g_check_exporter = PyObject_GetAttrString(mod, "check_exporter");
+        Py_DECREF(mod);
+        if (g_check_exporter == NULL)
+            return -1;
+    }
+    PyObject *r = PyObject_CallOneArg(g_check_exporter, (PyObject *)t);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* The exporter check (see the top of the file): 0, or -1 with ThreadAccessDeniedError. */
+#define CHECK_ROLE(t) \
+    (g_roles == 0 || (t)->exporter == NULL || t_role == NULL ? 0 : check_role_slow(t))
+
+/* The confined domain's thread check, then the exporter check. */
 static int check_thread(CtCore *t)
 {
     CtDomain *d = t->domain;
     unsigned long me;
     if (d->thread_safe || (me = PyThread_get_thread_ident()) == d->owner)
-        return 0;
+        return CHECK_ROLE(t);
     PyObject *what = table_what(t);
     if (what != NULL) {
         raise_wrong_thread(what, d->owner, me);
@@ -1875,6 +1922,8 @@ COLD static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject
         check_thread(t);
         return NULL;
     }
+    if (CHECK_ROLE(t) < 0)
+        return NULL;
     int traced = g_tracer != NULL && d->thread_safe;
     if (traced && call_tracer(S_acquire, t, key, write) < 0)
         return NULL;
@@ -1966,7 +2015,8 @@ static int acquire_uncontended(CtCore *t, PyObject *key, int write, PyObject *vi
     CtDomain *d = t->domain;
     long kv;
     if (Py_TYPE(key) != &PyLong_Type || !small_int(key, &kv) || n_free_handles == 0 ||
-        g_probe != NULL || (g_tracer != NULL && d->thread_safe) || t->retiring)
+        g_probe != NULL || (g_tracer != NULL && d->thread_safe) || t->retiring ||
+        (g_roles != 0 && t->exporter != NULL && t_role != NULL)) /* the exporter check */
         return 0;
     unsigned long me = my_tid();
     if (!d->thread_safe && me != d->owner)
@@ -2404,6 +2454,7 @@ static int core_traverse(CtCore *t, visitproc visit, void *arg)
     Py_VISIT(t->retired);
     Py_VISIT(t->timeout);
     Py_VISIT(t->domain);
+    Py_VISIT(t->exporter);
     return 0;
 }
 
@@ -2418,6 +2469,7 @@ static int core_clear_refs(CtCore *t)
     t->retiring = 0;
     Py_CLEAR(t->retired);
     Py_CLEAR(t->timeout);
+    Py_CLEAR(t->exporter);
     return 0;
 }
 
@@ -2434,6 +2486,21 @@ static void core_dealloc(CtCore *t)
 }
 
 static PyObject *core_get_name(CtCore *t, void *Py_UNUSED(c)) { return Py_XNewRef(t->name); }
+
+static PyObject *core_get_exporter(CtCore *t, void *Py_UNUSED(c))
+{
+    return Py_NewRef(t->exporter != NULL ? t->exporter : Py_None);
+}
+
+static int core_set_exporter(CtCore *t, PyObject *v, void *Py_UNUSED(c))
+{
+    if (v != NULL && v != Py_None && !PyUnicode_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "exporter must be a plugin name (str) or None");
+        return -1;
+    }
+    Py_XSETREF(t->exporter, v == NULL || v == Py_None ? NULL : Py_NewRef(v));
+    return 0;
+}
 
 static PyObject *core_get_key_type(CtCore *t, void *Py_UNUSED(c))
 {
@@ -2486,6 +2553,8 @@ static PyMethodDef core_methods[] = {
 
 static PyGetSetDef core_getset[] = {
     {"name", (getter)core_get_name, NULL, "the table's name", NULL},
+    {"exporter", (getter)core_get_exporter, (setter)core_set_exporter,
+     "the plugin that exported the table (its other plugins' host threads are refused)", NULL},
     {"key_type", (getter)core_get_key_type, NULL, "the key's StateType", NULL},
     {"_registry", (getter)core_get_registry, NULL, "the FieldRegistry", NULL},
     {"_domain", (getter)core_get_domain, NULL, "the lock Domain", NULL},
@@ -2514,6 +2583,582 @@ static PyTypeObject CoreType = {
     .tp_init = (initproc)core_init,
     .tp_new = PyType_GenericNew,
 };
+
+/* ---------------------------------------------------------------------------------------- */
+/* Native ids: the C bridge's read_entry_field and write_entry_field served in C           */
+/*
+ * The C bridge hands native plugins ids, never object pointers: table handles, entry handles
+ * (pins) and field accessors (cabi/exported.py, cabi/pins.py). Python registers here the ids a
+ * call can be served for without Python, and forgets them when it forgets the id:
+ *     _native_ref(id, core)          a live table handle on a Core table
+ *     _native_accessor(id, field)    a field accessor (they live as long as the process)
+ *     _native_pin(id, core, entry)   an entry handle pinned on `entry`, an Entry of `core`
+ *     _native_unref(id), _native_unpin(id)
+ * Each map owns a reference to its objects, and a pin also to the str last read through it
+ * from each field, whose UTF-8 form is what the plugin got: valid until the next read of that
+ * field through the pin, or the pin's release, so memory stays bounded however often a plugin
+ * thread reads. `_native_gate(gate)` sets the calling thread's session gate: None outside any
+ * plugin callback, else the list of the plugin's session whose item 0 holds the NV_GRANT_*
+ * bits its phase grants (cabi/session.py keeps it in step with the grants). Inside a callback
+ * a str the pin lets go of (another value read, or the pin released) is appended to the gate,
+ * which the session empties when the callback returns: strings read during a callback stay
+ * valid until it returns, as on the Python path.
+ *
+ * native_read_field and native_write_field, the capsule's read_field and write_field
+ * (ct_core_api.h), run without the GIL, take it once (PyEval_RestoreThread on the thread's own
+ * state, unless the thread already holds it), and serve the call only where the full path
+ * (Core._read_pinned / _write_pinned: acquire, read or store, release) would be granted at
+ * once and run no Python code:
+ *     the three ids are registered, the pin and the accessor belong to the handle's table, and
+ *         the field is not a nested table;
+ *     the session gate is unset or grants the operation;
+ *     no tracer (thread-safe domain), probe or planted fault is set;
+ *     a confined domain is used by its owner thread;
+ *     no entry of the table is retired (a handle of this thread on a displaced entry of the key
+ *         could conflict: the full path finds it);
+ *     read: the entry has no writer (state >= 0) and no waiter (waitq empty): a read would be
+ *         granted at once, sharing with the live readers, and overtake nobody; the value
+ *         converts without Python code (an int in range, True/False, a str with a UTF-8 form);
+ *     write: the entry is free (state 0, no waiter); the field is an integer or bool one, not
+ *         read-only, with a slot in this entry holding an int or bool (whose deallocation runs
+ *         no Python code).
+ * Since the GIL is held from those checks to the end of the call and no Python code runs, the
+ * call is atomic with respect to every handle, as an acquire + read/store + release would be;
+ * the entry's state is not touched (the grant would be given back before anyone could see it).
+ * It counts in the domain's acquisitions like that grant. Anything else declines
+ * (CT_NATIVE_SLOW), and the bridge calls the Python callback, which does the full job: waits,
+ * timeouts, errors with their texts, strings and dynamic fields. A thread unknown to Python (no
+ * thread state) declines too: the callback creates its state, and later calls are served here.
+ */
+/*
+ * The C bridge hands native plugins ids, never object pointers: table handles, entry handles
+ * (pins) and field accessors (cabi/exported.py, cabi/pins.py). Python registers here the ids a
+ * read can be served for without Python, and forgets them when it forgets the id:
+ *     _native_ref(id, core)          a live table handle on a Core table
+ *     _native_accessor(id, field)    a field accessor (they live as long as the process)
+ *     _native_pin(id, core, entry)   an entry handle pinned on `entry`, an Entry of `core`
+ *     _native_unref(id), _native_unpin(id)
+ * Each map owns a reference to its objects, and a pin also to the str last read through it
+ * from each field, whose UTF-8 form is what the plugin got: valid until the next read of that
+ * field through the pin, or the pin's release, so memory stays bounded however often a plugin
+ * thread reads. `_native_gate(gate)` sets the calling thread's session gate: None outside any
+ * plugin callback, else the list of the plugin's session whose item 0 is True while its phase
+ * grants read_entry_field (cabi/session.py keeps it in step with the grants). Inside a callback
+ * a str the pin lets go of (another value read, or the pin released) is appended to the gate,
+ * which the session empties when the callback returns: strings read during a callback stay
+ * valid until it returns, as on the Python path.
+ *
+ * native_read_field, the capsule's read_field (ct_core_api.h), runs without the GIL, takes it
+ * once (PyEval_RestoreThread on the thread's own state, unless the thread already holds it),
+ * and serves the read only where the full path (Core._read_pinned: acquire, read, release)
+ * would grant it at once and run no Python code:
+ *     the three ids are registered, the pin and the accessor belong to the handle's table;
+ *     the session gate is unset or open;
+ *     no tracer (thread-safe domain), probe or planted fault is set;
+ *     a confined domain is read by its owner thread;
+ *     no entry of the table is retired (a handle of this thread on a displaced entry of the key
+ *         could conflict: the full path finds it);
+ *     the entry has no writer (state >= 0) and no waiter (waitq empty): a read would be granted
+ *         at once, sharing with the live readers, and overtake nobody;
+ *     the field is not a nested table, its value converts without Python code (an int in
+ *         range, True/False, a str with a UTF-8 form).
+ * Since the GIL is held from those checks to the end of the read and no Python code runs, the
+ * read is atomic with respect to every handle, as an acquire + read + release would be; the
+ * entry's state is not touched (the grant would be given back before anyone could see it). It
+ * counts in the domain's acquisitions like that grant. Anything else declines
+ * (CT_NATIVE_SLOW), and the bridge calls the Python callback, which does the full job: waits,
+ * timeouts, errors with their texts. A thread unknown to Python (no thread state) declines
+ * too: the callback creates its state, and later reads are served here.
+ */
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define NV_CURRENT_TSTATE() PyThreadState_GetUnchecked()
+#define NV_FINALIZING() Py_IsFinalizing()
+#else
+#define NV_CURRENT_TSTATE() _PyThreadState_UncheckedGet()
+#define NV_FINALIZING() _Py_IsFinalizing()
+#endif
+
+typedef struct {
+    uint64_t id;      /* 0: an empty slot */
+    PyObject *obj;    /* ref: the Core; accessor: the Field; pin: the Entry */
+    PyObject *core;   /* pin: the Core of its entry */
+    PyObject **strs;  /* pin: the str last read from each field index (owned), or NULL */
+    Py_ssize_t nstrs;
+    /* accessor: what the read needs of its Field, whose slots are set once, at its creation
+     * (borrowed: the Field holds them) */
+    PyObject *registry, *dflt;
+    Py_ssize_t index;
+    int type;         /* the field's state type code */
+    int plain;        /* not a nested table */
+    int read_only;
+} NvRec;
+
+/* An open-addressing map id -> record (linear probing, at most half full). */
+typedef struct {
+    NvRec *recs;
+    size_t mask, used;
+} NvMap;
+
+static NvMap nv_refs, nv_accessors, nv_pins;
+static _Thread_local PyObject *nv_gate; /* this thread's session gate (a list, owned), or NULL */
+/* native reads and writes served here / declined (counted under the GIL) */
+static Py_ssize_t nv_served, nv_declined, nv_writes_served, nv_writes_declined;
+enum { NV_GRANT_READ = 1, NV_GRANT_WRITE = 2 }; /* the bits of a session gate's item 0 */
+
+static size_t nv_hash(uint64_t id)
+{
+    id ^= id >> 33;
+    id *= 0xff51afd7ed558ccdULL;
+    id ^= id >> 33;
+    return (size_t)id;
+}
+
+static NvRec *nv_find(const NvMap *m, uint64_t id)
+{
+    if (m->recs == NULL || id == 0)
+        return NULL;
+    for (size_t i = nv_hash(id) & m->mask;; i = (i + 1) & m->mask) {
+        NvRec *r = &m->recs[i];
+        if (r->id == id)
+            return r;
+        if (r->id == 0)
+            return NULL;
+    }
+}
+
+/* A slot for a new id (absent from the map), growing the map if needed; NULL: no memory. */
+static NvRec *nv_slot(NvMap *m, uint64_t id)
+{
+    if (m->recs == NULL || (m->used + 1) * 2 > m->mask + 1) {
+        size_t cap = m->recs == NULL ? 64 : (m->mask + 1) * 2;
+        NvRec *recs = PyMem_Calloc(cap, sizeof(NvRec));
+        if (recs == NULL)
+            return NULL;
+        NvRec *old = m->recs;
+        size_t oldcap = old == NULL ? 0 : m->mask + 1;
+        m->recs = recs;
+        m->mask = cap - 1;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i].id != 0) {
+                size_t j = nv_hash(old[i].id) & m->mask;
+                while (recs[j].id != 0)
+                    j = (j + 1) & m->mask;
+                recs[j] = old[i];
+            }
+        PyMem_Free(old);
+    }
+    size_t i = nv_hash(id) & m->mask;
+    while (m->recs[i].id != 0)
+        i = (i + 1) & m->mask;
+    m->used++;
+    m->recs[i].id = id;
+    return &m->recs[i];
+}
+
+/* Remove record `r` of `m` (backward-shift deletion: no tombstones). Its references are the
+ * caller's, copied out before. */
+static void nv_remove(NvMap *m, NvRec *r)
+{
+    size_t i = (size_t)(r - m->recs), j = i;
+    for (;;) {
+        j = (j + 1) & m->mask;
+        if (m->recs[j].id == 0)
+            break;
+        size_t home = nv_hash(m->recs[j].id) & m->mask;
+        /* move j into the hole at i unless its home lies cyclically in (i, j] */
+        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            m->recs[i] = m->recs[j];
+            i = j;
+        }
+    }
+    memset(&m->recs[i], 0, sizeof(NvRec));
+    m->used--;
+}
+
+/* Let go of a str a pin kept: into the session gate during a callback (kept until it returns),
+ * else dropped. A str's dealloc runs no Python code. */
+static void nv_let_go(PyObject *s)
+{
+    if (nv_gate != NULL && PyList_Append(nv_gate, s) < 0)
+        PyErr_Clear(); /* no memory: dropped (the pointer only lives as long as the entry's value) */
+    Py_DECREF(s);
+}
+
+/* Forget `id` in `m` (nothing if absent), then drop the references its record held: last, as
+ * that may run Python code (an entry's values being freed). */
+static void nv_forget(NvMap *m, uint64_t id)
+{
+    NvRec *r = nv_find(m, id);
+    if (r == NULL)
+        return;
+    NvRec gone = *r;
+    nv_remove(m, r);
+    for (Py_ssize_t i = 0; i < gone.nstrs; i++)
+        if (gone.strs[i] != NULL)
+            nv_let_go(gone.strs[i]);
+    PyMem_Free(gone.strs);
+    Py_XDECREF(gone.core);
+    Py_DECREF(gone.obj);
+}
+
+static int nv_id(PyObject *o, uint64_t *id)
+{
+    unsigned long long v = PyLong_AsUnsignedLongLong(o);
+    if (v == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    if (v == 0) {
+        PyErr_SetString(PyExc_ValueError, "native ids are > 0");
+        return -1;
+    }
+    *id = (uint64_t)v;
+    return 0;
+}
+
+/* Register (id, obj[, core]) in `m`, replacing what `id` stood for: its record (valid until
+ * the next change of `m`), or NULL with an exception. */
+static NvRec *nv_register(NvMap *m, PyObject *idobj, PyObject *obj, PyObject *core)
+{
+    uint64_t id;
+    if (nv_id(idobj, &id) < 0)
+        return NULL;
+    nv_forget(m, id);
+    NvRec *r = nv_slot(m, id);
+    if (r == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    r->obj = Py_NewRef(obj);
+    r->core = Py_XNewRef(core);
+    return r;
+}
+
+static PyObject *mod_native_ref(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyObject_TypeCheck(args[1], &CoreType)) {
+        PyErr_SetString(PyExc_TypeError, "_native_ref(id, core)");
+        return NULL;
+    }
+    if (nv_register(&nv_refs, args[0], args[1], NULL) == NULL)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_native_accessor(PyObject *Py_UNUSED(m), PyObject *const *args,
+                                     Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyObject_TypeCheck(args[1], FieldType)) {
+        PyErr_SetString(PyExc_TypeError, "_native_accessor(id, field)");
+        return NULL;
+    }
+    PyObject *t = FSLOT(args[1], OFF_type);
+    long code = t != NULL && t != Py_None ? PyLong_AsLong(t) : -1;
+    if (code < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "_native_accessor: the field has no state type");
+        return NULL;
+    }
+    Py_ssize_t index = field_index(args[1]);
+    PyObject *nested = FSLOT(args[1], OFF_nested);
+    if (index < 0 || FSLOT(args[1], OFF_registry) == NULL || FSLOT(args[1], OFF_default) == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "uninitialised Field");
+        return NULL;
+    }
+    NvRec *r = nv_register(&nv_accessors, args[0], args[1], NULL);
+    if (r == NULL)
+        return NULL;
+    r->type = (int)code;
+    r->registry = FSLOT(args[1], OFF_registry);
+    r->dflt = FSLOT(args[1], OFF_default);
+    r->index = index;
+    r->plain = nested == NULL || nested == Py_None;
+    r->read_only = FSLOT(args[1], OFF_read_only) == Py_True;
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_native_pin(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyObject_TypeCheck(args[1], &CoreType) ||
+        !PyObject_TypeCheck(args[2], &EntryType)) {
+        PyErr_SetString(PyExc_TypeError, "_native_pin(id, core, entry)");
+        return NULL;
+    }
+    if (nv_register(&nv_pins, args[0], args[2], args[1]) == NULL)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *nv_unregister(NvMap *m, PyObject *idobj)
+{
+    uint64_t id;
+    if (nv_id(idobj, &id) < 0)
+        return NULL;
+    nv_forget(m, id);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_native_unref(PyObject *Py_UNUSED(m), PyObject *id)
+{
+    return nv_unregister(&nv_refs, id);
+}
+
+static PyObject *mod_native_unpin(PyObject *Py_UNUSED(m), PyObject *id)
+{
+    return nv_unregister(&nv_pins, id);
+}
+
+static PyObject *mod_native_gate(PyObject *Py_UNUSED(m), PyObject *gate)
+{
+    if (gate != Py_None && !(PyList_CheckExact(gate) && PyList_GET_SIZE(gate) >= 1)) {
+        PyErr_SetString(PyExc_TypeError, "_native_gate(None or a non-empty list)");
+        return NULL;
+    }
+    Py_XSETREF(nv_gate, gate == Py_None ? NULL : Py_NewRef(gate));
+    Py_RETURN_NONE;
+}
+
+/* Whether every id of `m` is found where a lookup looks for it (the deletions kept the probe
+ * chains whole), and the count is right. */
+static int nv_consistent(const NvMap *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; m->recs != NULL && i <= m->mask; i++)
+        if (m->recs[i].id != 0) {
+            n++;
+            if (nv_find(m, m->recs[i].id) != &m->recs[i])
+                return 0;
+        }
+    return n == m->used;
+}
+
+static PyObject *mod_native_statistics(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
+{
+    int ok = nv_consistent(&nv_refs) && nv_consistent(&nv_accessors) && nv_consistent(&nv_pins);
+    return Py_BuildValue("{snsnsnsnsnsnsnsi}", "served", nv_served, "declined", nv_declined,
+                         "writes_served", nv_writes_served, "writes_declined",
+                         nv_writes_declined, "refs", (Py_ssize_t)nv_refs.used, "accessors",
+                         (Py_ssize_t)nv_accessors.used, "pins", (Py_ssize_t)nv_pins.used,
+                         "consistent", ok);
+}
+
+/* Keep `s` (an exact str), just read from field index `i` through `pin`, until the next such
+ * read. */
+static int nv_keep(NvRec *pin, Py_ssize_t i, PyObject *s)
+{
+    if (i >= pin->nstrs) {
+        Py_ssize_t n = i + 1 > 2 * pin->nstrs ? i + 1 : 2 * pin->nstrs;
+        PyObject **strs = PyMem_Realloc(pin->strs, (size_t)n * sizeof(PyObject *));
+        if (strs == NULL)
+            return -1;
+        memset(strs + pin->nstrs, 0, (size_t)(n - pin->nstrs) * sizeof(PyObject *));
+        pin->strs = strs;
+        pin->nstrs = n;
+    }
+    PyObject *old = pin->strs[i];
+    if (old != s) {
+        pin->strs[i] = Py_NewRef(s);
+        if (old != NULL)
+            nv_let_go(old);
+    }
+    return 0;
+}
+
+/* `v` as a value of state type `type` in `out`: 1, or 0 if only Python can convert it. */
+static int nv_convert(int type, PyObject *v, ct_native_value *out)
+{
+    if (type == ST_BOOL) {
+        if (v != Py_True && v != Py_False)
+            return 0;
+        out->v.b = v == Py_True;
+        return 1;
+    }
+    long long lo;
+    unsigned long long hi;
+    if (!int_range(type, &lo, &hi) || !PyLong_Check(v))
+        return 0;
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (overflow == 0) {
+        if (x < lo || (x > 0 && (unsigned long long)x > hi))
+            return 0;
+        if (lo < 0)
+            out->v.i = x;
+        else
+            out->v.u = (uint64_t)x;
+        return 1;
+    }
+    if (overflow < 0 || lo < 0)
+        return 0;
+    unsigned long long u = PyLong_AsUnsignedLongLong(v); /* above LLONG_MAX: a uint64 */
+    if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    out->v.u = u;
+    return 1;
+}
+
+/* Whether the calling thread's session grants `bit` (no session: a plugin's own thread). */
+static int nv_granted(long bit)
+{
+    if (nv_gate == NULL)
+        return 1;
+    long g = PyLong_AsLong(PyList_GET_ITEM(nv_gate, 0));
+    if (g == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return (g & bit) != 0;
+}
+
+/* The pinned entry that (table, entry, field) ids stand for, if the rules common to reads and
+ * writes let C serve the call (see above; `grant`: the session gate's bit), else NULL. */
+static CtEntry *nv_resolve(uint64_t tid, uint64_t eid, uint64_t fid, long grant, NvRec **pin_,
+                           NvRec **acc_, CtCore **t_)
+{
+    NvRec *ref, *pin, *acc;
+    if ((ref = nv_find(&nv_refs, tid)) == NULL || (pin = nv_find(&nv_pins, eid)) == NULL ||
+        pin->core != ref->obj || (acc = nv_find(&nv_accessors, fid)) == NULL)
+        return NULL;
+    CtCore *t = (CtCore *)ref->obj;
+    CtDomain *d = t->domain;
+    if (acc->registry != t->registry || !acc->plain || t->entries == NULL || !nv_granted(grant) ||
+        g_probe != NULL || g_faults != 0 || (g_tracer != NULL && d->thread_safe) ||
+        (!d->thread_safe && PyThread_get_thread_ident() != d->owner) ||
+        (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0) ||
+        (g_roles != 0 && t->exporter != NULL && t_role != NULL)) /* the exporter check: slow path */
+        return NULL;
+    *pin_ = pin;
+    *acc_ = acc;
+    *t_ = t;
+    return (CtEntry *)pin->obj;
+}
+
+/* The read itself, with the GIL held: CT_NATIVE_DONE or CT_NATIVE_SLOW (see above). */
+static int nv_read_held(uint64_t tid, uint64_t eid, uint64_t fid, ct_native_value *out)
+{
+    NvRec *pin, *acc;
+    CtCore *t;
+    CtEntry *e = nv_resolve(tid, eid, fid, NV_GRANT_READ, &pin, &acc, &t);
+    if (e == NULL || e->state < 0 || e->waitq != NULL)
+        return CT_NATIVE_SLOW;
+    Py_ssize_t i = acc->index;
+    PyObject *v = i < e->nvalues ? e->values[i] : acc->dflt;
+    if (acc->type == ST_STRING) {
+        if (!PyUnicode_CheckExact(v)) /* a subclass's deallocation could run Python code */
+            return CT_NATIVE_SLOW;
+        const char *s = PyUnicode_AsUTF8AndSize(v, NULL); /* kept in the str itself */
+        if (s == NULL) {                                   /* lone surrogates: Python's job */
+            PyErr_Clear();
+            return CT_NATIVE_SLOW;
+        }
+        if (nv_keep(pin, i, v) < 0)
+            return CT_NATIVE_SLOW;
+        out->v.s = s;
+    }
+    else if (!nv_convert(acc->type, v, out))
+        return CT_NATIVE_SLOW;
+    out->type = acc->type;
+    t->domain->acquisitions++;
+    return CT_NATIVE_DONE;
+}
+
+/* The Python value of `in` (the ABI's ss_plugin_state_data) read as state type `type`: a new
+ * reference, or NULL (no exception) where only Python converts it. Every member of the union
+ * starts at its first byte. */
+static PyObject *nv_incoming(int type, const void *in)
+{
+    switch (type) {
+    case 1: { int8_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromLong(x); }
+    case 2: { int16_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromLong(x); }
+    case 3: { int32_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromLong(x); }
+    case 4: { int64_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromLongLong(x); }
+    case 5: { uint8_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromLong(x); }
+    case 6: { uint16_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromLong(x); }
+    case 7: { uint32_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromUnsignedLong(x); }
+    case 8: { uint64_t x; memcpy(&x, in, sizeof(x)); return PyLong_FromUnsignedLongLong(x); }
+    case ST_BOOL: { uint32_t x; memcpy(&x, in, sizeof(x)); return Py_NewRef(x ? Py_True : Py_False); }
+    default: return NULL; /* strings: checked and decoded in Python */
+    }
+}
+
+/* The write itself, with the GIL held: an integer or bool stored in the pinned entry where an
+ * exclusive grant would be given at once (no handle, no waiter), over an int or bool (whose
+ * deallocation runs no Python code). A field this entry has no slot for yet (a dynamic field
+ * added later) and a read-only one decline: Python grows the entry, or refuses. */
+static int nv_write_held(uint64_t tid, uint64_t eid, uint64_t fid, const void *in)
+{
+    NvRec *pin, *acc;
+    CtCore *t;
+    CtEntry *e = nv_resolve(tid, eid, fid, NV_GRANT_WRITE, &pin, &acc, &t);
+    if (e == NULL || e->state != 0 || e->waitq != NULL || acc->read_only ||
+        acc->index >= e->nvalues)
+        return CT_NATIVE_SLOW;
+    PyObject *old = e->values[acc->index];
+    if (!PyLong_CheckExact(old) && !PyBool_Check(old))
+        return CT_NATIVE_SLOW;
+    PyObject *v = nv_incoming(acc->type, in);
+    if (v == NULL) {
+        PyErr_Clear(); /* no memory, or a string: the full path */
+        return CT_NATIVE_SLOW;
+    }
+    e->values[acc->index] = v;
+    Py_DECREF(old);
+    t->domain->acquisitions++;
+    return CT_NATIVE_DONE;
+}
+
+/* Take the GIL with this thread's own state, unless it holds it already: 1 taken, 0 already
+ * held, -1 not taken (a thread Python never saw, whose callback will make its state; or Python
+ * is finalizing). */
+static int nv_enter(void)
+{
+    PyThreadState *ts = PyGILState_GetThisThreadState();
+    if (ts == NULL || NV_FINALIZING())
+        return -1;
+    if (NV_CURRENT_TSTATE() == ts)
+        return 0;
+    PyEval_RestoreThread(ts);
+    return 1;
+}
+
+static int native_read_field(uint64_t table, uint64_t entry, uint64_t field, ct_native_value *out)
+{
+    int taken = out != NULL ? nv_enter() : -1;
+    if (taken < 0)
+        return CT_NATIVE_SLOW;
+    int r = nv_read_held(table, entry, field, out);
+    if (r == CT_NATIVE_DONE)
+        nv_served++;
+    else
+        nv_declined++;
+    if (taken)
+        PyEval_SaveThread();
+    return r;
+}
+
+static int native_write_field(uint64_t table, uint64_t entry, uint64_t field, const void *in)
+{
+    int taken = in != NULL ? nv_enter() : -1;
+    if (taken < 0)
+        return CT_NATIVE_SLOW;
+    int r = nv_write_held(table, entry, field, in);
+    if (r == CT_NATIVE_DONE)
+        nv_writes_served++;
+    else
+        nv_writes_declined++;
+    if (taken)
+        PyEval_SaveThread();
+    return r;
+}
+
+static const ct_core_api nv_api = {CT_CORE_API_VERSION, native_read_field, native_write_field};
 
 /* ---------------------------------------------------------------------------------------- */
 /* Module                                                                                   */
@@ -2552,6 +3197,20 @@ static PyObject *mod_set_faults(PyObject *Py_UNUSED(m), PyObject *mask)
     int old = g_faults;
     g_faults = (int)v;
     return PyLong_FromLong(old);
+}
+
+/* The calling thread's role: its plugin's name, or None (roles.set_role calls this). */
+static PyObject *mod_set_role(PyObject *Py_UNUSED(m), PyObject *plugin)
+{
+    if (plugin != Py_None && !PyUnicode_Check(plugin)) {
+        PyErr_SetString(PyExc_TypeError, "set_role: a plugin name (str) or None");
+        return NULL;
+    }
+    PyObject *old = t_role;
+    t_role = plugin == Py_None ? NULL : Py_NewRef(plugin);
+    g_roles += (t_role != NULL) - (old != NULL); /* under the GIL */
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
 }
 
 static PyObject *mod_free_handles(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
@@ -2593,9 +3252,26 @@ static PyMethodDef module_methods[] = {
     {"_set_faults", mod_set_faults, METH_O,
      "Plant library bugs for stress selftest (a mask of FAULT_*; 0: none); returns the previous "
      "mask."},
+    {"set_role", mod_set_role, METH_O,
+     "Set the calling thread's role: the name of the plugin it works for, or None."},
     {"_free_handles", mod_free_handles, METH_NOARGS, "Handles kept for reuse (tests)."},
     {"bind_getters", mod_bind_getters, METH_O,
      "Give a Core subclass its own read/write method descriptors (a direct call from Python)."},
+    {"_native_ref", (PyCFunction)(void (*)(void))mod_native_ref, METH_FASTCALL,
+     "_native_ref(id, core): a live table handle id on `core`, for the C bridge's fast read."},
+    {"_native_unref", mod_native_unref, METH_O, "_native_unref(id): forget a table handle id."},
+    {"_native_accessor", (PyCFunction)(void (*)(void))mod_native_accessor, METH_FASTCALL,
+     "_native_accessor(id, field): a field accessor id, for the C bridge's fast read."},
+    {"_native_pin", (PyCFunction)(void (*)(void))mod_native_pin, METH_FASTCALL,
+     "_native_pin(id, core, entry): an entry handle id pinned on `entry`, for the fast read."},
+    {"_native_unpin", mod_native_unpin, METH_O,
+     "_native_unpin(id): forget an entry handle id (and the strings read through it)."},
+    {"_native_gate", mod_native_gate, METH_O,
+     "_native_gate(gate): this thread's session gate (None, or a list whose item 0 has bit 1 "
+     "while reads are granted, bit 2 while writes are)."},
+    {"_native_statistics", mod_native_statistics, METH_NOARGS,
+     "Native reads served in C / declined, the registered ids, and whether the id maps are "
+     "consistent (tests)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2708,5 +3384,12 @@ PyMODINIT_FUNC PyInit__core(void)
         Py_DECREF(m);
         return NULL;
     }
+    PyObject *api = PyCapsule_New((void *)&nv_api, CT_CORE_API_CAPSULE, NULL);
+    if (api == NULL || PyModule_AddObjectRef(m, "_C_API", api) < 0) {
+        Py_XDECREF(api);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_DECREF(api);
     return m;
 }
