@@ -68,6 +68,36 @@
  *   was erased or replaced meanwhile, it gives the grant back and starts again (a handle is
  *   linearised at its acquisition, as in the Python backend).
  *
+ * Hot paths (the same transitions, decided in one short pass)
+ * ------------------------------------------------------------
+ *   A parse step (look up an entry, read 3 fields, write 2, in one `with` block) costs about
+ *   as much as a dict guarded by a threading.Lock; these paths keep it so. Each handles only
+ *   its common case and leaves everything else, unchanged, to the general code:
+ *     acquire_uncontended  the first row of the table above ("no live handle") for a free
+ *                    entry with no waiter, a one-digit int key and the table's own timeout,
+ *                    when no tracer or probe is set, nothing is retired at the table, no
+ *                    exporter check applies, and the handle comes from the free list (so no
+ *                    Python code runs in between); a confined domain's owner takes it too
+ *     handle_release_live  the release row when the entry has no waiter and nothing is
+ *                    retired at the table (nobody to grant, nothing to prune)
+ *     getitem / setitem    a Field of the handle's table, a one-digit int or ASCII str or bool
+ *                    that surely passes the value check, no probe to call; anything else
+ *                    (names, other tables' fields, dynamic fields never stored, big ints,
+ *                    errors) takes the full path with the same checks and messages
+ *   Last lookup. Each table remembers the entry its last lookup found at a one-digit int key,
+ *   as libsinsp's fd table and thread manager remember theirs: a parse step often looks up
+ *   the key the step before did (the same fd of a thread, the same thread). It is a borrowed
+ *   pointer that `entries` keeps alive, forgotten (forget_last) before every change of
+ *   `entries` (add, erase, clear, re-init, the cyclic GC's clear), so before anything can
+ *   free the entry it names; the dict stays the truth.
+ *   The with statement. CPython looks up __enter__ and __exit__ on the handle and would bind
+ *   a new method object for each (two allocations per `with` block). They are WithMethod
+ *   descriptors that return the handle itself, which is callable as the protocol calls them:
+ *   h() is __enter__() and returns h, h(exc_type, exc, tb) is __exit__ and releases (as
+ *   release()); any other call is a TypeError. Through the type they are unbound methods
+ *   (Handle.__exit__(h, t, v, tb), as contextlib.ExitStack calls them). The exit is one C
+ *   call, as before: an interrupt cannot split it.
+ *
  * Interrupts
  * ----------
  *   Each acquisition, release, field read and field write is one C call: a KeyboardInterrupt
