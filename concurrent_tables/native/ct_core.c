@@ -202,10 +202,13 @@ static Py_ssize_t OFF_nested, OFF_default, OFF_name;
 /* State type codes (types.StateType). */
 enum { ST_STRING = 9, ST_TABLE = 10, ST_BOOL = 25 };
 
-/* Slow paths kept out of line, so that the hot paths they leave are small leaf functions. */
+/* Paths kept out of line, so that the hot paths they leave are small leaf functions: the
+ * general ones (OUTLINE), and those only errors and unusual arguments take (COLD). */
 #if defined(__GNUC__)
+#define OUTLINE __attribute__((noinline))
 #define COLD __attribute__((noinline, cold))
 #else
+#define OUTLINE
 #define COLD
 #endif
 
@@ -1045,7 +1048,7 @@ COLD static PyObject *handle_misuse(CtHandle *h, unsigned long me)
     } while (0)
 
 /* End a live READ/WRITE handle's grant (any thread may call it: dealloc, recovery). */
-COLD static void handle_end(CtHandle *h, int how)
+OUTLINE static void handle_end(CtHandle *h, int how)
 {
     CtEntry *e = h->entry;
     h->how = (unsigned char)how;
@@ -1927,7 +1930,7 @@ static PyObject *entry_not_found(CtCore *t, PyObject *key)
 
 /* A handle on the entry at `key`, or on `pinned` (an entry the C bridge pinned at `key`, which
  * may have been erased or replaced since: it is locked itself, not whatever is at the key). */
-COLD static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *timeout,
+OUTLINE static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *timeout,
                               PyObject *view, CtEntry *pinned)
 {
     long kv = 0;
