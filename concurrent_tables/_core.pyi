@@ -34,7 +34,6 @@ def _free_handles() -> int: ...
 def bind_getters(cls: type[Core], /) -> None:
     """Give a Core subclass its own read/write method descriptors (a direct call from Python)."""
 
-
 # The C bridge's fast read (ct_core.c, "Native ids"; cabi/fastread.py registers the ids).
 _C_API: object
 

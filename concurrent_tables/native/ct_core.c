@@ -68,6 +68,22 @@
  *   was erased or replaced meanwhile, it gives the grant back and starts again (a handle is
  *   linearised at its acquisition, as in the Python backend).
  *
+ * Interrupts
+ * ----------
+ *   Each acquisition, release, field read and field write is one C call: a KeyboardInterrupt
+ *   or an asynchronous exception is only delivered between bytecodes, so it cannot land
+ *   between two steps of a transition. A handle lost on its way to its owner (an exception
+ *   right after `read` returns, a leaked handle, a generator finalised elsewhere) is
+ *   released when it is deallocated, by whatever thread does so, with a ResourceWarning
+ *   naming the table and key (whose traceback is where it was acquired, under tracemalloc).
+ *
+ * Owner died
+ * ----------
+ *   A thread that exits while holding a handle (kept alive by some reference) does not wedge
+ *   its entry: an acquirer that would have to wait checks whether each holder's thread still
+ *   exists (its thread state in the interpreter), and releases the handles of exited threads,
+ *   with a ResourceWarning; those handles are stale afterwards.
+ *
  * Hot paths (the same transitions, decided in one short pass)
  * ------------------------------------------------------------
  *   A parse step (look up an entry, read 3 fields, write 2, in one `with` block) costs about
@@ -97,22 +113,6 @@
  *   release()); any other call is a TypeError. Through the type they are unbound methods
  *   (Handle.__exit__(h, t, v, tb), as contextlib.ExitStack calls them). The exit is one C
  *   call, as before: an interrupt cannot split it.
- *
- * Interrupts
- * ----------
- *   Each acquisition, release, field read and field write is one C call: a KeyboardInterrupt
- *   or an asynchronous exception is only delivered between bytecodes, so it cannot land
- *   between two steps of a transition. A handle lost on its way to its owner (an exception
- *   right after `read` returns, a leaked handle, a generator finalised elsewhere) is
- *   released when it is deallocated, by whatever thread does so, with a ResourceWarning
- *   naming the table and key (whose traceback is where it was acquired, under tracemalloc).
- *
- * Owner died
- * ----------
- *   A thread that exits while holding a handle (kept alive by some reference) does not wedge
- *   its entry: an acquirer that would have to wait checks whether each holder's thread still
- *   exists (its thread state in the interpreter), and releases the handles of exited threads,
- *   with a ResourceWarning; those handles are stale afterwards.
  *
  * Not covered: fork() while other threads wait on an entry (their waiters live on their
  * stacks, which the child does not have), and subinterpreters (the module keeps its state,
