@@ -11,10 +11,13 @@ build, ``python concurrent_tables/_abi_build.py``.
 * ``CDEF_PYTHON`` declares the ``extern "Python"`` callbacks the Python side implements with
   ``@ffi.def_extern()`` (``concurrent_tables.cabi``): the owner side of every vtable slot for
   Python-owned tables, the init-time table registry (list/get/add_table),
-  ``get_owner_last_error``, ``log_fn``, an iterator callback, and the error hook of imported
-  native tables (``ct_py_native_table_error``). Table handles, entries, field accessors and owner
-  cookies reach these callbacks as ``uint64_t`` ids: C thunks in ``ct_bridge.c`` convert the
-  pointers, so Python never dereferences (or ``from_handle``s) a pointer a plugin passed in.
+  ``get_owner_last_error``, ``log_fn``, an iterator callback, and the hooks of imported native
+  tables (``ct_py_native_table_error``, ``ct_py_native_table_gone``, ``ct_py_native_nested``).
+  Table handles, entries, field accessors and owner cookies reach these callbacks as
+  ``uint64_t`` ids: C thunks in ``ct_bridge.c`` convert the pointers, so Python never
+  dereferences (or ``from_handle``s) a pointer a plugin passed in (``ct_py_native_nested``
+  hands the exporter's nested-table pointer back to C, which validates it as ``add_table``
+  does).
 
 The C source compiled into the module is ``native/ct_bridge.c`` (dispatchers, static vtables, input
 fillers, the import validator); it includes ``native/ct_plugin_api.h``.
@@ -260,6 +263,18 @@ typedef struct ss_plugin_capture_listen_input {
 
 typedef const char* (*ct_plugin_get_last_error_fn)(ss_plugin_t* s);
 
+typedef struct ct_table_life {
+    int gone;
+    int inflight;
+} ct_table_life;
+
+#define CT_FAMILY_TABLE_FIELDS 32
+typedef struct ct_table_family {
+    ss_plugin_table_field_t* table_fields[32];
+    uint32_t ntable_fields;
+    int lock;
+} ct_table_family;
+
 typedef struct ct_table_box {
     ss_plugin_table_input input;
     ss_plugin_table_t* orig_table;
@@ -269,6 +284,8 @@ typedef struct ct_table_box {
     ct_plugin_get_last_error_fn get_last_error;
     ss_plugin_t* plugin;
     void* cookie;
+    ct_table_life* life;
+    ct_table_family* family;
 } ct_table_box;
 
 enum {
@@ -295,6 +312,9 @@ int ct_import_table_input(ct_table_box* box, const ss_plugin_table_input* src,
                           uint32_t plugin_minor, ct_plugin_get_last_error_fn get_last_error,
                           ss_plugin_t* plugin, void* cookie);
 const char* ct_import_error_text(int code);
+int ct_refill_box(ct_table_box* box, const ss_plugin_table_input* src, uint32_t plugin_minor,
+                  ct_plugin_get_last_error_fn get_last_error, ss_plugin_t* plugin, void* cookie);
+int ct_life_retire(ct_table_life* l, uint32_t timeout_ms);
 ss_plugin_bool ct_call_iterator(ss_plugin_table_iterator_func_t it,
                                 ss_plugin_table_iterator_state_t* s, uint64_t e);
 ss_plugin_owner_t* ct_owner_cookie(uint64_t id);
@@ -381,6 +401,8 @@ extern "Python" ss_plugin_bool ct_py_iterator(ss_plugin_table_iterator_state_t*,
                                               ss_plugin_table_entry_t*);
 
 extern "Python" void ct_py_native_table_error(void*, const char*);
+extern "Python" void ct_py_native_table_gone(void*, const char*);
+extern "Python" ss_plugin_table_t* ct_py_native_nested(void*, uint64_t, uint64_t, uint64_t);
 """
 
 #: Names of the extern "Python" callbacks the Python side must implement with ffi.def_extern().
@@ -407,6 +429,8 @@ PYTHON_CALLBACKS: tuple[str, ...] = (
     "ct_py_log_fn",
     "ct_py_iterator",
     "ct_py_native_table_error",
+    "ct_py_native_table_gone",
+    "ct_py_native_nested",
 )
 
 

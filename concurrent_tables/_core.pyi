@@ -27,7 +27,12 @@ FAULT_WAIT_UNDO: int
 def _set_faults(mask: int, /) -> int:
     """Plant library bugs (a mask of FAULT_*; 0: none); returns the previous mask."""
 
+def set_role(plugin: str | None, /) -> None:
+    """Set the calling thread's role: the plugin it works for, or None (roles.set_role)."""
+
 def _free_handles() -> int: ...
+def bind_getters(cls: type[Core], /) -> None:
+    """Give a Core subclass its own read/write method descriptors (a direct call from Python)."""
 
 # The C bridge's fast read (ct_core.c, "Native ids"; cabi/fastread.py registers the ids).
 _C_API: object
@@ -85,7 +90,7 @@ class Handle:
     def set(self, field: Field | str, value: Any, /) -> None: ...
     def release(self) -> None: ...
     def __enter__(self) -> Handle: ...
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object, /) -> None: ...
     def _end(self, how: str, /) -> None: ...
 
 @final
@@ -107,6 +112,8 @@ class Core:
     """One table's entries: Core(name, key_type, registry, domain, timeout=30.0)."""
 
     timeout: float | None
+    #: The plugin that exported the table: its other plugins' host threads are refused.
+    exporter: str | None
     def __init__(
         self,
         name: str,

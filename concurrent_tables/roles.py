@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from . import backend
 from .errors import ThreadAccessDeniedError, WrongThreadError
 from .plugins.access import ASYNC_TASK, PHASES, ROUTINE
 
@@ -51,8 +52,13 @@ def current_role() -> ThreadRole | None:
 
 
 def set_role(role: ThreadRole | None) -> None:
-    """Mark the calling thread (done by `BackgroundTask` at thread start)."""
+    """Mark the calling thread (done by `BackgroundTask` at thread start, undone at its end).
+
+    The C core keeps its own copy (the plugin's name), for its exporter check of raw tables.
+    """
     _local.role = role
+    if backend.core is not None:
+        backend.core.set_role(None if role is None else role.plugin)
 
 
 def wrong_thread_error(what: str, owner: int | None, caller: int) -> WrongThreadError:

@@ -346,6 +346,8 @@ class Table(Generic[K, S]):
 
     def __contains__(self, key: object) -> bool:
         self._domain.check_thread(f"table '{self.name}'")
+        if self.exporter is not None:
+            check_exporter(self)
         return key in self._entries
 
     def keys(self) -> list[Any]:
@@ -653,6 +655,7 @@ class PythonTable(Table[K, S]):
 if backend.core is not None:
     from ._core import Core as _Core
     from ._core import Domain as _Domain
+    from ._core import bind_getters as _bind_getters
 
     # The C base's methods replace the Python ones (read-only name, key_type, _registry).
     class CoreTable(_Core, Table[K, S]):  # type: ignore[misc,override]
@@ -681,3 +684,6 @@ if backend.core is not None:
         def statistics(self) -> LockStatistics:  # type: ignore[override]
             """Lock counters of this table and the tables nested in it."""
             return LockStatistics(*_Core.statistics(self))
+
+    # `t.write(k)` is then one specialised C call for a CoreTable too (nested tables included).
+    _bind_getters(CoreTable)

@@ -20,7 +20,9 @@ collector disabled and use `time.perf_counter_ns`.
    keys' int objects included), thread-safe vs single-threaded, measured with tracemalloc.
    Variants `python_backend` (a `PythonTable`: the Python core, whatever the process's backend)
    and the nested step (depth 2: the thread's write handle, then a write handle on one of its
-   file descriptors, whose 3 fields are read and 2 written) against the same step at depth 1.
+   file descriptors, whose 3 fields are read and 2 written) against the same step at depth 1;
+   and that nested step with the fd alternating between two at each visit of a thread
+   (`nested_depth2_uncached`: the C core's remembered last lookup never hits).
 2b. Contention on the same keys: the two writers work on the main thread's own 1,000 keys.
 4. native_read_ns: the median ns of one native `read_entry_field` of an int64 field on a
    Python-owned thread-safe table (`concurrent_tables.cabi.bench_native_read`: a C loop calls
@@ -134,16 +136,18 @@ def table_step(t: Table[Any, Any], keys: list[int]) -> int:
     return time.perf_counter_ns() - t0
 
 
-def nested_table(n: int = NTIDS) -> Table[Any, Any]:
-    """A thread-safe table whose entries each hold one fd (key 3) in their nested table."""
+def nested_table(n: int = NTIDS, fds: tuple[int, ...] = (3,)) -> Table[Any, Any]:
+    """A thread-safe table whose entries each hold one fd (key 3) in their nested table (the
+    uncached variant's own table holds fds 3 and 4)."""
     t = make_table(True, n=n, schema=NestedProc)
     f_fds = t.field("fds")
     for tid in range(n):
         with t.write(tid) as h:
-            fds = h[f_fds]
-            e = fds.create_entry()
-            e["name"] = "/dev/null"
-            fds.add_entry(3, e)
+            table = h[f_fds]
+            for fd in fds:
+                e = table.create_entry()
+                e["name"] = "/dev/null"
+                table.add_entry(fd, e)
     return t
 
 
@@ -163,6 +167,29 @@ def nested_step(t: Table[Any, Any], keys: list[int]) -> int:
             g[f_name]
             g[f_flags]
             g[f_count] = fd + 1
+            g[f_last] = k
+    return time.perf_counter_ns() - t0
+
+
+def nested_step_uncached(t: Table[Any, Any], keys: list[int]) -> int:
+    """The nested step with the fd alternating between 3 and 4 at each visit of a thread: the
+    C core's remembered last lookup of the nested table never hits (its cost without it)."""
+    f_fds = t.field("fds")
+    w = t.write
+    with t.read(0) as h0:
+        fr = h0[f_fds].field
+    f_fd, f_name, f_flags, f_count, f_last = (
+        fr(n) for n in ("fd", "name", "flags", "count", "last")
+    )
+    n = len(t)
+    fds = [3 + (i // n) % 2 for i in range(len(keys))]
+    t0 = time.perf_counter_ns()
+    for k, fd in zip(keys, fds, strict=True):
+        with w(k) as h, h[f_fds].write(fd) as g:
+            v = g[f_fd]
+            g[f_name]
+            g[f_flags]
+            g[f_count] = v + 1
             g[f_last] = k
     return time.perf_counter_ns() - t0
 
@@ -217,13 +244,14 @@ def bench_parse_step(rounds: int, steps: int) -> dict[str, Any]:
     keys = [i % NTIDS for i in range(steps)]
     ts, locked, single = make_table(True), make_table(True, fast_path=False), make_table(False)
     py = make_table(True, cls=PythonTable)
-    nested = nested_table()
+    nested, nested_two_fds = nested_table(), nested_table(fds=(3, 4))
     d = dict_entries()
     variants: dict[str, Callable[[], int]] = {
         "threadsafe": lambda: table_step(ts, keys),
         "python_backend": lambda: table_step(py, keys),
         "nested_depth1": lambda: table_step(nested, keys),
         "nested_depth2": lambda: nested_step(nested, keys),
+        "nested_depth2_uncached": lambda: nested_step_uncached(nested_two_fds, keys),
         "threadsafe_locked": lambda: table_step(locked, keys),
         "single": lambda: table_step(single, keys),
         "dict_lock": lambda: dict_lock_step(d, keys),
@@ -517,6 +545,7 @@ def run_bench(
         "memory_vs_dict_of_lists": mem["vs_dict_of_lists"],
         "native_read_vs_dict_step": nat["vs_dict_step"],
         "nested_depth2_vs_depth1": ratio(per, "nested_depth2", "nested_depth1"),
+        "nested_depth2_uncached_vs_depth1": ratio(per, "nested_depth2_uncached", "nested_depth1"),
         "contention_same_keys": same,
         "memory_threadsafe_vs_single": mem["ratio"],
         "native_read_ns": nat["median"],
@@ -536,6 +565,10 @@ def run_bench(
             "threadsafe": "owner thread: lock-free fast path (no other thread on its keys) on "
             "the Python core; on the C core every handle is a grant of the entry's state",
             "threadsafe_locked": "fast_path=False: every handle takes its entry lock",
+            "nested_depth2_uncached": "the nested step with the fd alternating between 3 and 4 "
+            "at each visit of a thread (on a table of its own whose nested tables hold both), "
+            "so that the C core's remembered last lookup of the nested table never hits "
+            "(no target)",
             "contention": "main thread + 2 busy writers on other keys vs main thread alone; "
             "wait = time to obtain the write handle, GIL waits included",
         },
@@ -559,8 +592,8 @@ def format_table(r: dict[str, Any]) -> str:
         f"  {'thread-safe table (owner fast path)':44} {ns['threadsafe']:9.0f}",
         f"  {'thread-safe table, fast_path=False':44} {ns['threadsafe_locked']:9.0f}",
         f"  {'thread-safe PythonTable (Python backend)':44} {ns['python_backend']:9.0f}",
-        f"  {'nested: depth 1 / depth 2':44} {ns['nested_depth1']:9.0f} / "
-        f"{ns['nested_depth2']:.0f}",
+        f"  {'nested: depth 1 / depth 2 / depth 2 uncached':44} {ns['nested_depth1']:9.0f} / "
+        f"{ns['nested_depth2']:.0f} / {ns['nested_depth2_uncached']:.0f}",
         f"  {'single-threaded table':44} {ns['single']:9.0f}",
         f"  {'dict + RWLockFair write lock (floor)':44} {ns['rwlock_floor']:9.0f}",
         f"  {'dict + threading.Lock':44} {ns['dict_lock']:9.0f}",
@@ -578,6 +611,7 @@ def format_table(r: dict[str, Any]) -> str:
         ("memory_vs_dict_of_lists", "memory: thread-safe / dict of lists"),
         ("native_read_vs_dict_step", "one native read / one plain-dict parse step"),
         ("nested_depth2_vs_depth1", "nested step (depth 2) / depth 1"),
+        ("nested_depth2_uncached_vs_depth1", "nested step, fd alternating / depth 1"),
         ("parse_step_threadsafe_vs_rwlock_floor", "thread-safe / rwlock floor"),
         ("parse_step_threadsafe_vs_single", "thread-safe / single-threaded"),
         ("parse_step_threadsafe_vs_dict_lock", "thread-safe / dict+Lock"),

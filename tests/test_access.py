@@ -392,8 +392,8 @@ def test_async_init_exports_only() -> None:
     with pytest.raises(AccessDeniedError, match="used for list_tables after init returned"):
         p.got_tables.list_tables()
     assert [(r.event.source, r.event.payload) for r in results] == [
-        ("async", "async hello"),
         ("syscall", "0 events remaining"),
+        ("async", "async hello"),  # ts 5: after the engine event of ts 1 (ts order)
     ]
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from concurrent_tables import U64, EntrySchema, ReadOnly, Table, backend
+from concurrent_tables import U64, EntrySchema, ReadOnly, Table
 from concurrent_tables.errors import PluginError, ReadOnlyFieldError
 from concurrent_tables.plugins.background import BackgroundError
 from concurrent_tables.plugins.base import (
@@ -83,6 +83,41 @@ def test_typed_errors_keep_their_type_out_of_run() -> None:
         with pytest.raises(ReadOnlyFieldError) as info:
             host.run(events=[Event(ts=1, tid=1, type=3)])
     assert "while plugin 'WritesReadOnly' parsed event #1" in info.value.__notes__
+
+
+class WritesReadOnlyAtInit(ParsePlugin):
+    def init(self, tables: TablesInput | None) -> None:
+        assert tables is not None
+        items = Table("init_items", U64, Item)
+        items.add_entry(1, items.create_entry())
+        tables.export_table(items)
+        with tables.get_table("init_items", U64).write(tables.writer, 1) as h:
+            h["value"] = 5  # read-only through the API
+
+    def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
+        raise AssertionError("never reached")
+
+
+class FailsAtInit(ParsePlugin):
+    def init(self, tables: TablesInput | None) -> None:
+        raise RuntimeError("no config")
+
+    def parse_event(self, event: Event, reader: TableReader, writer: TableWriter) -> None:
+        raise AssertionError("never reached")
+
+
+def test_typed_errors_raised_during_init_keep_their_type() -> None:
+    host = PluginHost([WritesReadOnly(), WritesReadOnlyAtInit()])
+    with pytest.raises(ReadOnlyFieldError) as info:
+        host.run(events=[])
+    assert info.value.__notes__ == ["init of plugin 'WritesReadOnlyAtInit' (parse) failed"]
+    assert "init_items" not in host.registry and "items" not in host.registry  # all undone
+    # Any other exception becomes a PluginError naming the plugin, caused by the original.
+    with pytest.raises(
+        PluginError, match="init of plugin 'FailsAtInit' \\(parse\\) failed: no config"
+    ) as bad:
+        PluginHost([FailsAtInit()]).init()
+    assert isinstance(bad.value.__cause__, RuntimeError)
 
 
 def test_clean_up_releases_every_handle_even_if_one_release_fails() -> None:
@@ -175,15 +210,24 @@ class Counter(EntrySchema):
     value: U64
 
 
-@pytest.mark.skipif(
-    backend.BACKEND != "python",
-    reason="the owner check of raw tables is in the Python core only (not yet in ct_core.c)",
-)
 def test_another_plugins_routine_touching_a_raw_table_is_denied() -> None:
     from concurrent_tables.errors import AccessDeniedError, ThreadAccessDeniedError
 
     shared = Table("a_counts", U64, Counter, thread_safe=True)
     outcomes: dict[str, Any] = {}
+    OPS: list[tuple[str, Callable[[], object]]] = [
+        ("read", lambda: shared.read(1)),
+        ("write", lambda: shared.write(1)),
+        ("get_entry", lambda: shared.get_entry(1)),
+        ("size", shared.size),
+        ("len", lambda: len(shared)),
+        ("contains", lambda: 1 in shared),
+        ("keys", shared.keys),
+        ("items", lambda: list(shared.items())),
+        ("create_entry", shared.create_entry),
+        ("erase_entry", lambda: shared.erase_entry(1)),
+        ("clear", shared.clear),
+    ]
     done = threading.Event()
 
     class A(ListenPlugin):
@@ -203,7 +247,7 @@ def test_another_plugins_routine_touching_a_raw_table_is_denied() -> None:
     class B(ListenPlugin):
         def capture_open(self, capture: CaptureListenInput) -> None:
             def foreign() -> bool:
-                for what, op in (("read", lambda: shared.read(1)), ("size", shared.size)):
+                for what, op in OPS:
                     try:
                         op()
                         outcomes[what] = None
@@ -222,7 +266,8 @@ def test_another_plugins_routine_touching_a_raw_table_is_denied() -> None:
         with shared.read(1) as h:  # the host thread (no role) still may
             assert h["value"] == 0
     assert outcomes["A"] == 0
-    for what in ("read", "size"):
+    assert len(shared) == 1  # nothing was erased or cleared
+    for what, _ in OPS:
         err = outcomes[what]
         assert isinstance(err, ThreadAccessDeniedError), what
         assert "table 'a_counts' of plugin 'A'" in str(err)

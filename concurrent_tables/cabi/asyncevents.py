@@ -10,7 +10,9 @@ violations (not type 402 with 3 parameters, a name the plugin did not declare, a
 plugin does not serve, a thread on a non-syscall source); the event is copied (`len` bytes)
 and gets the open source's plugin id at offset 38. Everything else, back-pressure and late
 events included, is dropped with SUCCESS: SDK plugins abort the process on FAILURE.
-`ts = UINT64_MAX` becomes the current time. The handler is a cffi callback with an explicit
+A real `ts` more than 10 s ahead is dropped; `ts = UINT64_MAX` is kept: the host's queue puts
+such events first and gives them the time of delivery (plugins/asyncqueue.py), and a full queue
+(4096 events) drops. The handler is a cffi callback with an explicit
 error value and a catch-all, so no Python exception reaches the plugin's thread.
 `stop` calls the plugin with no lock held: the plugin joins threads that call the handler.
 """
@@ -36,8 +38,6 @@ log = logging.getLogger(__name__)
 FAILURE: Final = 1
 #: Events whose ts is further ahead than this are dropped (libsinsp's 10 s).
 MAX_FUTURE_NS: Final = 10 * 1_000_000_000
-#: Events pending in the sink beyond this are dropped (libsinsp's queue size).
-MAX_PENDING: Final = 4096
 _HEADER = struct.Struct("<QQIHI")
 _NAME_AT: Final = 42
 
@@ -55,7 +55,8 @@ class AsyncBridge:
         self.rejected = 0
         self.dropped = 0
         self._lock = threading.Lock()  # guards the fields below; never held while calling C
-        self._sink: Callable[[bytes], None] | None = None
+        #: Where accepted events go: False back means the host's queue dropped it.
+        self._sink: Callable[[bytes], bool | None] | None = None
         self._source = "syscall"
         self._source_id = 0
         self._installed = False
@@ -68,7 +69,7 @@ class AsyncBridge:
         return self._installed
 
     def start(
-        self, sink: Callable[[bytes], None], source: str = "syscall", source_id: int = 0
+        self, sink: Callable[[bytes], bool | None], source: str = "syscall", source_id: int = 0
     ) -> None:
         """Install the handler: published before the call (plugin threads may fire at once)."""
         n = self.native
@@ -171,15 +172,14 @@ class AsyncBridge:
                 f"event source '{source}'"
             )
         struct.pack_into("<I", data, 38, source_id)
-        now = time.time_ns()
-        if ts == NO_VALUE:
-            struct.pack_into("<Q", data, 0, now)
-        elif ts > now + MAX_FUTURE_NS:
+        if ts != NO_VALUE and ts > time.time_ns() + MAX_FUTURE_NS:
             log.warning("async event '%s' of plugin '%s' dropped: ts too far ahead", ev_name, name)
             self.dropped += 1
             return None
+        if sink(bytes(data)) is False:
+            self.dropped += 1  # the host's queue is full: dropped, still SUCCESS
+            return None
         self.accepted += 1
-        sink(bytes(data))
         return None
 
 

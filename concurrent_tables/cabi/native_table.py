@@ -11,13 +11,23 @@ the same C dispatchers the plugins get, so Python sees the table exactly as othe
   (WrongThreadError elsewhere).
 - A handle holds the plugin's entry (acquired, released by `release()` or the `with` block).
   Entries given to `iterate` callbacks are valid only during the callback.
-- A TABLE field reads as a `NativeTable` view of the nested table (the plugin's own handle,
-  passed through unchanged). Its fields are resolved once per parent field: accessors work on
-  every nested table of that field, as the ABI requires.
+- A TABLE field reads as a `NativeTable` view of the nested table. Its fields are resolved once
+  per parent field: accessors work on every nested table of that field, as the ABI requires.
+
+Lifetimes. A native importer holds raw pointers into the exporter: the table handle (our import
+box), nested-table handles, entries, accessors. So that none of them reaches freed memory once
+the exporter is destroyed, every call through a box enters the table's *life* (ct_bridge.c):
+`retire` marks it gone and waits for the calls in flight, and every later call fails with the
+slot's error value, the owner error naming the gone table, without touching the exporter.
+Nested tables are handed out as boxes of ours too (`NestedBoxes`), never as the exporter's own
+pointers; retired tables and their boxes are kept for the life of the process.
 """
 
 from __future__ import annotations
 
+import collections
+import logging
+import threading
 from collections.abc import Callable, Iterator
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -53,6 +63,12 @@ if TYPE_CHECKING:
     from .session import PluginSession
 
 E = TypeVar("E", bound=TablesError)
+log = logging.getLogger(__name__)
+
+#: How long `retire` waits for native calls in flight into the exporter (milliseconds).
+RETIRE_WAIT_MS: Final = 5000
+#: Retired tables: native importers may still hold pointers into their boxes (kept for ever).
+_RETIRED: list[NativeTable] = []
 
 
 class _Opaque(EntrySchema):
@@ -151,6 +167,8 @@ class NativeTable:
         self._nested_errors = nested_errors
         self._thread = owner_thread if owner_thread is not None else get_ident()
         self._keep = keep  # memory the input lives in (the import box, our name copy)
+        #: The boxes of the tables nested in this one (a top table registered by a plugin).
+        self._nested_boxes: NestedBoxes | None = None
         #: Why the table is gone (its plugin destroyed), shared with its nested tables.
         self._life: list[str] = []
 
@@ -194,16 +212,26 @@ class NativeTable:
     def retire(self, why: str) -> None:
         """The exporting plugin is being destroyed: every later use is a TableGoneError.
 
-        Python calls fail before reaching C. Native importers keep the import box's handle, so
-        its vtables are pointed at stubs that fail (NULL, FAILURE, -1) without touching the
-        plugin, and the box forgets the plugin's state; the failure's text names the table.
+        Python calls fail before reaching C. Native importers keep the box's handle, nested
+        handles, entries and accessors: the box's life is marked gone (the calls in flight are
+        waited for, without the GIL), so every later call through any of them fails (NULL,
+        FAILURE, -1) without touching the plugin, the error text naming the table. The boxes are
+        kept for the life of the process.
         """
         if self._life:
             return
         self._life.append(why)
         box = self._box
-        if box is not None:
-            _disarm_box(box)
+        if box is not None and box.life != ffi.NULL:
+            left = lib.ct_life_retire(box.life, RETIRE_WAIT_MS)
+            if left:
+                log.warning(
+                    "table '%s' of plugin '%s' retired with %d native call(s) still running in it",
+                    self.name,
+                    self.plugin,
+                    left,
+                )
+            _RETIRED.append(self)
 
     def _failure(self, op: str) -> str:
         text = self._errors()
@@ -595,66 +623,8 @@ class NativeDetachedEntry(NativeEntryHandle):
         self._end("destroyed")
 
 
-def _dead_stub(kind: str) -> Any:
-    """A vtable slot of a retired table: fails with the slot's error value, touching nothing."""
-    errors = {
-        "ct_list_table_fields_fn": ffi.NULL,
-        "ct_get_table_field_fn": ffi.NULL,
-        "ct_add_table_field_fn": ffi.NULL,
-        "ct_get_table_name_fn": ffi.NULL,
-        "ct_get_table_size_fn": 0xFFFF_FFFF_FFFF_FFFF,
-        "ct_get_table_entry_fn": ffi.NULL,
-        "ct_read_entry_field_fn": 1,
-        "ct_release_table_entry_fn": None,
-        "ct_iterate_entries_fn": 0,
-        "ct_clear_table_fn": 1,
-        "ct_erase_table_entry_fn": 1,
-        "ct_create_table_entry_fn": ffi.NULL,
-        "ct_destroy_table_entry_fn": None,
-        "ct_add_table_entry_fn": ffi.NULL,
-        "ct_write_entry_field_fn": 1,
-    }
-    err = errors[kind]
-
-    def stub(*args: Any) -> Any:
-        return err
-
-    return ffi.callback(kind, stub) if err is None else ffi.callback(kind, stub, error=err)
-
-
-#: (vtable member of the box, slot, slot type) for every slot a box dispatches through.
-_BOX_SLOTS: Final = (
-    ("fields_ext", "list_table_fields", "ct_list_table_fields_fn"),
-    ("fields_ext", "get_table_field", "ct_get_table_field_fn"),
-    ("fields_ext", "add_table_field", "ct_add_table_field_fn"),
-    ("reader_ext", "get_table_name", "ct_get_table_name_fn"),
-    ("reader_ext", "get_table_size", "ct_get_table_size_fn"),
-    ("reader_ext", "get_table_entry", "ct_get_table_entry_fn"),
-    ("reader_ext", "read_entry_field", "ct_read_entry_field_fn"),
-    ("reader_ext", "release_table_entry", "ct_release_table_entry_fn"),
-    ("reader_ext", "iterate_entries", "ct_iterate_entries_fn"),
-    ("writer_ext", "clear_table", "ct_clear_table_fn"),
-    ("writer_ext", "erase_table_entry", "ct_erase_table_entry_fn"),
-    ("writer_ext", "create_table_entry", "ct_create_table_entry_fn"),
-    ("writer_ext", "destroy_table_entry", "ct_destroy_table_entry_fn"),
-    ("writer_ext", "add_table_entry", "ct_add_table_entry_fn"),
-    ("writer_ext", "write_entry_field", "ct_write_entry_field_fn"),
-)
-_DEAD_STUBS: dict[str, Any] = {}  # slot type -> callback, made once and kept for the process
-
-
-def _disarm_box(box: Any) -> None:
-    for member, slot, kind in _BOX_SLOTS:
-        stub = _DEAD_STUBS.get(kind)
-        if stub is None:
-            stub = _DEAD_STUBS[kind] = _dead_stub(kind)
-        setattr(getattr(box, member), slot, stub)
-    box.plugin = ffi.NULL
-    box.get_last_error = ffi.NULL
-
-
 def _nested_view(parent: NativeTable, field: NativeField, ptr: Any) -> NativeTable:
-    """A view of the nested table a TABLE field read returned (the plugin's own handle)."""
+    """A view of the nested table a TABLE field read returned (through a box: one of ours)."""
     inp = ffi.cast("ss_plugin_table_input*", ptr)
     if ptr == ffi.NULL:
         raise native_error(PluginError, f"table field '{field.name}' read as a null table")
@@ -701,16 +671,109 @@ def import_plugin_table(session: PluginSession, inp: Any) -> NativeTable:
     name = c_string(inp.name, "table name")
     cname = ffi.new("char[]", name.encode())
     box.input.name = cname  # our copy: the plugin may free its own string
+    life = ffi.new("ct_table_life*")
+    nested = NestedBoxes(box, life, cookie, session.api_minor)
+    box.life = life
+    box.family = nested.root.c
     nt = NativeTable(
         ffi.addressof(box[0], "input"),
         name,
         StateType(int(inp.key_type)),
         plugin=session.name,
         box=box,
-        keep=(cname, cookie, holder),
+        keep=(cname, cookie, holder, life, nested),
     )
+    nt._nested_boxes = nested
     holder.append(nt)
     return nt
+
+
+class _CFamily:
+    """The C side of one kind of table (ct_table_family): which accessors are TABLE fields."""
+
+    __slots__ = ("c", "nested")
+
+    def __init__(self) -> None:
+        self.c = ffi.new("ct_table_family*")
+        self.nested: dict[int, _CFamily] = {}  # TABLE accessor -> the family nested under it
+
+
+class NestedBoxes:
+    """The boxes that stand for the nested tables of one exported table, at every depth.
+
+    A TABLE field read through a box returns the exporter's nested table; the bridge asks
+    `wrap` for a box of ours instead: the same box for the same nested table (keyed by the
+    exporter's pointer), sharing the top table's life, so it fails cleanly once the exporter is
+    gone. At most `LIMIT` boxes are kept mapped; older ones wait in quarantine (`QUARANTINE`
+    of them) before reuse, so a handle kept long after its callback errs or reads another
+    nested table of the same exporter, never freed memory.
+    """
+
+    LIMIT: Final = 4096
+    QUARANTINE: Final = 1024
+
+    def __init__(self, box: Any, life: Any, cookie: Any, api_minor: int) -> None:
+        self.box = box  # the top table's box: the exporter's error function and state
+        self.life = life
+        self.cookie = cookie
+        self.api_minor = api_minor
+        self.root = _CFamily()
+        self._families: dict[int, _CFamily] = {_address(self.root.c): self.root}
+        self._boxes: dict[int, list[Any]] = {}  # exporter's nested pointer -> [box, name copy]
+        self._quarantine: collections.deque[list[Any]] = collections.deque()
+        self._lock = threading.Lock()  # plugin threads may read nested tables concurrently
+
+    def __len__(self) -> int:
+        return len(self._boxes)
+
+    def wrap(self, parent_box: int, field: int, nested: int) -> Any:
+        """The `ss_plugin_table_input*` of our box for `nested` (read through `parent_box`)."""
+        parent = ffi.cast("ct_table_box*", parent_box)
+        src = ffi.cast("ss_plugin_table_input*", nested)
+        top = self.box
+        with self._lock:
+            pfam = self._families.get(_address(parent.family))
+            if pfam is None:
+                raise PluginError("nested table read through an unknown table box")
+            fam = pfam.nested.get(field)
+            if fam is None:
+                fam = pfam.nested[field] = _CFamily()
+                self._families[_address(fam.c)] = fam
+            slot = self._slot(nested)
+            box = slot[0]
+            code = lib.ct_refill_box(
+                box, src, self.api_minor, top.get_last_error, top.plugin, self.cookie
+            )
+            if code != lib.CT_IMPORT_OK:
+                del self._boxes[nested]
+                self._quarantine.append(slot)
+                p = lib.ct_import_error_text(code)
+                text = ffi.string(p).decode() if p != ffi.NULL else unknown_type(int(src.key_type))
+                raise PluginError(f"a TABLE field read returned an invalid nested table: {text}")
+            name = c_string(src.name, "table name").encode() if src.name != ffi.NULL else b""
+            if slot[1] is None or ffi.string(slot[1]) != name:
+                slot[1] = ffi.new("char[]", name)
+                box.input.name = slot[1]
+            box.life = self.life
+            box.family = fam.c
+            return ffi.addressof(box[0], "input")
+
+    def _slot(self, nested: int) -> list[Any]:
+        slot = self._boxes.get(nested)
+        if slot is not None:
+            return slot
+        if len(self._boxes) >= self.LIMIT:  # the oldest mapping waits in quarantine
+            self._quarantine.append(self._boxes.pop(next(iter(self._boxes))))
+        if len(self._quarantine) > self.QUARANTINE:
+            slot = self._quarantine.popleft()
+        else:
+            slot = [ffi.new("ct_table_box*"), None]
+        self._boxes[nested] = slot
+        return slot
+
+
+def _address(p: Any) -> int:
+    return int(ffi.cast("uintptr_t", p))
 
 
 @extern("ct_py_native_table_error", onerror=ignore_error)
@@ -720,13 +783,29 @@ def _native_table_error(cookie: Any, msg: Any) -> None:
         return
     holder: list[NativeTable] = ffi.from_handle(cookie)
     nt = holder[0] if holder else None
-    if nt is not None and nt.gone is not None:
-        set_error(f"table '{nt.name}' of plugin '{nt.plugin}' is gone: {nt.gone}")
-    elif msg == ffi.NULL:  # the exporter is still in its plugin_init: its error is unreachable
+    if msg == ffi.NULL:  # the exporter is still in its plugin_init: its error is unreachable
         what = f"table '{nt.name}' of plugin '{nt.plugin}'" if nt is not None else "a table"
         set_error(f"error in {what}")
     else:
         set_error(c_string(msg, "plugin error"))
+
+
+@extern("ct_py_native_table_gone", onerror=ignore_error)
+def _native_table_gone(cookie: Any, name: Any) -> None:
+    holder: list[NativeTable] = ffi.from_handle(cookie)
+    nt = holder[0]
+    what = c_string(name, "table name") if name != ffi.NULL else nt.name
+    where = "" if what == nt.name else f" (nested in table '{nt.name}')"
+    set_error(f"table '{what}'{where} of plugin '{nt.plugin}' is gone: {nt.gone}")
+
+
+@extern("ct_py_native_nested", error=ffi.NULL)
+def _native_nested(cookie: Any, box: int, field: int, nested: int) -> Any:
+    holder: list[NativeTable] = ffi.from_handle(cookie)
+    boxes = holder[0]._nested_boxes
+    if boxes is None:
+        raise PluginError(f"table '{holder[0].name}' hands out no nested tables")
+    return boxes.wrap(box, field, nested)
 
 
 @extern("ct_py_iterator", error=0)

@@ -248,19 +248,6 @@ class _NativeExtract(NativePluginAdapter, ExtractPlugin):
         return x.extract(event_bytes(event), event.evtnum or 1, event.source, request)
 
 
-class _NativeExtractPhase(NativePluginAdapter, ExtractPlugin):
-    """A plugin with extract_fields but no field schema (our table test plugin only): runs
-    the extract phase with no field requests; the value is the plugin's return code."""
-
-    def extract(self, event: Event, request: ExtractRequest, reader: TableReader) -> Any:
-        rc = self.native.extract_fields(event.type, event.tid, event.ts, evtnum=event.evtnum)
-        if rc != 0:
-            raise PluginError(
-                f"plugin '{self.name}' failed to extract {request}: {self.native.last_error}"
-            )
-        return rc
-
-
 def extract_with_offsets(
     plugin: Plugin, event: Event, field: str
 ) -> tuple[Any, list[tuple[int, int]] | None]:
@@ -328,9 +315,9 @@ class _NativeAsync(NativePluginAdapter, AsyncPlugin):
             )
             return
 
-        def sink(data: bytes) -> None:
+        def sink(data: bytes) -> bool:
             ev = ScapEvent.decode(data)
-            ctx.push(Event(ev.ts, ev.tid, ev.type, payload=ev), source=source)
+            return ctx.push(Event(ev.ts, ev.tid, ev.type, payload=ev), source=source)
 
         self.bridge.start(sink, source, ctx.capture_source_id)
 
@@ -379,19 +366,9 @@ def load_native_plugin(
     """
     native = NativePlugin(path, config, extra_cdef=extra_cdef)
     try:
-        # libsinsp rejects extract_fields without get_fields; our table test plugin (which
-        # runs the extract phase with no field) has that shape, so it is admitted, with a
-        # warning, as a phase-only extractor.
-        schemaless = _has(native, "plugin_extract_fields") and not _has(native, "plugin_get_fields")
-        if schemaless:
-            log.warning(
-                "plugin '%s' exports extract_fields without get_fields: libsinsp would reject "
-                "it; it runs here as a phase-only extractor",
-                native.name,
-            )
-        caps = probe_capabilities(
-            native.lib, native.pffi, native.name, schemaless_extract=schemaless
-        )
+        # A broken capability set (extract_fields without get_fields, say) is refused here,
+        # before init, as libsinsp refuses it.
+        caps = probe_capabilities(native.lib, native.pffi, native.name)
         bases: list[type[NativePluginAdapter]] = []
         attrs: dict[str, Any] = {}
         if SOURCING in caps:
@@ -400,10 +377,7 @@ def load_native_plugin(
             attrs["open_params"] = open_params
         if PARSING in caps:
             bases.append(_NativeParse)
-        if EXTRACTION in caps and schemaless:
-            bases.append(_NativeExtractPhase)
-            attrs["fields"] = tuple(fields)
-        elif EXTRACTION in caps:
+        if EXTRACTION in caps:
             bases.append(_NativeExtract)
             schema = FieldSchema.parse(native._text(native.lib.plugin_get_fields()), native.name)
             attrs["schema"] = schema

@@ -80,13 +80,12 @@ class Capabilities:
         return bool(self.bits & bit)
 
 
-def probe_capabilities(
-    lib: Any, ffi: Any, name: str, *, schemaless_extract: bool = False
-) -> Capabilities:
+def probe_capabilities(lib: Any, ffi: Any, name: str) -> Capabilities:
     """The capabilities of a plugin; PluginError for a broken set or none at all.
 
-    `schemaless_extract` admits `extract_fields` without `get_fields` (libsinsp rejects it;
-    only this project's table test plugin, which runs the extract phase without fields, has it).
+    As libsinsp's loader decides them, with its messages: a capability whose symbols are only
+    partly exported is broken (`broken plugin capabilities: must implement both ...`), and a
+    broken set refuses the plugin at load, before init.
     """
 
     def has(s: str) -> bool:
@@ -104,28 +103,43 @@ def probe_capabilities(
             p = lib.plugin_get_event_source()
             source = "" if p == ffi.NULL else ffi.string(p).decode("utf-8", "replace")
         if (plugin_id != 0) != (source != ""):
-            broken.append("sourcing (id and event source must be both set or both unset)")
+            broken.append(
+                "must implement both 'plugin_get_id' and 'plugin_get_event_source' or neither "
+                "(event sourcing)"
+            )
         else:
             bits |= SOURCING
     elif any(sourcing):
-        broken.append("sourcing (open, close and next_batch must all be implemented)")
+        broken.append(
+            "must implement all of 'plugin_open', 'plugin_close', and 'plugin_next_batch' "
+            "(event sourcing)"
+        )
     if has("extract_fields"):
-        if has("get_fields") or schemaless_extract:
+        if has("get_fields"):
             bits |= EXTRACTION
         else:
-            broken.append("extraction (extract_fields without get_fields)")
+            broken.append(
+                "must implement both 'plugin_get_fields' and 'plugin_extract_fields' "
+                "(field extraction)"
+            )
     if has("parse_event"):
         bits |= PARSING
     if has("set_async_event_handler"):
         if has("get_async_events"):
             bits |= ASYNC
         else:
-            broken.append("async (set_async_event_handler without get_async_events)")
+            broken.append(
+                "must implement both 'plugin_get_async_events' and "
+                "'plugin_set_async_event_handler' (async events)"
+            )
     if has("capture_open"):
         if has("capture_close"):
             bits |= CAPTURE_LISTENING
         else:
-            broken.append("capture listening (capture_open without capture_close)")
+            broken.append(
+                "must implement both 'plugin_capture_open' and 'plugin_capture_close' "
+                "(capture listening)"
+            )
     if broken:
         raise PluginError(f"broken plugin capabilities: {', '.join(broken)} (plugin '{name}')")
     if not bits:

@@ -476,11 +476,39 @@ static void ct_fill_py_table_input(ss_plugin_table_input* out, const char* name,
 typedef const char* (*ct_plugin_get_last_error_fn)(ss_plugin_t* s);
 
 /*
+ * The life of an exported table, shared by its box and the boxes of the tables nested in it.
+ * States: live (gone == 0) -> gone (ct_life_retire, before the exporter's plugin_destroy). Every
+ * ct_native_* wrapper enters (inflight + 1, then reads gone) and leaves (inflight - 1) around its
+ * call into the exporter; ct_life_retire sets gone, then waits until no call is in flight. Both
+ * sides use sequentially consistent atomics, so a wrapper either sees gone and fails, touching
+ * nothing of the exporter, or is waited for: no call reaches a destroyed plugin.
+ */
+typedef struct ct_table_life {
+	int gone;
+	int inflight;
+} ct_table_life;
+
+/*
+ * The TABLE-typed field accessors of one kind of table: the top table, or every table nested under
+ * one TABLE field (their accessors are shared, as the ABI requires). A read through one of them
+ * returns a nested table, which the wrapper hands out as a box of ours (ct_py_native_nested) instead
+ * of the exporter's own pointer. Appended under a spin lock; readers take no lock (the count is
+ * published after its slot). Accessors past CT_FAMILY_TABLE_FIELDS are not tracked.
+ */
+#define CT_FAMILY_TABLE_FIELDS 32
+typedef struct ct_table_family {
+	ss_plugin_table_field_t* table_fields[CT_FAMILY_TABLE_FIELDS];
+	uint32_t ntable_fields;
+	int lock;
+} ct_table_family;
+
+/*
  * One imported table. `input` is the handle the host hands out: its `table` is the box itself and its
  * vtables are the ct_native_* wrappers below, which call the exporting plugin's own functions (copied
  * into reader_ext/writer_ext/fields_ext) with orig_table as `t`. When such a call fails, the wrapper
  * reads the exporting plugin's plugin_get_last_error and hands it to Python (ct_py_native_table_error),
- * so the host can make it the accessing plugin's owner error, as libsinsp does.
+ * so the host can make it the accessing plugin's owner error, as libsinsp does. `life` and `family`
+ * are set by the host after ct_import_table_input (NULL: no lifetime tracking, no nested boxes).
  */
 typedef struct ct_table_box {
 	ss_plugin_table_input input;
@@ -491,9 +519,66 @@ typedef struct ct_table_box {
 	ct_plugin_get_last_error_fn get_last_error;
 	ss_plugin_t* plugin;
 	void* cookie;
+	ct_table_life* life;
+	ct_table_family* family;
 } ct_table_box;
 
 static void ct_py_native_table_error(void* cookie, const char* msg);
+/* Python: the error text of a call through a box whose table is gone (`name`: the box's table). */
+static void ct_py_native_table_gone(void* cookie, const char* name);
+/* Python: the box (ours, from a pool of the exporting table) that stands for `nested`, a nested
+ * table the exporter returned from a TABLE field `field` read through `box`; NULL on error. */
+static ss_plugin_table_t* ct_py_native_nested(void* cookie, uint64_t box, uint64_t field, uint64_t nested);
+
+static int ct_life_enter(ct_table_life* l)
+{
+	if (!l) return 1;
+	__atomic_add_fetch(&l->inflight, 1, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&l->gone, __ATOMIC_SEQ_CST)) return 1;
+	__atomic_sub_fetch(&l->inflight, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static void ct_life_leave(ct_table_life* l)
+{
+	if (l) __atomic_sub_fetch(&l->inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Mark the table gone, then wait (at most timeout_ms) for the calls in flight to return. Returns how
+ * many are still in flight (0: none). Called by Python without the GIL (cffi releases it), so a call
+ * in flight that needs the GIL can finish. */
+static int ct_life_retire(ct_table_life* l, uint32_t timeout_ms)
+{
+	__atomic_store_n(&l->gone, 1, __ATOMIC_SEQ_CST);
+	struct timespec pause = {0, 1000000};
+	for (uint32_t waited = 0;; waited++) {
+		int n = __atomic_load_n(&l->inflight, __ATOMIC_SEQ_CST);
+		if (n <= 0 || waited >= timeout_ms) return n;
+		nanosleep(&pause, NULL);
+	}
+}
+
+static int ct_family_has(const ct_table_family* fam, const ss_plugin_table_field_t* f)
+{
+	if (!fam || !f) return 0;
+	uint32_t n = __atomic_load_n(&fam->ntable_fields, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < n; i++)
+		if (fam->table_fields[i] == f) return 1;
+	return 0;
+}
+
+static void ct_family_note(ct_table_family* fam, ss_plugin_table_field_t* f)
+{
+	if (!fam || !f || ct_family_has(fam, f)) return;
+	while (__atomic_exchange_n(&fam->lock, 1, __ATOMIC_ACQUIRE)) {
+	}
+	uint32_t n = fam->ntable_fields;
+	if (n < CT_FAMILY_TABLE_FIELDS && !ct_family_has(fam, f)) {
+		fam->table_fields[n] = f;
+		__atomic_store_n(&fam->ntable_fields, n + 1, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&fam->lock, 0, __ATOMIC_RELEASE);
+}
 
 /* plugin_get_last_error is only called once the exporting plugin's state is known (box->plugin is
  * set by the host after that plugin's plugin_init returns): C++ SDK plugins dereference the state.
@@ -506,11 +591,24 @@ static void ct_native_failed(const ct_table_box* b)
 
 #define CT_BOX(t) ((const ct_table_box*)(t))
 
+/* Enter the box's life, or fail (the table is gone) with the slot's error value, naming the table. */
+#define CT_ENTER(b, fail)                                        \
+	do {                                                         \
+		if (!ct_life_enter((b)->life)) {                         \
+			ct_py_native_table_gone((b)->cookie, (b)->input.name); \
+			return fail;                                         \
+		}                                                        \
+	} while (0)
+#define CT_LEAVE(b) ct_life_leave((b)->life)
+
 static const ss_plugin_table_fieldinfo* ct_native_list_table_fields(ss_plugin_table_t* t, uint32_t* nfields)
 {
 	const ct_table_box* b = CT_BOX(t);
+	if (nfields) *nfields = 0;
+	CT_ENTER(b, NULL);
 	const ss_plugin_table_fieldinfo* r = b->fields_ext.list_table_fields(b->orig_table, nfields);
 	if (!r) ct_native_failed(b);
+	CT_LEAVE(b);
 	return r;
 }
 
@@ -518,8 +616,11 @@ static ss_plugin_table_field_t* ct_native_get_table_field(ss_plugin_table_t* t, 
                                                           ss_plugin_state_type data_type)
 {
 	const ct_table_box* b = CT_BOX(t);
+	CT_ENTER(b, NULL);
 	ss_plugin_table_field_t* r = b->fields_ext.get_table_field(b->orig_table, name, data_type);
 	if (!r) ct_native_failed(b);
+	else if (data_type == SS_PLUGIN_ST_TABLE) ct_family_note(b->family, r);
+	CT_LEAVE(b);
 	return r;
 }
 
@@ -527,48 +628,68 @@ static ss_plugin_table_field_t* ct_native_add_table_field(ss_plugin_table_t* t, 
                                                           ss_plugin_state_type data_type)
 {
 	const ct_table_box* b = CT_BOX(t);
+	CT_ENTER(b, NULL);
 	ss_plugin_table_field_t* r = b->fields_ext.add_table_field(b->orig_table, name, data_type);
 	if (!r) ct_native_failed(b);
+	else if (data_type == SS_PLUGIN_ST_TABLE) ct_family_note(b->family, r);
+	CT_LEAVE(b);
 	return r;
 }
 
 static const char* ct_native_get_table_name(ss_plugin_table_t* t)
 {
 	const ct_table_box* b = CT_BOX(t);
+	CT_ENTER(b, NULL);
 	const char* r = b->reader_ext.get_table_name(b->orig_table);
 	if (!r) ct_native_failed(b);
+	CT_LEAVE(b);
 	return r;
 }
 
 static uint64_t ct_native_get_table_size(ss_plugin_table_t* t)
 {
 	const ct_table_box* b = CT_BOX(t);
+	CT_ENTER(b, (uint64_t)-1);
 	uint64_t r = b->reader_ext.get_table_size(b->orig_table);
 	if (r == (uint64_t)-1) ct_native_failed(b);
+	CT_LEAVE(b);
 	return r;
 }
 
 static ss_plugin_table_entry_t* ct_native_get_table_entry(ss_plugin_table_t* t, const ss_plugin_state_data* key)
 {
 	const ct_table_box* b = CT_BOX(t);
+	CT_ENTER(b, NULL);
 	ss_plugin_table_entry_t* r = b->reader_ext.get_table_entry(b->orig_table, key);
 	if (!r) ct_native_failed(b);
+	CT_LEAVE(b);
 	return r;
 }
 
+/* A TABLE field's value is the exporter's nested table: handed out as a box of ours, which fails
+ * cleanly once the exporter is gone (the exporter's own pointer would dangle). */
 static ss_plugin_rc ct_native_read_entry_field(ss_plugin_table_t* t, ss_plugin_table_entry_t* e,
                                                const ss_plugin_table_field_t* f, ss_plugin_state_data* out)
 {
 	const ct_table_box* b = CT_BOX(t);
+	CT_ENTER(b, SS_PLUGIN_FAILURE);
 	ss_plugin_rc r = b->reader_ext.read_entry_field(b->orig_table, e, f, out);
-	if (r != SS_PLUGIN_SUCCESS) ct_native_failed(b);
+	if (r != SS_PLUGIN_SUCCESS) {
+		ct_native_failed(b);
+	} else if (out && out->table && ct_family_has(b->family, f)) {
+		out->table = ct_py_native_nested(b->cookie, CT_ID(b), CT_ID(f), CT_ID(out->table));
+		if (!out->table) r = SS_PLUGIN_FAILURE; /* its text is set */
+	}
+	CT_LEAVE(b);
 	return r;
 }
 
 static void ct_native_release_table_entry(ss_plugin_table_t* t, ss_plugin_table_entry_t* e)
 {
 	const ct_table_box* b = CT_BOX(t);
+	CT_ENTER(b, );
 	b->reader_ext.release_table_entry(b->orig_table, e);
+	CT_LEAVE(b);
 }
 
 /* false also means "the iterator broke out", which is no error: no error capture here */
@@ -576,45 +697,58 @@ static ss_plugin_bool ct_native_iterate_entries(ss_plugin_table_t* t, ss_plugin_
                                                 ss_plugin_table_iterator_state_t* s)
 {
 	const ct_table_box* b = CT_BOX(t);
-	return b->reader_ext.iterate_entries(b->orig_table, it, s);
+	CT_ENTER(b, 0);
+	ss_plugin_bool r = b->reader_ext.iterate_entries(b->orig_table, it, s);
+	CT_LEAVE(b);
+	return r;
 }
 
 static ss_plugin_rc ct_native_clear_table(ss_plugin_table_t* t)
 {
 	const ct_table_box* b = CT_BOX(t);
+	CT_ENTER(b, SS_PLUGIN_FAILURE);
 	ss_plugin_rc r = b->writer_ext.clear_table(b->orig_table);
 	if (r != SS_PLUGIN_SUCCESS) ct_native_failed(b);
+	CT_LEAVE(b);
 	return r;
 }
 
 static ss_plugin_rc ct_native_erase_table_entry(ss_plugin_table_t* t, const ss_plugin_state_data* key)
 {
 	const ct_table_box* b = CT_BOX(t);
+	CT_ENTER(b, SS_PLUGIN_FAILURE);
 	ss_plugin_rc r = b->writer_ext.erase_table_entry(b->orig_table, key);
 	if (r != SS_PLUGIN_SUCCESS) ct_native_failed(b);
+	CT_LEAVE(b);
 	return r;
 }
 
 static ss_plugin_table_entry_t* ct_native_create_table_entry(ss_plugin_table_t* t)
 {
 	const ct_table_box* b = CT_BOX(t);
+	CT_ENTER(b, NULL);
 	ss_plugin_table_entry_t* r = b->writer_ext.create_table_entry(b->orig_table);
 	if (!r) ct_native_failed(b);
+	CT_LEAVE(b);
 	return r;
 }
 
 static void ct_native_destroy_table_entry(ss_plugin_table_t* t, ss_plugin_table_entry_t* e)
 {
 	const ct_table_box* b = CT_BOX(t);
+	CT_ENTER(b, );
 	b->writer_ext.destroy_table_entry(b->orig_table, e);
+	CT_LEAVE(b);
 }
 
 static ss_plugin_table_entry_t* ct_native_add_table_entry(ss_plugin_table_t* t, const ss_plugin_state_data* key,
                                                           ss_plugin_table_entry_t* entry)
 {
 	const ct_table_box* b = CT_BOX(t);
+	CT_ENTER(b, NULL);
 	ss_plugin_table_entry_t* r = b->writer_ext.add_table_entry(b->orig_table, key, entry);
 	if (!r) ct_native_failed(b);
+	CT_LEAVE(b);
 	return r;
 }
 
@@ -622,11 +756,15 @@ static ss_plugin_rc ct_native_write_entry_field(ss_plugin_table_t* t, ss_plugin_
                                                 const ss_plugin_table_field_t* f, const ss_plugin_state_data* in)
 {
 	const ct_table_box* b = CT_BOX(t);
+	CT_ENTER(b, SS_PLUGIN_FAILURE);
 	ss_plugin_rc r = b->writer_ext.write_entry_field(b->orig_table, e, f, in);
 	if (r != SS_PLUGIN_SUCCESS) ct_native_failed(b);
+	CT_LEAVE(b);
 	return r;
 }
 
+#undef CT_ENTER
+#undef CT_LEAVE
 #undef CT_BOX
 
 static ss_plugin_table_fields_vtable_ext ct_native_fields_ext = {
@@ -753,6 +891,36 @@ static int ct_import_table_input(ct_table_box* box, const ss_plugin_table_input*
 }
 
 #undef CT_SAME
+
+/*
+ * Make `box` stand for the nested table `src` (a TABLE field's value): validated as an add_table
+ * input. The box is written only if it stood for something else, so a box that other threads are
+ * calling through for the same table is never torn. `name`, `life` and `family` are kept: the
+ * caller sets them. Returns a CT_IMPORT_* code (box untouched unless CT_IMPORT_OK).
+ */
+static int ct_refill_box(ct_table_box* box, const ss_plugin_table_input* src, uint32_t plugin_minor,
+                         ct_plugin_get_last_error_fn get_last_error, ss_plugin_t* plugin, void* cookie)
+{
+	ct_table_box tmp;
+	int code = ct_import_table_input(&tmp, src, plugin_minor, get_last_error, plugin, cookie);
+	if (code != CT_IMPORT_OK) return code;
+	int same = box->input.table == box && box->orig_table == tmp.orig_table &&
+	           box->input.key_type == tmp.input.key_type && box->get_last_error == tmp.get_last_error &&
+	           box->plugin == tmp.plugin && box->cookie == tmp.cookie &&
+	           memcmp(&box->reader_ext, &tmp.reader_ext, sizeof(tmp.reader_ext)) == 0 &&
+	           memcmp(&box->writer_ext, &tmp.writer_ext, sizeof(tmp.writer_ext)) == 0 &&
+	           memcmp(&box->fields_ext, &tmp.fields_ext, sizeof(tmp.fields_ext)) == 0;
+	if (same) return CT_IMPORT_OK;
+	const char* name = box->input.name;
+	ct_table_life* life = box->life;
+	ct_table_family* family = box->family;
+	*box = tmp;
+	box->input.table = box;
+	box->input.name = name;
+	box->life = life;
+	box->family = family;
+	return CT_IMPORT_OK;
+}
 
 /* The text libsinsp puts after "failure in adding state table defined by plugin 'P': " (or NULL). */
 static const char* ct_import_error_text(int code)

@@ -84,9 +84,47 @@
  *   runs Python code (a thread state with a frame), and releases the handles of exited threads,
  *   with a ResourceWarning; those handles are stale afterwards.
  *
+ * Hot paths (the same transitions, decided in one short pass)
+ * ------------------------------------------------------------
+ *   A parse step (look up an entry, read 3 fields, write 2, in one `with` block) costs about
+ *   as much as a dict guarded by a threading.Lock; these paths keep it so. Each handles only
+ *   its common case and leaves everything else, unchanged, to the general code:
+ *     acquire_uncontended  the first row of the table above ("no live handle") for a free
+ *                    entry with no waiter, a one-digit int key and the table's own timeout,
+ *                    when no tracer or probe is set, nothing is retired at the table, no
+ *                    exporter check applies, and the handle comes from the free list (so no
+ *                    Python code runs in between); a confined domain's owner takes it too
+ *     handle_release_live  the release row when the entry has no waiter and nothing is
+ *                    retired at the table (nobody to grant, nothing to prune)
+ *     getitem / setitem    a Field of the handle's table, a one-digit int or ASCII str or bool
+ *                    that surely passes the value check, no probe to call; anything else
+ *                    (names, other tables' fields, dynamic fields never stored, big ints,
+ *                    errors) takes the full path with the same checks and messages
+ *   Last lookup. Each table remembers the entry its last lookup found at a one-digit int key,
+ *   as libsinsp's fd table and thread manager remember theirs: a parse step often looks up
+ *   the key the step before did (the same fd of a thread, the same thread). It is a borrowed
+ *   pointer that `entries` keeps alive, forgotten (forget_last) before every change of
+ *   `entries` (add, erase, clear, re-init, the cyclic GC's clear), so before anything can
+ *   free the entry it names; the dict stays the truth.
+ *   The with statement. CPython looks up __enter__ and __exit__ on the handle and would bind
+ *   a new method object for each (two allocations per `with` block). They are WithMethod
+ *   descriptors that return the handle itself, which is callable as the protocol calls them:
+ *   h() is __enter__() and returns h, h(exc_type, exc, tb) is __exit__ and releases (as
+ *   release()); any other call is a TypeError. Through the type they are unbound methods
+ *   (Handle.__exit__(h, t, v, tb), as contextlib.ExitStack calls them). The exit is one C
+ *   call, as before: an interrupt cannot split it.
+ *
  * Not covered: fork() while other threads wait on an entry (their waiters live on their
  * stacks, which the child does not have), and subinterpreters (the module keeps its state,
  * the free list and the tracer, in C statics).
+ *
+ * Exporter check (the access matrix on raw tables)
+ * -------------------------------------------------
+ *   A table a plugin exported (`exporter`, set by the registry) refuses a host thread of
+ *   another plugin (a listen routine or async task: its role, set_role) with
+ *   ThreadAccessDeniedError, on every entry getter and structural call, as the Python core
+ *   does. Threads without a role (the host's, the owner's) pay one int test while no thread
+ *   has a role, and a thread-local pointer test otherwise.
  *
  * Statistics and tracer
  * ---------------------
@@ -125,6 +163,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <time.h>
+#ifndef _WIN32
+#include <pthread.h>
+#endif
 
 #include "ct_core_api.h"
 
@@ -146,6 +187,11 @@ static PyObject *g_table_timeout;  /* concurrent_tables.table.TABLE_TIMEOUT, fet
 static PyObject *S_acquire, *S_acquired, *S_release, *S_store, *S_wait;
 static PyObject *g_probe; /* set_probe's callable, or NULL */
 static int g_faults;      /* _set_faults's mask: planted bugs, 0 outside `stress selftest` */
+/* Exporter check: how many threads have a role, this thread's role (its plugin's name, a
+ * strong reference), and concurrent_tables.table.check_exporter (fetched on first use). */
+static int g_roles;
+static _Thread_local PyObject *t_role;
+static PyObject *g_check_exporter;
 enum { FAULT_OWNER_CHECK = 1, FAULT_WAIT_UNDO = 2, FAULTS_ALL = 3 };
 
 /* Offsets of Field's __slots__, read directly on the hot path. */
@@ -155,6 +201,16 @@ static Py_ssize_t OFF_nested, OFF_default, OFF_name;
 
 /* State type codes (types.StateType). */
 enum { ST_STRING = 9, ST_TABLE = 10, ST_BOOL = 25 };
+
+/* Paths kept out of line, so that the hot paths they leave are small leaf functions: the
+ * general ones (OUTLINE), and those only errors and unusual arguments take (COLD). */
+#if defined(__GNUC__)
+#define OUTLINE __attribute__((noinline))
+#define COLD __attribute__((noinline, cold))
+#else
+#define OUTLINE
+#define COLD
+#endif
 
 #define WAIT_SLICE_NS 50000000LL /* a waiter re-checks signals and dead holders this often */
 #define FOREVER_S 1e9            /* timeouts at or above this many seconds wait for ever */
@@ -186,13 +242,21 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *name, *key_type, *registry, *entries, *timeout;
-    PyObject *retired; /* key -> list of entries erased or replaced while in use; or NULL */
+    /* What an acquisition reads, first (one cache line with the header): a nested step
+     * touches a nested table per parent entry. */
+    CtEntry *last; /* the last lookup's hit: `entries[last_key]` (borrowed: `entries` holds
+                    * it), for a one-digit int key; NULL once `entries` changes (forget_last) */
+    int last_key;
+    unsigned char kcode;
+    unsigned char retiring; /* `retired` holds entries */
     CtDomain *domain;
+    PyObject *registry, *entries;
+    PyObject *retired; /* key -> list of entries erased or replaced while in use; or NULL */
+    PyObject *name, *key_type, *timeout;
     double timeout_s;
     int64_t timeout_ns; /* -1: for ever */
-    int kcode;
     PyObject *weakrefs;
+    PyObject *exporter; /* the exporting plugin's name (a str), or NULL */
 } CtCore;
 
 enum { H_READ = 0, H_WRITE = 1, H_DETACHED = 2 };
@@ -200,6 +264,7 @@ enum { HOW_LIVE, HOW_RELEASED, HOW_ATTACHED, HOW_DESTROYED, HOW_OWNER_DIED, HOW_
 
 struct CtHandle {
     PyObject_HEAD
+    vectorcallfunc vectorcall; /* handle_vectorcall: h() is __enter__, h(*exc_info) __exit__ */
     CtCore *table;
     CtEntry *entry; /* NULL once released */
     PyObject *key;
@@ -239,6 +304,34 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* This thread's id, PyThread_get_thread_ident()'s value: on POSIX that is pthread_self(), read
+ * here without the wrapper's call (seven thread checks per parse step). */
+static inline unsigned long my_tid(void)
+{
+#ifndef _WIN32
+    return (unsigned long)pthread_self();
+#else
+    return PyThread_get_thread_ident();
+#endif
+}
+
+/* The value of an int (or int subclass, e.g. a StateType) that fits in one digit, read inline:
+ * 1 and *v set, or 0 if it is larger (then use the C API). */
+static inline int small_int(PyObject *o, long *v)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (!PyUnstable_Long_IsCompact((PyLongObject *)o))
+        return 0;
+    *v = (long)PyUnstable_Long_CompactValue((PyLongObject *)o);
+#else
+    Py_ssize_t n = Py_SIZE(o);
+    if (n < -1 || n > 1)
+        return 0;
+    *v = (long)n * (long)((PyLongObject *)o)->ob_digit[0]; /* 0 for 0, whatever its digit */
+#endif
+    return 1;
 }
 
 /* Call exc_type(*args) and raise the result. Always returns NULL. */
@@ -656,7 +749,10 @@ static int retire(CtCore *t, PyObject *key, CtEntry *e)
         if (r < 0)
             return -1;
     }
-    return PyList_Append(list, (PyObject *)e);
+    if (PyList_Append(list, (PyObject *)e) < 0)
+        return -1;
+    t->retiring = 1;
+    return 0;
 }
 
 /* Forget `e` among the retired entries of `key` once it is idle (errors are cleared: the entry
@@ -679,6 +775,7 @@ static void retire_prune(CtCore *t, PyObject *key, CtEntry *e)
             PyDict_DelItem(t->retired, key);
         Py_DECREF(list);
     }
+    t->retiring = PyDict_GET_SIZE(t->retired) > 0;
     PyErr_Clear();
     PyErr_Restore(et, ev, tb);
 }
@@ -711,19 +808,26 @@ static PyObject *key_type_name(CtCore *t)
     return PyObject_GetAttrString(t->key_type, "type_name");
 }
 
+/* The integer types' ranges, by StateType code (1..8). */
+static const long long INT_LO[9] = {0, INT8_MIN, INT16_MIN, INT32_MIN, INT64_MIN, 0, 0, 0, 0};
+static const unsigned long long INT_HI[9] = {0,         INT8_MAX,  INT16_MAX,
+                                             INT32_MAX, INT64_MAX, UINT8_MAX,
+                                             UINT16_MAX, UINT32_MAX, UINT64_MAX};
+
 static int int_range(int code, long long *lo, unsigned long long *hi)
 {
-    switch (code) {
-    case 1: *lo = INT8_MIN; *hi = INT8_MAX; return 1;
-    case 2: *lo = INT16_MIN; *hi = INT16_MAX; return 1;
-    case 3: *lo = INT32_MIN; *hi = INT32_MAX; return 1;
-    case 4: *lo = INT64_MIN; *hi = INT64_MAX; return 1;
-    case 5: *lo = 0; *hi = UINT8_MAX; return 1;
-    case 6: *lo = 0; *hi = UINT16_MAX; return 1;
-    case 7: *lo = 0; *hi = UINT32_MAX; return 1;
-    case 8: *lo = 0; *hi = UINT64_MAX; return 1;
-    default: return 0;
-    }
+    if (code < 1 || code > 8)
+        return 0;
+    *lo = INT_LO[code];
+    *hi = INT_HI[code];
+    return 1;
+}
+
+/* Whether the small int `x` (see small_int) lies in the range of integer type `code`. */
+static inline int small_fits(long code, long x)
+{
+    return code >= 1 && code <= 8 && x >= INT_LO[code] &&
+           (x < 0 || (unsigned long long)x <= INT_HI[code]);
 }
 
 /* 1 if the int `v` lies in the range of integer type `code`, 0 if not (or not an integer
@@ -734,6 +838,9 @@ static int int_fits(int code, PyObject *v)
     unsigned long long hi;
     if (!int_range(code, &lo, &hi))
         return 0;
+    long small;
+    if (small_int(v, &small))
+        return small_fits(code, small);
     int ovf;
     long long x = PyLong_AsLongLongAndOverflow(v, &ovf);
     if (x == -1 && PyErr_Occurred())
@@ -792,10 +899,8 @@ static int check_key(CtCore *t, PyObject *key)
                 return 0;
             if (r < 0)
                 return -1;
-            long long lo;
-            unsigned long long hi;
-            int_range(code, &lo, &hi);
-            invalid_key(t, key, PyUnicode_FromFormat("out of range [%lld, %llu]", lo, hi));
+            invalid_key(t, key, PyUnicode_FromFormat("out of range [%lld, %llu]", INT_LO[code],
+                                                     INT_HI[code]));
             return -1;
         }
         want = "int";
@@ -820,13 +925,38 @@ static PyObject *table_what(CtCore *t)
     return PyUnicode_FromFormat("table '%U'", t->name);
 }
 
-/* The confined domain's thread check. */
+/* The exporter check's slow path: this thread has a role; refuse it unless its plugin
+ * exported the table (the error is built by table.check_exporter, as on the Python core). */
+static int check_role_slow(CtCore *t)
+{
+    int same = t_role == t->exporter || PyUnicode_Compare(t_role, t->exporter) == 0;
+    if (same || PyErr_Occurred())
+        return same ? 0 : -1;
+    if (g_check_exporter == NULL) {
+        PyObject *mod = PyImport_ImportModule("concurrent_tables.table");
+        if (mod == NULL)
+            return -1;
+        g_check_exporter = PyObject_GetAttrString(mod, "check_exporter");
+        Py_DECREF(mod);
+        if (g_check_exporter == NULL)
+            return -1;
+    }
+    PyObject *r = PyObject_CallOneArg(g_check_exporter, (PyObject *)t);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* The exporter check (see the top of the file): 0, or -1 with ThreadAccessDeniedError. */
+#define CHECK_ROLE(t) \
+    (g_roles == 0 || (t)->exporter == NULL || t_role == NULL ? 0 : check_role_slow(t))
+
+/* The confined domain's thread check, then the exporter check. */
 static int check_thread(CtCore *t)
 {
     CtDomain *d = t->domain;
     unsigned long me;
     if (d->thread_safe || (me = PyThread_get_thread_ident()) == d->owner)
-        return 0;
+        return CHECK_ROLE(t);
     PyObject *what = table_what(t);
     if (what != NULL) {
         raise_wrong_thread(what, d->owner, me);
@@ -865,7 +995,10 @@ static int call_probe(PyObject *event, CtCore *t, PyObject *key, int write, CtHa
 /* ---------------------------------------------------------------------------------------- */
 /* Handles                                                                                  */
 
-static CtHandle *handle_alloc(PyTypeObject *type)
+static PyObject *handle_vectorcall(CtHandle *h, PyObject *const *args, size_t nargsf,
+                                   PyObject *kwnames);
+
+static inline CtHandle *handle_alloc(PyTypeObject *type)
 {
     CtHandle *h;
     if (type == &HandleType && n_free_handles > 0) {
@@ -885,6 +1018,7 @@ static CtHandle *handle_alloc(PyTypeObject *type)
     h->next = h->prev = NULL;
     h->how = HOW_LIVE;
     h->lockfree = 0;
+    h->vectorcall = (vectorcallfunc)handle_vectorcall;
     return h;
 }
 
@@ -900,7 +1034,7 @@ static const char *how_text(int how)
 }
 
 /* Raise for a handle used while dead, or from another thread. Returns NULL. */
-static PyObject *handle_misuse(CtHandle *h, unsigned long me)
+COLD static PyObject *handle_misuse(CtHandle *h, unsigned long me)
 {
     if (h->how != HOW_LIVE && h->how_text != NULL)
         return raise_with(E_StaleHandle, "(OOO)", h->table->name, h->key, h->how_text);
@@ -917,7 +1051,7 @@ static PyObject *handle_misuse(CtHandle *h, unsigned long me)
 
 #define CHECK_HANDLE(h, fail)                                                                  \
     do {                                                                                       \
-        unsigned long me_ = PyThread_get_thread_ident();                                       \
+        unsigned long me_ = my_tid();                                                          \
         if ((h)->how != HOW_LIVE || (h)->tid != me_) {                                         \
             handle_misuse((h), me_);                                                           \
             fail;                                                                              \
@@ -925,7 +1059,7 @@ static PyObject *handle_misuse(CtHandle *h, unsigned long me)
     } while (0)
 
 /* End a live READ/WRITE handle's grant (any thread may call it: dealloc, recovery). */
-static void handle_end(CtHandle *h, int how)
+OUTLINE static void handle_end(CtHandle *h, int how)
 {
     CtEntry *e = h->entry;
     h->how = (unsigned char)how;
@@ -940,8 +1074,16 @@ static void handle_end(CtHandle *h, int how)
 static int handle_release_live(CtHandle *h, int trace)
 {
     CtCore *t = h->table;
-    handle_end(h, HOW_RELEASED);
     CtEntry *e = h->entry;
+    if (!h->lockfree && e->waitq == NULL && !t->retiring) {
+        /* handle_end's common case, in place: no waiter to grant, no retired entry to prune */
+        h->how = HOW_RELEASED;
+        holder_unlink(e, h);
+        e->state = h->mode == H_WRITE ? 0 : e->state - 1;
+        t->domain->in_use -= e->state == 0; /* busy (held) before; now busy only if read */
+    }
+    else
+        handle_end(h, HOW_RELEASED);
     h->entry = NULL;
     Py_DECREF(e); /* may run Python code (the values' finalizers): the state is consistent */
     if (!trace)
@@ -1020,9 +1162,21 @@ static PyObject *make_nested(CtCore *t, CtEntry *e, PyObject *f, Py_ssize_t i)
     return nt;
 }
 
-static PyObject *handle_getitem(CtHandle *h, PyObject *field)
+/* The slot of `field` if it is a Field of the handle's table (the hot path: a plugin resolves
+ * its fields once), else -1: resolve_field then says what it is. */
+static inline Py_ssize_t own_slot(CtHandle *h, PyObject *field)
 {
-    CHECK_HANDLE(h, return NULL);
+    PyObject *idx;
+    long i;
+    if (Py_TYPE(field) == FieldType && FSLOT(field, OFF_registry) == h->table->registry &&
+        (idx = FSLOT(field, OFF_index)) != NULL && small_int(idx, &i) && i >= 0)
+        return i;
+    return -1;
+}
+
+/* h[field] for any field argument (a name, a nested table, a dynamic field never stored). */
+COLD static PyObject *getitem_slow(CtHandle *h, PyObject *field)
+{
     PyObject *f;
     if (Py_TYPE(field) == FieldType && FSLOT(field, OFF_registry) == h->table->registry)
         f = Py_NewRef(field);
@@ -1052,6 +1206,19 @@ static PyObject *handle_getitem(CtHandle *h, PyObject *field)
     return r;
 }
 
+static PyObject *handle_getitem(CtHandle *h, PyObject *field)
+{
+    CHECK_HANDLE(h, return NULL);
+    Py_ssize_t i = own_slot(h, field);
+    if (i >= 0 && i < h->entry->nvalues) {
+        PyObject *nested = FSLOT(field, OFF_nested), *v = h->entry->values[i];
+        /* a scalar, or the owner's view of a nested table already made */
+        if (nested == NULL || nested == Py_None || (v != Py_None && h->view == NULL))
+            return Py_NewRef(v);
+    }
+    return getitem_slow(h, field);
+}
+
 /* The full value check (types.value_problem), for what the fast check refused. */
 static int check_value_slow(CtHandle *h, PyObject *f, PyObject *value)
 {
@@ -1073,25 +1240,37 @@ static int check_value_slow(CtHandle *h, PyObject *f, PyObject *value)
     return -1;
 }
 
-static int check_value(CtHandle *h, PyObject *f, PyObject *value)
+/* A field's StateType code, read inline (0: none, a private field). */
+static inline long type_code(PyObject *f)
+{
+    PyObject *type = FSLOT(f, OFF_type);
+    long code;
+    return type != NULL && type != Py_None && small_int(type, &code) ? code : 0;
+}
+
+/* Whether `value` surely passes field f's value check: the common cases, inline and without
+ * errors (0 is "ask check_value", not "invalid"). */
+static inline int value_fits(PyObject *f, PyObject *value)
 {
     PyTypeObject *vt = Py_TYPE(value);
-    PyObject *type = FSLOT(f, OFF_type);
-    if (vt == &PyLong_Type) {
-        int code = type == Py_None ? 0 : (int)PyLong_AsLong(type);
-        int r = int_fits(code, value);
+    long x;
+    if (vt == &PyLong_Type)
+        return small_int(value, &x) && small_fits(type_code(f), x);
+    if (vt == &PyUnicode_Type)
+        return type_code(f) == ST_STRING && PyUnicode_IS_ASCII(value) &&
+               memchr(PyUnicode_DATA(value), 0, PyUnicode_GET_LENGTH(value)) == NULL;
+    return vt == &PyBool_Type && type_code(f) == ST_BOOL;
+}
+
+static int check_value(CtHandle *h, PyObject *f, PyObject *value)
+{
+    if (value_fits(f, value))
+        return 0;
+    if (Py_TYPE(value) == &PyLong_Type) { /* a big int: the exact range check */
+        int r = int_fits((int)type_code(f), value);
         if (r != 0)
             return r > 0 ? 0 : -1;
     }
-    else if (vt == &PyUnicode_Type) {
-        if (type != Py_None && PyLong_AsLong(type) == ST_STRING && PyUnicode_IS_ASCII(value) &&
-            PyUnicode_FindChar(value, 0, 0, PyUnicode_GET_LENGTH(value), 1) == -1)
-            return 0;
-    }
-    else if (FSLOT(f, OFF_private) == Py_True)
-        return 0;
-    if (PyErr_Occurred())
-        return -1;
     return check_value_slow(h, f, value);
 }
 
@@ -1121,9 +1300,9 @@ static int store_value(CtHandle *h, PyObject *f, PyObject *value)
     return 0;
 }
 
-static int handle_setitem(CtHandle *h, PyObject *field, PyObject *value)
+/* h[field] = value for any field argument and value, with every check and error. */
+COLD static int setitem_slow(CtHandle *h, PyObject *field, PyObject *value)
 {
-    CHECK_HANDLE(h, return -1);
     if (value == NULL) {
         PyErr_SetString(PyExc_TypeError, "entry fields cannot be deleted");
         return -1;
@@ -1164,6 +1343,25 @@ static int handle_setitem(CtHandle *h, PyObject *field, PyObject *value)
     return r;
 }
 
+static int handle_setitem(CtHandle *h, PyObject *field, PyObject *value)
+{
+    CHECK_HANDLE(h, return -1);
+    Py_ssize_t i;
+    /* The hot path: a write handle (no probe to call) or a detached entry, a scalar field of
+     * its table stored in this entry, writable through this handle, a value that surely fits. */
+    if (h->mode != H_READ && value != NULL && (g_probe == NULL || h->mode == H_DETACHED) &&
+        (i = own_slot(h, field)) >= 0 && i < h->entry->nvalues &&
+        FSLOT(field, OFF_nested) == Py_None &&
+        (h->view == NULL || FSLOT(field, OFF_read_only) != Py_True) &&
+        (FSLOT(field, OFF_private) == Py_True || value_fits(field, value))) {
+        PyObject *old = h->entry->values[i];
+        h->entry->values[i] = Py_NewRef(value);
+        Py_DECREF(old);
+        return 0;
+    }
+    return setitem_slow(h, field, value);
+}
+
 static PyObject *handle_get(CtHandle *h, PyObject *field) { return handle_getitem(h, field); }
 
 static PyObject *handle_set(CtHandle *h, PyObject *const *args, Py_ssize_t nargs)
@@ -1181,22 +1379,12 @@ static PyObject *handle_release(CtHandle *h, PyObject *Py_UNUSED(ignored))
 {
     if (h->mode == H_DETACHED || h->how != HOW_LIVE)
         Py_RETURN_NONE; /* releasing twice is a no-op; a detached entry holds no lock */
-    unsigned long me = PyThread_get_thread_ident();
+    unsigned long me = my_tid();
     if (h->tid != me)
         return handle_misuse(h, me);
     if (handle_release_live(h, 1) < 0)
         return NULL;
     Py_RETURN_NONE;
-}
-
-static PyObject *handle_enter(CtHandle *h, PyObject *Py_UNUSED(ignored))
-{
-    return Py_NewRef(h);
-}
-
-static PyObject *handle_exit(CtHandle *h, PyObject *const *Py_UNUSED(a), Py_ssize_t Py_UNUSED(n))
-{
-    return handle_release(h, NULL);
 }
 
 static PyObject *handle_destroy(CtHandle *h, PyObject *Py_UNUSED(ignored))
@@ -1379,8 +1567,6 @@ static PyMappingMethods handle_as_mapping = {
      "h.set(field, value): h[field] = value"},                                                 \
     {"release", (PyCFunction)handle_release, METH_NOARGS,                                      \
      "End the handle's scope and release its entry. Releasing twice is a no-op."},             \
-    {"__enter__", (PyCFunction)handle_enter, METH_NOARGS, NULL},                               \
-    {"__exit__", (PyCFunction)(void (*)(void))handle_exit, METH_FASTCALL, NULL},             \
     {"_end", (PyCFunction)handle_end_as, METH_O, "End the scope; `how` is what a stale use quotes"},
 
 static PyMethodDef handle_methods[] = {
@@ -1410,7 +1596,9 @@ static PyGetSetDef handle_getset[] = {
 static PyTypeObject HandleType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.Handle",
     .tp_basicsize = sizeof(CtHandle),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(CtHandle, vectorcall),
+    .tp_call = PyVectorcall_Call,
     .tp_doc = "A read or write handle on one entry: scoped, confined to its thread.",
     .tp_dealloc = (destructor)handle_dealloc,
     .tp_traverse = (traverseproc)handle_traverse,
@@ -1423,7 +1611,9 @@ static PyTypeObject HandleType = {
 static PyTypeObject DetachedType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.DetachedEntry",
     .tp_basicsize = sizeof(CtHandle),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(CtHandle, vectorcall),
+    .tp_call = PyVectorcall_Call,
     .tp_doc = "A new entry not yet in a table: writable, unshared, no lock.",
     .tp_dealloc = (destructor)handle_dealloc,
     .tp_traverse = (traverseproc)handle_traverse,
@@ -1432,6 +1622,122 @@ static PyTypeObject DetachedType = {
     .tp_methods = detached_methods,
     .tp_base = &HandleType,
 };
+
+/* ---------------------------------------------------------------------------------------- */
+/* The with statement: a handle is its own __enter__ and __exit__                          */
+/*
+ * `with t.write(k) as h:` looks up h.__enter__ and h.__exit__, and a method of the type's
+ * method table would be bound into a new method object at each lookup (two allocations, GC
+ * tracking and frees: a fifth of a parse step). The handle type's __enter__ and __exit__ are
+ * instead WithMethod descriptors that return the handle itself, which is callable as the
+ * context-manager protocol calls them: h() is __enter__() (returns h), h(exc_type, exc, tb) is
+ * __exit__ (releases it, as release() does). Through the type, Handle.__enter__(h) and
+ * Handle.__exit__(h, exc_type, exc, tb) work as unbound methods do (contextlib.ExitStack).
+ */
+
+typedef struct {
+    PyObject_HEAD
+    int exit; /* 0: __enter__, 1: __exit__ */
+} CtWithMethod;
+
+static PyTypeObject WithMethodType;
+
+static const char *with_name(int exit) { return exit ? "__exit__" : "__enter__"; }
+
+/* h.__enter__() returns h; h.__exit__(exc_type, exc, tb) releases it. */
+static PyObject *with_call(CtHandle *h, int exit, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+        PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", with_name(exit));
+        return NULL;
+    }
+    if (nargs != (exit ? 3 : 0)) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %d arguments (%zd given)", with_name(exit),
+                     exit ? 3 : 0, nargs);
+        return NULL;
+    }
+    return exit ? handle_release(h, NULL) : Py_NewRef(h);
+}
+
+/* Calling a handle: h() is h.__enter__(), h(exc_type, exc, tb) is h.__exit__(...). */
+static PyObject *handle_vectorcall(CtHandle *h, PyObject *const *Py_UNUSED(args), size_t nargsf,
+                                   PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    return with_call(h, n != 0, n, kwnames);
+}
+
+static PyObject *with_method_get(CtWithMethod *m, PyObject *obj, PyObject *Py_UNUSED(type))
+{
+    if (obj == NULL || obj == Py_None)
+        return Py_NewRef(m);
+    if (!PyObject_TypeCheck(obj, &HandleType)) {
+        PyErr_Format(PyExc_TypeError, "descriptor '%s' for 'Handle' objects doesn't apply to a "
+                     "'%s' object", with_name(m->exit), Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    return Py_NewRef(obj);
+}
+
+/* Handle.__enter__(h) / Handle.__exit__(h, exc_type, exc, tb), unbound. */
+static PyObject *with_method_call(CtWithMethod *m, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (n < 1 || !PyObject_TypeCheck(PyTuple_GET_ITEM(args, 0), &HandleType)) {
+        PyErr_Format(PyExc_TypeError, "descriptor '%s' of 'Handle' object needs an argument",
+                     with_name(m->exit));
+        return NULL;
+    }
+    if (kwds != NULL && PyDict_GET_SIZE(kwds) > 0) {
+        PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", with_name(m->exit));
+        return NULL;
+    }
+    return with_call((CtHandle *)PyTuple_GET_ITEM(args, 0), m->exit, n - 1, NULL);
+}
+
+static PyObject *with_method_repr(CtWithMethod *m)
+{
+    return PyUnicode_FromFormat("<method '%s' of 'concurrent_tables._core.Handle' objects>",
+                                with_name(m->exit));
+}
+
+static PyObject *with_method_get_name(CtWithMethod *m, void *Py_UNUSED(c))
+{
+    return PyUnicode_FromString(with_name(m->exit));
+}
+
+static PyGetSetDef with_method_getset[] = {
+    {"__name__", (getter)with_method_get_name, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject WithMethodType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "concurrent_tables._core.WithMethod",
+    .tp_basicsize = sizeof(CtWithMethod),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A handle's __enter__ or __exit__: the handle itself, called as the protocol does.",
+    .tp_descr_get = (descrgetfunc)with_method_get,
+    .tp_call = (ternaryfunc)with_method_call,
+    .tp_repr = (reprfunc)with_method_repr,
+    .tp_getset = with_method_getset,
+};
+
+/* Put the WithMethod descriptors in the handle type's dict (after PyType_Ready). */
+static int add_with_methods(void)
+{
+    for (int exit = 0; exit < 2; exit++) {
+        CtWithMethod *m = PyObject_New(CtWithMethod, &WithMethodType);
+        if (m == NULL)
+            return -1;
+        m->exit = exit;
+        int r = PyDict_SetItemString(HandleType.tp_dict, with_name(exit), (PyObject *)m);
+        Py_DECREF(m);
+        if (r < 0)
+            return -1;
+    }
+    PyType_Modified(&HandleType);
+    return 0;
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Core: acquisition                                                                        */
@@ -1609,6 +1915,25 @@ static int wait_grant(CtCore *t, CtEntry *e, PyObject *key, int write, int64_t t
     return failed ? -1 : 1;
 }
 
+/* The last lookup is remembered, as libsinsp's fd table and thread manager remember theirs: a
+ * parse step often looks up the key the step before did (the same fd, the same thread). Every
+ * change of `entries` forgets it first, before anything can free the entry it names. */
+static inline void forget_last(CtCore *t) { t->last = NULL; }
+
+/* The entry at `key` (borrowed), or NULL (an exception set, or none: no such entry). `small`:
+ * the key is a one-digit int of value kv (see small_int). */
+static inline PyObject *lookup(CtCore *t, PyObject *key, int small, long kv)
+{
+    if (small && t->last != NULL && t->last_key == kv)
+        return (PyObject *)t->last;
+    PyObject *eo = PyDict_GetItemWithError(t->entries, key);
+    if (eo != NULL && small) {
+        t->last = (CtEntry *)eo;
+        t->last_key = (int)kv; /* one digit: |kv| < 2**30 */
+    }
+    return eo;
+}
+
 static PyObject *entry_not_found(CtCore *t, PyObject *key)
 {
     return raise_with(E_EntryNotFound, "(OO)", t->name, key);
@@ -1616,12 +1941,12 @@ static PyObject *entry_not_found(CtCore *t, PyObject *key)
 
 /* A handle on the entry at `key`, or on `pinned` (an entry the C bridge pinned at `key`, which
  * may have been erased or replaced since: it is locked itself, not whatever is at the key). */
-static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *timeout,
+OUTLINE static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *timeout,
                               PyObject *view, CtEntry *pinned)
 {
-    if (!(Py_TYPE(key) == &PyLong_Type && t->kcode == 4 &&
-          (unsigned long)Py_ABS(Py_SIZE(key)) <= 1) &&
-        check_key(t, key) < 0)
+    long kv = 0;
+    int small = Py_TYPE(key) == &PyLong_Type && small_int(key, &kv);
+    if (!(small && small_fits(t->kcode, kv)) && check_key(t, key) < 0)
         return NULL;
     int64_t tns = t->timeout_ns;
     double ts = t->timeout_s;
@@ -1636,15 +1961,17 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
     if (timeout != NULL && parse_timeout(t->name, timeout, &tns, &ts) < 0)
         return NULL;
     CtDomain *d = t->domain;
-    unsigned long me = PyThread_get_thread_ident();
+    unsigned long me = my_tid();
     if (!d->thread_safe && me != d->owner) {
         check_thread(t);
         return NULL;
     }
+    if (CHECK_ROLE(t) < 0)
+        return NULL;
     int traced = g_tracer != NULL && d->thread_safe;
     if (traced && call_tracer(S_acquire, t, key, write) < 0)
         return NULL;
-    PyObject *eo = pinned != NULL ? (PyObject *)pinned : PyDict_GetItemWithError(t->entries, key);
+    PyObject *eo = pinned != NULL ? (PyObject *)pinned : lookup(t, key, small, kv);
     if (eo == NULL)
         return PyErr_Occurred() ? NULL : entry_not_found(t, key);
     CtEntry *e = (CtEntry *)Py_NewRef(eo);
@@ -1722,12 +2049,53 @@ static PyObject *core_acquire(CtCore *t, PyObject *key, int write, PyObject *tim
     return (PyObject *)h;
 }
 
+/* core_acquire's common case in one short pass: a one-digit int key, an entry that no handle
+ * holds and no thread waits for (granted at once, as try_grant does), nothing retired at the
+ * table, no tracer or probe to call, a handle on the free list (so that no Python code runs
+ * in between). 1: done (*out is the handle, or NULL with an exception); 0: not this case, and
+ * nothing changed: core_acquire decides everything again. */
+static int acquire_uncontended(CtCore *t, PyObject *key, int write, PyObject *view, PyObject **out)
+{
+    CtDomain *d = t->domain;
+    long kv;
+    if (Py_TYPE(key) != &PyLong_Type || !small_int(key, &kv) || n_free_handles == 0 ||
+        g_probe != NULL || (g_tracer != NULL && d->thread_safe) || t->retiring ||
+        (g_roles != 0 && t->exporter != NULL && t_role != NULL)) /* the exporter check */
+        return 0;
+    unsigned long me = my_tid();
+    if (!d->thread_safe && me != d->owner)
+        return 0;
+    CtEntry *e = t->last; /* a remembered key was checked when it was looked up */
+    if (e == NULL || t->last_key != kv) {
+        if (!small_fits(t->kcode, kv) || t->entries == NULL) /* not ready: core_acquire says so */
+            return 0;
+        e = (CtEntry *)lookup(t, key, 1, kv);
+    }
+    if (e == NULL || e->holders != NULL || e->state != 0 || e->waitq != NULL) {
+        *out = NULL;
+        return e == NULL && PyErr_Occurred();
+    }
+    CtHandle *h = handle_alloc(&HandleType); /* from the free list: cannot fail, runs no code */
+    e->state = write ? -1 : 1;
+    d->in_use++; /* the entry was idle */
+    h->table = (CtCore *)Py_NewRef(t);
+    h->entry = (CtEntry *)Py_NewRef(e);
+    h->key = Py_NewRef(key);
+    h->tid = me;
+    h->mode = write ? H_WRITE : H_READ;
+    h->view = view == NULL || view == Py_None ? NULL : Py_NewRef(view);
+    holder_link(e, h);
+    PyObject_GC_Track(h);
+    d->acquisitions++;
+    *out = (PyObject *)h;
+    return 1;
+}
+
 /* read(key, timeout=TABLE_TIMEOUT, *, view=None) / write(...) */
 static PyObject *core_get(CtCore *t, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                           int write)
 {
     PyObject *key = NULL, *timeout = NULL, *view = NULL;
-    CORE_READY(t, return NULL);
     if (nargs < 1 || nargs > 2)
         goto bad;
     key = args[0];
@@ -1744,6 +2112,11 @@ static PyObject *core_get(CtCore *t, PyObject *const *args, Py_ssize_t nargs, Py
                 goto bad;
         }
     }
+    PyObject *h;
+    if ((timeout == NULL || timeout == g_table_timeout) &&
+        acquire_uncontended(t, key, write, view, &h))
+        return h;
+    CORE_READY(t, return NULL);
     return core_acquire(t, key, write, timeout, view, NULL);
 bad:
     PyErr_Format(PyExc_TypeError, "%s(key, timeout=TABLE_TIMEOUT, *, view=None): bad arguments",
@@ -1849,6 +2222,7 @@ static int core_init(CtCore *t, PyObject *args, PyObject *kwds)
     Py_XSETREF(t->key_type, Py_NewRef(key_type));
     Py_XSETREF(t->registry, Py_NewRef(registry));
     Py_XSETREF(t->domain, (CtDomain *)Py_NewRef(domain));
+    forget_last(t);
     Py_XSETREF(t->entries, entries);
     return 0;
 }
@@ -1927,6 +2301,7 @@ static PyObject *core_add_entry(CtCore *t, PyObject *args, PyObject *kwds)
     PyObject *old = replaced ? PyDict_GetItemWithError(t->entries, key) : NULL;
     if (old != NULL && retire(t, key, (CtEntry *)old) < 0)
         return NULL;
+    forget_last(t);
     if (PyDict_SetItem(t->entries, key, (PyObject *)h->entry) < 0)
         return NULL;
     h->how = HOW_ATTACHED;
@@ -1947,6 +2322,7 @@ static PyObject *core_erase_entry(CtCore *t, PyObject *key)
                           "cannot erase an entry this thread holds a handle on");
     if (eo == NULL)
         return entry_not_found(t, key);
+    forget_last(t);
     if (retire(t, key, (CtEntry *)eo) < 0 || PyDict_DelItem(t->entries, key) < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -1978,6 +2354,7 @@ static PyObject *core_clear(CtCore *t, PyObject *Py_UNUSED(ignored))
     PyObject *fresh = PyDict_New();
     if (fresh == NULL)
         return NULL;
+    forget_last(t);
     Py_SETREF(t->entries, fresh);
     Py_RETURN_NONE;
 }
@@ -2121,6 +2498,7 @@ static int core_traverse(CtCore *t, visitproc visit, void *arg)
     Py_VISIT(t->retired);
     Py_VISIT(t->timeout);
     Py_VISIT(t->domain);
+    Py_VISIT(t->exporter);
     return 0;
 }
 
@@ -2130,9 +2508,12 @@ static int core_clear_refs(CtCore *t)
 {
     Py_CLEAR(t->key_type);
     Py_CLEAR(t->registry);
+    forget_last(t);
     Py_CLEAR(t->entries);
+    t->retiring = 0;
     Py_CLEAR(t->retired);
     Py_CLEAR(t->timeout);
+    Py_CLEAR(t->exporter);
     return 0;
 }
 
@@ -2149,6 +2530,21 @@ static void core_dealloc(CtCore *t)
 }
 
 static PyObject *core_get_name(CtCore *t, void *Py_UNUSED(c)) { return Py_XNewRef(t->name); }
+
+static PyObject *core_get_exporter(CtCore *t, void *Py_UNUSED(c))
+{
+    return Py_NewRef(t->exporter != NULL ? t->exporter : Py_None);
+}
+
+static int core_set_exporter(CtCore *t, PyObject *v, void *Py_UNUSED(c))
+{
+    if (v != NULL && v != Py_None && !PyUnicode_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "exporter must be a plugin name (str) or None");
+        return -1;
+    }
+    Py_XSETREF(t->exporter, v == NULL || v == Py_None ? NULL : Py_NewRef(v));
+    return 0;
+}
 
 static PyObject *core_get_key_type(CtCore *t, void *Py_UNUSED(c))
 {
@@ -2201,6 +2597,8 @@ static PyMethodDef core_methods[] = {
 
 static PyGetSetDef core_getset[] = {
     {"name", (getter)core_get_name, NULL, "the table's name", NULL},
+    {"exporter", (getter)core_get_exporter, (setter)core_set_exporter,
+     "the plugin that exported the table (its other plugins' host threads are refused)", NULL},
     {"key_type", (getter)core_get_key_type, NULL, "the key's StateType", NULL},
     {"_registry", (getter)core_get_registry, NULL, "the FieldRegistry", NULL},
     {"_domain", (getter)core_get_domain, NULL, "the lock Domain", NULL},
@@ -2677,7 +3075,8 @@ static CtEntry *nv_resolve(uint64_t tid, uint64_t eid, uint64_t fid, long grant,
     if (acc->registry != t->registry || !acc->plain || t->entries == NULL || !nv_granted(grant) ||
         g_probe != NULL || g_faults != 0 || (g_tracer != NULL && d->thread_safe) ||
         (!d->thread_safe && PyThread_get_thread_ident() != d->owner) ||
-        (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0))
+        (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0) ||
+        (g_roles != 0 && t->exporter != NULL && t_role != NULL)) /* the exporter check: slow path */
         return NULL;
     *pin_ = pin;
     *acc_ = acc;
@@ -2844,9 +3243,47 @@ static PyObject *mod_set_faults(PyObject *Py_UNUSED(m), PyObject *mask)
     return PyLong_FromLong(old);
 }
 
+/* The calling thread's role: its plugin's name, or None (roles.set_role calls this). */
+static PyObject *mod_set_role(PyObject *Py_UNUSED(m), PyObject *plugin)
+{
+    if (plugin != Py_None && !PyUnicode_Check(plugin)) {
+        PyErr_SetString(PyExc_TypeError, "set_role: a plugin name (str) or None");
+        return NULL;
+    }
+    PyObject *old = t_role;
+    t_role = plugin == Py_None ? NULL : Py_NewRef(plugin);
+    g_roles += (t_role != NULL) - (old != NULL); /* under the GIL */
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
+}
+
 static PyObject *mod_free_handles(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromLong(n_free_handles);
+}
+
+/* bind_getters(cls): give a Core subclass its own `read` and `write` method descriptors. CPython
+ * specialises `obj.write(k)` to a direct C call only when obj's type is exactly the
+ * descriptor's class: with Core's own, a subclass's instance (every Table on this core) took
+ * the generic call path at each nested-table acquisition. */
+static PyObject *mod_bind_getters(PyObject *Py_UNUSED(m), PyObject *cls)
+{
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &CoreType)) {
+        PyErr_SetString(PyExc_TypeError, "bind_getters: a subclass of Core");
+        return NULL;
+    }
+    for (PyMethodDef *def = core_methods; def->ml_name != NULL; def++) {
+        if (strcmp(def->ml_name, "read") != 0 && strcmp(def->ml_name, "write") != 0)
+            continue;
+        PyObject *descr = PyDescr_NewMethod((PyTypeObject *)cls, def);
+        if (descr == NULL)
+            return NULL;
+        int r = PyObject_SetAttrString(cls, def->ml_name, descr);
+        Py_DECREF(descr);
+        if (r < 0)
+            return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef module_methods[] = {
@@ -2859,7 +3296,11 @@ static PyMethodDef module_methods[] = {
     {"_set_faults", mod_set_faults, METH_O,
      "Plant library bugs for stress selftest (a mask of FAULT_*; 0: none); returns the previous "
      "mask."},
+    {"set_role", mod_set_role, METH_O,
+     "Set the calling thread's role: the name of the plugin it works for, or None."},
     {"_free_handles", mod_free_handles, METH_NOARGS, "Handles kept for reuse (tests)."},
+    {"bind_getters", mod_bind_getters, METH_O,
+     "Give a Core subclass its own read/write method descriptors (a direct call from Python)."},
     {"_native_ref", (PyCFunction)(void (*)(void))mod_native_ref, METH_FASTCALL,
      "_native_ref(id, core): a live table handle id on `core`, for the C bridge's fast read."},
     {"_native_unref", mod_native_unref, METH_O, "_native_unref(id): forget a table handle id."},
@@ -2966,10 +3407,13 @@ PyMODINIT_FUNC PyInit__core(void)
     if (S_acquire == NULL || S_acquired == NULL || S_release == NULL || S_store == NULL ||
         S_wait == NULL)
         return NULL;
-    PyTypeObject *types[] = {&DomainType, &CoreType, &EntryType, &HandleType, &DetachedType};
+    PyTypeObject *types[] = {&DomainType,   &CoreType,      &EntryType,
+                             &HandleType,   &DetachedType,  &WithMethodType};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (PyType_Ready(types[i]) < 0)
             return NULL;
+    if (add_with_methods() < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (m == NULL)
         return NULL;

@@ -24,13 +24,12 @@ Tokens passed to a callback die when it returns; see `plugins.access` for the ma
 from __future__ import annotations
 
 import dataclasses
-import queue
 import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import AccessDeniedError
 from ..roles import ASYNC_TASK, ROUTINE, ThreadRole
@@ -38,6 +37,9 @@ from .access import Capability
 from .background import BackgroundTask
 from .routines import RoutinePool
 from .tokens import CallbackScope, TableReader, TablesInput, TableWriter
+
+if TYPE_CHECKING:
+    from .asyncqueue import AsyncEventQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +220,7 @@ class AsyncContext:
         self,
         plugin: str,
         source: str,
-        sink: queue.SimpleQueue[Event],
+        sink: AsyncEventQueue,
         *,
         capture_source: str = "syscall",
         capture_source_id: int = 0,
@@ -243,17 +245,23 @@ class AsyncContext:
             self.open = False
             return list(self.tasks)
 
-    def push(self, event: Event, *, source: str | None = None) -> None:
-        """Queue an event for the host's event loop (thread-safe; dropped after stop).
+    def push(self, event: Event, *, source: str | None = None) -> bool:
+        """Queue an event for the host's event loop (thread-safe); False if it was dropped.
 
-        The host numbers it and sets its source to `source`, by default the plugin's
-        `async_source`.
+        The host delivers queued events in `ts` order (`ts = UINT64_MAX` first, becoming the
+        time of delivery), before the first engine event whose ts is not earlier (see
+        plugins/asyncqueue.py). It numbers each one and sets its source to `source`, by default
+        the plugin's `async_source`. Dropped, never blocking: after stop, and when 4096
+        events are already waiting.
         """
         if not self.open:
             self.dropped += 1
-            return
+            return False
         src = self.source if source is None else source
-        self._sink.put(dataclasses.replace(event, evtnum=0, source=src))
+        if not self._sink.push(dataclasses.replace(event, evtnum=0, source=src)):
+            self.dropped += 1
+            return False
+        return True
 
     def start_task(
         self, target: Callable[[], bool | None], *, interval: float = 0.0, name: str = ""

@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import queue
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from threading import get_ident
 from typing import Any, Self
 
 from ..errors import BackgroundError, PluginError, TablesError
+from ..events import NO_VALUE
 from ..registry import TableRegistry
 from ..roles import wrong_thread_error
 from .access import EXPORT_ONLY, INIT_ACCESS, PHASES, Capability, capability_names
+from .asyncqueue import AsyncEventQueue
 from .background import BackgroundTask, stop_all
 from .base import (
     AsyncContext,
@@ -99,7 +101,8 @@ class PluginHost:
         self._extractors: dict[str, ExtractPlugin] = {}
         self._routines: list[BackgroundTask] = []
         self._async: list[tuple[AsyncPlugin, AsyncContext]] = []
-        self._pushed: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        #: Events pushed by async plugins, waiting for the event loop (libsinsp's order).
+        self.async_queue = AsyncEventQueue()
         for p in plugins:
             self.load(p)
 
@@ -130,7 +133,12 @@ class PluginHost:
         return [p for p in self.plugins if isinstance(p, cls)]
 
     def init(self) -> None:
-        """Initialise every plugin in order; TablesInput only for parse/extract/listen."""
+        """Initialise every plugin in order; TablesInput only for parse/extract/listen.
+
+        A failed init destroys the plugins initialised before it. A library error leaves with
+        its own type and the note "init of plugin 'P' (caps) failed"; any other exception is
+        wrapped in a PluginError with that text (the original is its `__cause__`).
+        """
         if self._initialised:
             return
         self._thread = get_ident()
@@ -160,9 +168,13 @@ class PluginHost:
                 for q in reversed(done):
                     q.destroy()
                     self.registry.unexport_owned(q.plugin_name)
-                raise PluginError(
-                    f"init of plugin '{p.plugin_name}' ({capability_names(caps)}) failed: {exc}"
-                ) from exc
+                what = f"init of plugin '{p.plugin_name}' ({capability_names(caps)}) failed"
+                if isinstance(exc, TablesError):
+                    # Typed errors leave the host with their type (`except ReadOnlyFieldError`
+                    # works around host.init()/run()); the host's context is a note.
+                    exc.add_note(what)
+                    raise
+                raise PluginError(f"{what}: {exc}") from exc
             finally:
                 if scope is not None:
                     scope.end()
@@ -190,12 +202,13 @@ class PluginHost:
         self.background_errors = []
         if self.routines is None:
             self.routines = RoutinePool(self.routine_threads)
+        self.async_queue.clear()
         source, source_id = self.capture_source
         for p in self._of(AsyncPlugin):
             ctx = AsyncContext(
                 p.plugin_name,
                 p.async_source,
-                self._pushed,
+                self.async_queue,
                 capture_source=source,
                 capture_source_id=source_id,
             )
@@ -375,19 +388,11 @@ class PluginHost:
                     out[f"{p.plugin_name}.{name}"] = value
         return out
 
-    def _drain(self) -> Iterator[Event]:
-        """Events pushed by async plugins so far, in arrival order.
-
-        Only those queued when the drain starts: events pushed meanwhile wait for the next
-        drain, so an async plugin pushing as fast as the loop handles its events cannot
-        starve the source.
-        """
-        pushed = self._pushed
-        for _ in range(pushed.qsize()):
-            try:
-                yield pushed.get_nowait()
-            except queue.Empty:
-                return
+    def _deliver(self, event: Event, requests: list[ExtractRequest]) -> EventResult:
+        """Process a queued async event; `ts = UINT64_MAX` becomes the time of delivery."""
+        if event.ts == NO_VALUE:
+            event = dataclasses.replace(event, ts=time.time_ns())
+        return self.process(event, requests)
 
     def _find_source(self, source: str | None) -> SourcePlugin:
         sources: list[SourcePlugin] = self._of(SourcePlugin)
@@ -459,14 +464,19 @@ class PluginHost:
         self, stream: Iterator[Event | None], requests: list[ExtractRequest]
     ) -> Generator[EventResult, None, None]:
         self.open_capture()
+        queued = self.async_queue
         try:
             for ev in stream:
-                for pushed in self._drain():
-                    yield self.process(pushed, requests)
-                if ev is not None:  # None: the source timed out; async events went first
-                    yield self.process(ev, requests)
-            for pushed in self._drain():
-                yield self.process(pushed, requests)
+                if ev is None:  # the source timed out: one queued event that is due now
+                    pushed = queued.take_one_due(time.time_ns())
+                    if pushed is not None:
+                        yield self._deliver(pushed, requests)
+                    continue
+                for pushed in queued.take_due(ev.ts):  # earlier async events go first
+                    yield self._deliver(pushed, requests)
+                yield self.process(ev, requests)
+            for pushed in queued.take_all():  # the source ended: what is still queued
+                yield self._deliver(pushed, requests)
         except GeneratorExit:
             # The consumer stopped early: end the capture; its background errors propagate.
             # An abandoned stream may be finalised by the garbage collector on any thread:

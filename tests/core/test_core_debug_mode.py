@@ -26,6 +26,7 @@ def test_core_tests_pass_under_debug_malloc_and_dev_mode() -> None:
         "test_core_locking.py",
         "test_core_interrupts.py",
         "test_core_probe.py",
+        "test_core_fast_paths.py",
     ]
     cmd = [sys.executable, "-X", "dev", "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
            "-W", "error::pytest.PytestUnraisableExceptionWarning",

@@ -50,6 +50,12 @@ def exporter_so(plugins_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def nested_importer_so(plugins_dir: Path) -> Path:
+    """nested_importer.c: keeps pointers into plugin_sample, probes them after its destroy."""
+    return compile_plugin("nested_importer.c", plugins_dir)
+
+
+@pytest.fixture(scope="session")
 def event_counter_so(plugins_dir: Path) -> Path:
     """event_counter.c: counts events per thread (ct_counter), like the SDK's syscall_parse."""
     return compile_plugin("event_counter.c", plugins_dir)

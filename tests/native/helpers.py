@@ -18,8 +18,10 @@ int ct_thread_done(void* s);
 """
 
 
-def load_plugin(path: Path, directory: TableRegistry, config: str = "") -> NativePlugin:
-    return NativePlugin(str(path), config, registry=directory, extra_cdef=TEST_CDEF)
+def load_plugin(
+    path: Path, directory: TableRegistry, config: str = "", *, extra_cdef: str = ""
+) -> NativePlugin:
+    return NativePlugin(str(path), config, registry=directory, extra_cdef=TEST_CDEF + extra_cdef)
 
 
 def report(p: NativePlugin) -> dict[str, Any]:

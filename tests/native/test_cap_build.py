@@ -31,6 +31,7 @@ CAPABILITY_SYMBOLS = {
                   "dump_state"),
     "cap_routine": ("capture_open", "capture_close"),
     "cap_metrics": ("get_metrics", "parse_event"),
+    "cap_routine_steps": ("parse_event", "capture_open", "capture_close"),
 }  # fmt: skip
 ALL = sorted({s for syms in CAPABILITY_SYMBOLS.values() for s in syms})
 

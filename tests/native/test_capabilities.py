@@ -49,6 +49,11 @@ HOOKS = {
         int cap_routine_bogus_rc(void* s);
     """,
     "cap_metrics": "const char* cap_metrics_config(void* s);",
+    "cap_routine_steps": """
+        uint64_t cap_steps_runs(void* s, uint32_t k);
+        int cap_steps_unsub_rc(void* s);
+        int cap_steps_second_is_null(void* s);
+    """,
 }
 VARIANTS = {
     "cap_source_sys": ("cap_source", ("-DCAP_SYSCALL_SOURCE",)),
@@ -327,6 +332,53 @@ def test_async_events_from_plugin_threads_are_queued_in_order(cap: LoadCap) -> N
     assert by_thread == {f"t{k}": list(range(20)) for k in range(3)}
 
 
+class AfterAccepted(SourcePlugin):
+    """Waits (at most 20 s) until the async plugin's handler accepted `n` events, then yields
+    one engine event of ts `ts`: every accepted event is queued before it."""
+
+    def __init__(self, inj: NativePluginAdapter, n: int, ts: int) -> None:
+        self.inj, self.n, self.ts = inj, n, ts
+
+    def open(self) -> Iterator[Event | None]:
+        bridge = self.inj.bridge  # type: ignore[attr-defined]
+        wait_for(lambda: bridge.accepted + bridge.dropped >= self.n, f"{self.n} async events")
+        yield Event(self.ts, 1, 3)
+
+
+def test_native_async_events_are_delivered_in_ts_order(cap: LoadCap) -> None:
+    inj = cap("cap_async", "count=4 ts=4000 ts_step=-1000 tid=1")  # ts 4000, 3000, 2000, 1000
+    seen = Seen()
+    with PluginHost([AfterAccepted(inj, 4, 2500), inj, seen]) as host:
+        host.run()
+    got = [(e.type, e.ts, e.payload["data"] if e.type == 402 else None) for e in seen.events]
+    assert got == [
+        (402, 1000, b"t0#3"),
+        (402, 2000, b"t0#2"),
+        (3, 2500, None),  # the engine event: async events with a later ts wait for it
+        (402, 3000, b"t0#1"),
+        (402, 4000, b"t0#0"),
+    ]
+
+
+def test_native_async_events_with_equal_ts_keep_their_order_and_a_full_queue_drops(
+    cap: LoadCap,
+) -> None:
+    from concurrent_tables.plugins.asyncqueue import MAX_QUEUED
+
+    n = MAX_QUEUED + 100
+    inj = cap("cap_async", f"count={n} ts=500 tid=1")
+    seen = Seen(frozenset({402}))
+    with PluginHost([AfterAccepted(inj, n, 0), inj, seen]) as host:
+        host.run()
+        lib, s = inj.native.lib, inj.native.state
+        assert (lib.cap_async_sent(s), lib.cap_async_failed(s)) == (n, 0)  # drops are SUCCESS
+    bridge = inj.bridge  # type: ignore[attr-defined]
+    assert (bridge.accepted, bridge.dropped) == (MAX_QUEUED, 100)
+    assert [e.payload["data"] for e in seen.events] == [
+        f"t0#{i}".encode() for i in range(MAX_QUEUED)
+    ]
+
+
 def test_malformed_and_undeclared_async_events_get_failure(cap: LoadCap) -> None:
     inj = cap("cap_async", "count=3 bad")
     seen = Seen()
@@ -440,6 +492,39 @@ def test_capture_close_stops_forever_routines(cap: LoadCap, unsubscribe: bool) -
         assert host.routines is not None and host.routines.active() == 0
 
 
+def test_routines_driven_from_parse_event_with_the_kept_vtable(cap: LoadCap) -> None:
+    """libs' `routines` test plugin's shape: a spinning routine from capture_open, then
+    subscribe / unsubscribe / a flag-stopped routine from parse_event, purged after close."""
+    r = cap("cap_routine_steps")
+    lib = r.native.lib
+    open_e = Event(1, 1, PPME.SYSCALL_OPEN_E)
+    with PluginHost([r], routine_threads=2) as host:
+        it = host.stream(events=iter([open_e] * 5))
+        s = r.native.state
+        next(it)  # step 1: a second spinning routine
+        wait_for(lambda: lib.cap_steps_runs(s, 0) > 10 and lib.cap_steps_runs(s, 1) > 10, "spin")
+        assert not lib.cap_steps_second_is_null(s)
+        next(it)  # step 2: unsubscribed; a running iteration may complete
+        assert lib.cap_steps_unsub_rc(s) == 0
+        time.sleep(0.02)
+        stopped = lib.cap_steps_runs(s, 1)
+        time.sleep(0.05)
+        assert lib.cap_steps_runs(s, 1) == stopped
+        next(it)  # step 3: flagged
+        wait_for(lambda: lib.cap_steps_runs(s, 2) > 0, "the flagged routine")
+        next(it)  # step 4: the flag is cleared: it ends by itself
+        assert host.routines is not None
+        wait_for(lambda: host.routines.active() == 1, "the flagged routine to end")  # type: ignore[union-attr]
+        flagged = lib.cap_steps_runs(s, 2)
+        for _ in it:  # the rest, then capture_close and the purge of the first spin
+            pass
+        spun = lib.cap_steps_runs(s, 0)
+        time.sleep(0.05)
+        assert lib.cap_steps_runs(s, 0) == spun > 10  # purged after capture_close
+        assert lib.cap_steps_runs(s, 2) == flagged
+        assert host.routines.active() == 0
+
+
 def test_without_a_pool_the_vtable_is_still_passed(cap_paths: dict[str, Path]) -> None:
     p = NativePlugin(str(cap_paths["cap_routine"]), "routines=2", extra_cdef=HOOKS["cap_routine"])
     with p:
@@ -498,6 +583,68 @@ def test_capability_probing_follows_libsinsp(cap_paths: dict[str, Path]) -> None
     assert (caps.plugin_id, caps.event_source) == (999, "cap_source")
     p.destroy()
     assert struct.calcsize("<QQIHI") == 26
+
+
+class _Symbols:
+    """A stand-in for an opened plugin exporting exactly `names` (plugin_ prefix omitted)."""
+
+    def __init__(self, *names: str, plugin_id: int = 0, source: bytes = b"") -> None:
+        self._names = {"plugin_" + n for n in names}
+        self._id, self._source = plugin_id, source
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._names:
+            raise AttributeError(name)
+        if name == "plugin_get_id":
+            return lambda: self._id
+        if name == "plugin_get_event_source":
+            return lambda: self._source
+        return lambda *a: None
+
+
+class _FFI:
+    NULL = None
+
+    @staticmethod
+    def string(p: bytes) -> bytes:
+        return p
+
+
+BROKEN = "broken plugin capabilities: must implement "
+
+
+@pytest.mark.parametrize(
+    ("symbols", "reason"),
+    [
+        (_Symbols("extract_fields", "parse_event"), "both 'plugin_get_fields' and "
+         "'plugin_extract_fields' (field extraction)"),
+        (_Symbols("open", "close"), "all of 'plugin_open', 'plugin_close', and "
+         "'plugin_next_batch' (event sourcing)"),
+        (_Symbols("open", "close", "next_batch", "get_id", plugin_id=7), "both 'plugin_get_id' "
+         "and 'plugin_get_event_source' or neither (event sourcing)"),
+        (_Symbols("set_async_event_handler"), "both 'plugin_get_async_events' and "
+         "'plugin_set_async_event_handler' (async events)"),
+        (_Symbols("capture_open", "parse_event"), "both 'plugin_capture_open' and "
+         "'plugin_capture_close' (capture listening)"),
+    ],
+)  # fmt: skip
+def test_a_half_implemented_capability_is_refused_with_libsinsps_words(
+    symbols: _Symbols, reason: str
+) -> None:
+    from concurrent_tables.cabi.symbols import probe_capabilities
+
+    with pytest.raises(PluginError, match=re.escape(BROKEN + reason + " (plugin 'x')")):
+        probe_capabilities(symbols, _FFI, "x")
+    # The one-sided cases libsinsp leaves off instead: get_fields, get_async_events, close.
+    for alone in ("get_fields", "get_async_events", "capture_close"):
+        with pytest.raises(PluginError, match="plugin does not implement any capability"):
+            probe_capabilities(_Symbols(alone), _FFI, "x")
+
+
+def test_extract_fields_without_get_fields_is_refused_at_load(tmp_path: Path) -> None:
+    so = compile_plugin("extract_reader.c", tmp_path, ["-DCT_NO_GET_FIELDS"])
+    with pytest.raises(PluginError, match=re.escape(BROKEN + "both 'plugin_get_fields'")):
+        load_native_plugin(str(so))
 
 
 def test_a_native_parse_failure_is_reported_once(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@ fails, and a later use of such a table is a TableGoneError, never a read of free
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from concurrent_tables import U64, EntrySchema, Table
@@ -12,12 +14,15 @@ from concurrent_tables.cabi.native_backend import NativeBackend
 from concurrent_tables.cabi.native_table import NativeTable
 from concurrent_tables.cabi.plugin_adapter import load_native_plugin
 from concurrent_tables.errors import AccessDeniedError, PluginError, TableGoneError
+from concurrent_tables.falco import threads_table
 from concurrent_tables.plugins.base import AsyncContext, AsyncPlugin, ListenPlugin
 from concurrent_tables.plugins.host import PluginHost
 from concurrent_tables.plugins.tokens import TablesInput
 from concurrent_tables.registry import TableRegistry
 
 from .build import PLUGINS_DIR, compile_plugin
+
+PROBE_CDEF = "void ct_probe_gone(void* s, void* owner, void* owner_err);"
 
 pytestmark = pytest.mark.timeout(60)
 NAME = "cap_routine_table"
@@ -151,3 +156,136 @@ def test_an_async_only_python_plugin_exports_at_init() -> None:
     registry = TableRegistry()
     with PluginHost([AsyncExporter()], registry=registry):
         assert registry.owner_of("async_items") == "AsyncExporter"
+
+
+# -- pointers a native importer kept into a destroyed exporter's table ---------------------------
+
+PROBED_SLOTS = (
+    "get_table_name", "get_table_size", "get_table_entry", "read_entry_field", "iterate_entries",
+    "write_entry_field", "create_table_entry", "add_table_entry", "erase_table_entry",
+    "clear_table", "list_table_fields", "get_table_field", "add_table_field", "release_destroy",
+)  # fmt: skip
+
+
+def test_a_native_importers_kept_pointers_fail_after_the_exporters_destroy(
+    exporter_so: Path, nested_importer_so: Path
+) -> None:
+    from .helpers import checks, failed, load_plugin
+
+    registry = TableRegistry(threads_table())
+    exporter = load_plugin(exporter_so, registry)
+    exporter.init()
+    importer = load_plugin(nested_importer_so, registry, extra_cdef=PROBE_CDEF)
+    importer.init()
+    try:
+        assert importer.parse_event(3, tid=1)
+        assert failed(importer) == []
+        parsed = checks(importer, "parse")
+        assert parsed["nested.read_back"]["detail"] == "99"
+        assert checks(importer, "init")["discover.nested_name"]["detail"] == "children"
+        exporter.destroy()  # frees plugin_sample, its entries and the nested tables
+        # The importer still holds the table handle, entry 5, the nested handle and child 9.
+        parse_input = ffi.new("ss_plugin_event_parse_input*")
+        lib.ct_fill_parse_input(parse_input, importer.session.owner)
+        importer.lib.ct_probe_gone(
+            importer.state, importer.session.owner, parse_input.get_owner_last_error
+        )
+        gone = checks(importer, "gone")
+        assert [c for c in gone.values() if not c["ok"]] == []
+        top = "table 'plugin_sample' of plugin 'ct_exporter' is gone: its plugin was destroyed"
+        nested = (
+            "table 'children' (nested in table 'plugin_sample') of plugin 'ct_exporter' is "
+            "gone: its plugin was destroyed"
+        )
+        for slot in PROBED_SLOTS[:-1]:
+            assert gone[f"top.{slot}"]["err"] == top, slot
+            assert gone[f"nested.{slot}"]["err"] == nested, slot
+        assert gone["top.read_children"]["err"] == top
+    finally:
+        importer.destroy()
+        exporter.destroy()
+
+
+def test_nested_handles_are_our_boxes_one_per_nested_table(
+    exporter_so: Path, nested_importer_so: Path
+) -> None:
+    """A TABLE field's value reaches importers as a box of the host, not the exporter's pointer;
+    the same nested table gives the same box, and a box stands for one nested table only."""
+    from .helpers import load_plugin
+
+    registry = TableRegistry(threads_table())
+    exporter = load_plugin(exporter_so, registry)
+    exporter.init()
+    try:
+        nt = registry.find("plugin_sample")
+        assert isinstance(nt, NativeTable) and nt._nested_boxes is not None
+        for k in (1, 2):
+            nt.add_entry(k, nt.create_entry())
+        kids = []
+        for k in (1, 2, 1):
+            with nt.read(k) as h:
+                kid = h["children"]
+                kids.append(kid)
+                assert lib.ct_is_native_box(kid.input)  # ours, through the same wrappers
+        assert kids[0].input == kids[2].input != kids[1].input
+        assert len(nt._nested_boxes) == 2
+        with nt.read(2) as h:
+            child = h["children"]
+            e = child.create_entry()
+            e["u64_val"] = 3
+            child.add_entry(7, e)
+        with nt.read(2) as h, h["children"].read(7) as c:
+            assert c["u64_val"] == 3
+        with nt.read(1) as h:
+            assert len(h["children"]) == 0
+    finally:
+        exporter.destroy()
+    with pytest.raises(TableGoneError):
+        len(kids[1])
+
+
+def test_native_calls_racing_the_exporters_destroy_succeed_or_fail_never_crash(
+    exporter_so: Path,
+) -> None:
+    """A thread calling through the box while the exporter is destroyed: each call either ran
+    before the retire (and was waited for) or fails; once one fails, all later ones fail."""
+    import threading
+
+    from .helpers import load_plugin
+
+    registry = TableRegistry(threads_table())
+    exporter = load_plugin(exporter_so, registry)
+    exporter.init()
+    nt = registry.find("plugin_sample")
+    assert isinstance(nt, NativeTable)
+    for k in range(50):
+        nt.add_entry(k, nt.create_entry())
+    box = nt.input
+    u64 = lib.ct_disp_get_table_field(box, b"u64_val", 8)
+    outcomes: list[bool] = []
+    started = threading.Event()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        key = ffi.new("ss_plugin_state_data*")
+        out = ffi.new("ss_plugin_state_data*")
+        while not stop.is_set():
+            key.u64 = len(outcomes) % 50
+            e = lib.ct_disp_get_table_entry(box, key)
+            ok = e != ffi.NULL and lib.ct_disp_read_entry_field(box, e, u64, out) == 0
+            ok = ok and lib.ct_disp_get_table_size(box) == 50
+            outcomes.append(ok)
+            started.set()
+
+    th = threading.Thread(target=hammer, daemon=True)
+    th.start()
+    assert started.wait(10)
+    exporter.destroy()
+    n = len(outcomes)
+    while len(outcomes) < n + 200 and th.is_alive():
+        pass
+    stop.set()
+    th.join(10)
+    assert not th.is_alive()
+    first_failure = outcomes.index(False)
+    assert first_failure > 0 and not any(outcomes[first_failure:])

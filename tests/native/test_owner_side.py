@@ -526,6 +526,75 @@ def test_list_adapters_refuse_dynamic_fields() -> None:
         c.close()
 
 
+def test_libs_subtables_shape_fd_and_list_tables_of_thread_0() -> None:
+    """What libs' subtables test plugins do: discover nested fields at init through a detached
+    thread, then per event on thread 0: 1024 fds created, added, written and released in one
+    callback; then an erase; then a clear. The list adapter `env` the same way, where a string
+    read must overwrite whatever the caller's union held."""
+    threads = threads_table()
+    add_thread(threads, 0, comm="swapper")
+    c = Caller(TableRegistry(threads))
+    try:
+        with c.phase("init"):
+            t = c.get_table("threads", 4)
+            fds, env = c.field(t, "file_descriptors", 10), c.field(t, "env", 10)
+            tmp = lib.ct_disp_create_table_entry(t)
+            out = ffi.new("ss_plugin_state_data*")
+            assert lib.ct_disp_read_entry_field(t, tmp, fds, out) == 0
+            pid = c.field(out.table, "pid", 4)
+            custom = c.add_field(out.table, "custom", 9)
+            assert lib.ct_disp_read_entry_field(t, tmp, env, out) == 0
+            value = c.field(out.table, "value", 9)
+            lib.ct_disp_destroy_table_entry(t, tmp)
+            assert NULL not in (pid, custom, value), c.error
+
+        def nested(field: Any) -> tuple[Any, Any]:
+            e = c.entry(t, 0)
+            assert e != NULL and lib.ct_disp_read_entry_field(t, e, field, out) == 0
+            return e, out.table
+
+        with c.phase():
+            e, fdt = nested(fds)
+            for i in range(1024):
+                ne = lib.ct_disp_add_table_entry(
+                    fdt, data("s64", i), lib.ct_disp_create_table_entry(fdt)
+                )
+                assert ne != NULL, c.error
+                assert c.write(fdt, ne, pid, "s64", 123) == 0
+                assert c.write(fdt, ne, custom, "str", "world") == 0
+                lib.ct_disp_release_table_entry(fdt, ne)
+            lib.ct_disp_release_table_entry(t, e)
+        with threads.read(0) as h:
+            table = h["file_descriptors"]
+            assert len(table) == 1024
+            with table.read(1023) as fd:
+                assert (fd["pid"], fd["custom"]) == (123, "world")
+        with c.phase():
+            e, fdt = nested(fds)
+            assert lib.ct_disp_erase_table_entry(fdt, data("s64", 0)) == 0
+        with c.phase():
+            e, fdt = nested(fds)
+            assert lib.ct_disp_get_table_size(fdt) == 1023
+            assert lib.ct_disp_clear_table(fdt) == 0
+            assert lib.ct_disp_get_table_size(fdt) == 0
+        with c.phase():
+            e, envt = nested(env)
+            hello = ffi.new("char[]", b"hello")
+            for i in range(10):
+                ne = lib.ct_disp_add_table_entry(
+                    envt, data("u64", i), lib.ct_disp_create_table_entry(envt)
+                )
+                assert ne != NULL, c.error
+                got = ffi.new("ss_plugin_state_data*")
+                got.str = hello  # the plugin's own string: the read must replace it
+                assert lib.ct_disp_read_entry_field(envt, ne, value, got) == 0
+                assert ffi.string(got.str) == b""
+                assert c.write(envt, ne, value, "str", "hello") == 0
+            assert lib.ct_disp_get_table_size(envt) == 10
+    finally:
+        c.close()
+
+
 def test_bench_native_read() -> None:
     """The figure the stress bench reads: median ns of one native read on a Python table."""
     from concurrent_tables.cabi import bench_native_read

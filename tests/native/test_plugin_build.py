@@ -31,6 +31,7 @@ PLUGINS = {
     "bad_input.c": ("ct_bad_input", PARSE | LISTEN),
     "state_types.c": ("ct_state_types", PARSE),
     "exporter.c": ("ct_exporter", PARSE),
+    "nested_importer.c": ("ct_nested_importer", PARSE),
     "event_counter.c": ("ct_event_counter", PARSE),
     "extract_reader.c": ("ct_extract_reader", {"plugin_extract_fields"}),
     "counter_thread.c": ("ct_counter_thread", LISTEN),

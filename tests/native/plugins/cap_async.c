@@ -6,7 +6,8 @@
  *   init(config) -> stopped
  *   stopped --set_async_event_handler(h != NULL)--> running: `threads` producer threads start; each
  *       sends `count` PPME_ASYNCEVENT_E events named "cap_tick" with data "t<k>#<i>" through h
- *       (count=0: until stopped, pacing itself), ts UINT64_MAX, tid `tid` (default UINT64_MAX).
+ *       (count=0: until stopped, pacing itself), tid `tid` (default UINT64_MAX), ts UINT64_MAX,
+ *       or with `ts=T` (and `ts_step=S`, default 0) event i gets ts T + S*i (S may be negative).
  *       With `bad`, thread 0 first sends a malformed event (2 params) and one named "nope".
  *   running --set_async_event_handler(NULL)--> stopped: producers told to stop and joined before
  *       returning (the host must hold no lock they need).
@@ -38,6 +39,7 @@ struct cap_state {
 	int nthreads, running, stop, bad;
 	long count;
 	uint64_t tid;
+	long ts, ts_step; /* ts < 0: UINT64_MAX */
 	uint64_t sent, failed;
 	pthread_mutex_t errlock;
 	char handler_err[PLUGIN_MAX_ERRLEN];
@@ -63,6 +65,8 @@ ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc* rc) {
 	long tid = cap_option(cfg, "tid", -1);
 	s->tid = tid < 0 ? UINT64_MAX : (uint64_t)tid;
 	s->bad = cap_flag(cfg, "bad");
+	s->ts = cap_option(cfg, "ts", -1);
+	s->ts_step = cap_option(cfg, "ts_step", 0);
 	pthread_mutex_init(&s->errlock, NULL);
 	if (cap_flag(cfg, "export")) {
 		if (cap_table_export(&s->table, "cap_async_table", in) != SS_PLUGIN_SUCCESS) {
@@ -77,10 +81,10 @@ ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc* rc) {
 
 /* Builds one async event into buf (>= 256 bytes) and sends it; nparams 2 makes it malformed. */
 static void send_event(struct cap_state* s, ss_plugin_async_event_handler_t h, ss_plugin_owner_t* owner,
-                       const char* name, const char* data, uint32_t nparams) {
+                       const char* name, const char* data, uint32_t nparams, uint64_t ts) {
 	uint8_t buf[256];
 	char err[PLUGIN_MAX_ERRLEN];
-	ss_plugin_event hdr = {UINT64_MAX, s->tid, 0, 402, nparams};
+	ss_plugin_event hdr = {ts, s->tid, 0, 402, nparams};
 	uint32_t zero = 0;
 	uint32_t lens[3] = {4, (uint32_t)strlen(name) + 1, (uint32_t)strlen(data)};
 	uint8_t* p = buf + sizeof(hdr);
@@ -112,12 +116,13 @@ static void* produce(void* arg) {
 	struct cap_state* s = pr->s;
 	char data[64];
 	if (s->bad && pr->k == 0) {
-		send_event(s, s->handler, s->owner, "cap_tick", "", 2);
-		send_event(s, s->handler, s->owner, "nope", "", 3);
+		send_event(s, s->handler, s->owner, "cap_tick", "", 2, UINT64_MAX);
+		send_event(s, s->handler, s->owner, "nope", "", 3, UINT64_MAX);
 	}
 	for (long i = 0; (s->count == 0 || i < s->count) && !__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST); i++) {
 		snprintf(data, sizeof(data), "t%d#%ld", pr->k, i);
-		send_event(s, s->handler, s->owner, "cap_tick", data, 3);
+		uint64_t ts = s->ts < 0 ? UINT64_MAX : (uint64_t)(s->ts + s->ts_step * i);
+		send_event(s, s->handler, s->owner, "cap_tick", data, 3, ts);
 		if (s->count == 0) usleep(500);
 	}
 	free(pr);
@@ -159,8 +164,8 @@ ss_plugin_rc plugin_set_async_event_handler(ss_plugin_t* st, ss_plugin_owner_t* 
 
 ss_plugin_rc plugin_dump_state(ss_plugin_t* st, ss_plugin_owner_t* owner, const ss_plugin_async_event_handler_t h) {
 	struct cap_state* s = st;
-	send_event(s, h, owner, "cap_other", "dump#0", 3);
-	send_event(s, h, owner, "cap_other", "dump#1", 3);
+	send_event(s, h, owner, "cap_other", "dump#0", 3, UINT64_MAX);
+	send_event(s, h, owner, "cap_other", "dump#1", 3, UINT64_MAX);
 	return SS_PLUGIN_SUCCESS;
 }
 

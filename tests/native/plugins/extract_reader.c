@@ -4,15 +4,21 @@
  * it uses Falco's threads table (INT64 key, STRING field comm) and adds the dynamic UINT64 field
  * ct_counter. Checks are read with ct_report (ct_checks.h).
  *
+ * Its one field, ct.probe (uint64), is the length of the comm it read (no value if none).
+ * Built with -DCT_NO_GET_FIELDS it exports extract_fields without get_fields: a broken
+ * capability set that the host must refuse at load, as libsinsp does.
+ *
  * State machine:
  *   plugin_init            imports threads, gets comm, adds ct_counter, keeps the init writer.
- *   plugin_extract_fields  (run by the host even with no field requests; it fills none) checks
- *                          that the legacy reader slots equal the _ext ones, reads comm of entry
- *                          <event tid>, then writes ct_counter and creates an entry through the
- *                          writer kept from init: both must be refused (extract is read-only).
+ *   plugin_extract_fields  (also called with no field requests by NativePlugin.extract_fields)
+ *                          checks that the legacy reader slots equal the _ext ones, reads comm of
+ *                          entry <event tid>, then writes ct_counter and creates an entry through
+ *                          the writer kept from init: both must be refused (extract is
+ *                          read-only); answers a ct.probe request with the comm's length.
  *   plugin_destroy         frees the state.
  */
 #include "ct_checks.h"
+#include "ct_plugin_ext.h"
 
 typedef struct plugin_state {
 	ct_checks ck;
@@ -20,9 +26,30 @@ typedef struct plugin_state {
 	ss_plugin_table_field_t* f_str;
 	ss_plugin_table_field_t* f_counter;
 	const ss_plugin_table_writer_vtable_ext* init_writer; /* kept to probe the access matrix */
+	uint64_t probe;                                       /* the answer to a ct.probe request */
 } plugin_state;
 
 CT_PLUGIN_INFO("ct_extract_reader", "concurrent_tables test plugin: reads during extract, cannot write")
+
+#ifndef CT_NO_GET_FIELDS
+CT_EXPORT const char* plugin_get_fields(void)
+{
+	return "[{\"type\":\"uint64\",\"name\":\"ct.probe\",\"desc\":\"length of the comm read\"}]";
+}
+#endif
+
+/* Answer the requests (only ct.probe exists): its value once comm was read, else none. */
+static void answer(plugin_state* ps, const ss_plugin_field_extract_input* in, int have)
+{
+	for (uint32_t i = 0; in->fields && i < in->num_fields; i++) {
+		ss_plugin_extract_field* f = &in->fields[i];
+		f->res_len = 0;
+		if (have && f->field_id == 0) {
+			f->res.u64 = &ps->probe;
+			f->res_len = 1;
+		}
+	}
+}
 
 CT_EXPORT ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc* rc)
 {
@@ -71,6 +98,7 @@ CT_EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t* s, const ss_plugin_eve
 	           in->table_reader.get_table_entry == r->get_table_entry,
 	       in->num_fields, NULL, 0);
 	ck->events++;
+	answer(ps, in, 0);
 	if (!r) return SS_PLUGIN_SUCCESS;
 	ss_plugin_state_data k = ct_key(SS_PLUGIN_ST_INT64, ev && ev->evt ? (int64_t)ev->evt->tid : 0);
 	ss_plugin_table_entry_t* e = r->get_table_entry(ps->tbl, &k);
@@ -81,6 +109,10 @@ CT_EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t* s, const ss_plugin_eve
 	ss_plugin_rc rc = r->read_entry_field(ps->tbl, e, ps->f_str, &out);
 	ct_rec(ck, "extract.read_entry_field", rc == SS_PLUGIN_SUCCESS && out.str, rc,
 	       rc == SS_PLUGIN_SUCCESS ? out.str : NULL, rc != SS_PLUGIN_SUCCESS);
+	if (rc == SS_PLUGIN_SUCCESS && out.str) {
+		ps->probe = strlen(out.str);
+		answer(ps, in, 1);
+	}
 	memset(&v, 0, sizeof(v));
 	v.u64 = 99;
 	rc = ps->init_writer->write_entry_field(ps->tbl, e, ps->f_counter, &v);
