@@ -784,8 +784,7 @@ static void retire_prune(CtCore *t, PyObject *key, CtEntry *e)
 static CtHandle *find_mine(CtCore *t, PyObject *key, CtEntry *current, unsigned long me)
 {
     CtHandle *found = current != NULL ? find_holder(current, me) : NULL;
-    if (t->retired == NULL || PyDict_GET_SIZE(t->retired) == 0 ||
-        (found != NULL && found->mode == H_WRITE))
+    if (!t->retiring || (found != NULL && found->mode == H_WRITE))
         return found;
     PyObject *list = PyDict_GetItemWithError(t->retired, key);
     if (list == NULL) {
@@ -1746,7 +1745,7 @@ static int add_with_methods(void)
  * under FAULT_OWNER_CHECK): granted lock-free, `state` unchanged. */
 static int try_grant(CtCore *t, CtEntry *e, PyObject *key, unsigned long me, int write)
 {
-    if (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0) {
+    if (t->retiring) {
         CtHandle *old = find_mine(t, key, NULL, me); /* on an entry once at this key */
         if (old != NULL && (old->mode == H_WRITE || write)) {
             conflict_error(t, key, old->mode == H_WRITE, write);
@@ -3075,7 +3074,7 @@ static CtEntry *nv_resolve(uint64_t tid, uint64_t eid, uint64_t fid, long grant,
     if (acc->registry != t->registry || !acc->plain || t->entries == NULL || !nv_granted(grant) ||
         g_probe != NULL || g_faults != 0 || (g_tracer != NULL && d->thread_safe) ||
         (!d->thread_safe && PyThread_get_thread_ident() != d->owner) ||
-        (t->retired != NULL && PyDict_GET_SIZE(t->retired) > 0) ||
+        t->retiring ||
         (g_roles != 0 && t->exporter != NULL && t_role != NULL)) /* the exporter check: slow path */
         return NULL;
     *pin_ = pin;
