@@ -404,39 +404,37 @@ def bench_contention(rounds: int, seconds: float, same_keys: bool = False) -> di
 # -- memory --------------------------------------------------------------------------------------
 
 
-def _table_bytes(thread_safe: bool, entries: int) -> float:
+def _bytes_per_entry(build: Callable[[], Any], entries: int) -> float:
+    """Bytes per entry that `build()` allocates and keeps (tracemalloc); its result is dropped."""
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        t: Table[Any, Any] = Table("threads", I64, Proc, thread_safe=thread_safe)
-        create, add = t.create_entry, t.add_entry
-        for tid in range(entries):
-            add(tid, create())
+        kept = build()
         gc.collect()
         after = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    del t
+    del kept
     gc.collect()
     return (after - before) / entries
+
+
+def _table_bytes(thread_safe: bool, entries: int) -> float:
+    def build() -> Table[Any, Any]:
+        t: Table[Any, Any] = Table("threads", I64, Proc, thread_safe=thread_safe)
+        create, add = t.create_entry, t.add_entry
+        for tid in range(entries):
+            add(tid, create())
+        return t
+
+    return _bytes_per_entry(build, entries)
 
 
 def _dict_of_lists_bytes(entries: int) -> float:
     """The baseline: a dict of value lists made as the table makes an entry's values."""
     new_values = make_table(False, n=0)._registry.new_values
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        d = {tid: new_values() for tid in range(entries)}
-        gc.collect()
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    del d
-    gc.collect()
-    return (after - before) / entries
+    return _bytes_per_entry(lambda: {tid: new_values() for tid in range(entries)}, entries)
 
 
 def bench_memory(entries: int) -> dict[str, Any]:
